@@ -1,0 +1,32 @@
+"""Serialise a nightly example (a dict of feature lists) as a tf.Example checked by the contract.
+
+Imports TensorFlow's protos on first use only, so nothing that merely lists commands pays for it.
+"""
+
+from __future__ import annotations
+
+from transforms import features as fc
+
+
+def to_serialized_example(example: dict[str, list], with_label: bool = True) -> bytes:
+    """Return the serialized tf.Example; raise ValueError if a feature is missing or misshapen."""
+    from tensorflow.core.example import example_pb2
+
+    spec = fc.example_spec(with_label=with_label)
+    missing = sorted(set(spec) - set(example))
+    extra = sorted(set(example) - set(spec))
+    if missing or extra:
+        raise ValueError(f"example does not match the contract: missing {missing}, extra {extra}")
+    ex = example_pb2.Example()
+    for name, fs in spec.items():
+        values = example[name]
+        if len(values) != fs.length:
+            raise ValueError(f"{name}: expected {fs.length} values, got {len(values)}")
+        feature = ex.features.feature[name]
+        if fs.dtype == "float":
+            feature.float_list.value.extend(values)
+        elif fs.dtype == "int":
+            feature.int64_list.value.extend(values)
+        else:
+            feature.bytes_list.value.extend(values)
+    return ex.SerializeToString()

@@ -1,0 +1,153 @@
+"""One user's nights and cycles joined into labelled nightly examples with causal history.
+
+Everything here uses only what was known on each night: earlier nights, and cycles that had ended
+before it. The label (the fertile window) comes from the current cycle's confirmed ovulation,
+known in hindsight, which is what a label is.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+from dataclasses import dataclass
+
+from components.nightly_features.records import CycleRow, NightOutcome
+from transforms import features as fc
+
+
+class NightStatus:
+    """What became of a night, as the night ledger records it."""
+
+    EXAMPLE = "example"  # a valid, labelled night: written as an example
+    INVALID = "invalid"  # unreadable or failed the night rules (reason in invalid_reason)
+    NO_CYCLE = "no_cycle"  # valid, but no logged cycle contains it
+    UNLABELLED = "unlabelled"  # valid, in the open cycle: its fertile window is not known yet
+    DUPLICATE = "duplicate_night"  # a second valid file for a user-night already used
+
+
+def pseudonymise(user_id: str, salt: bytes) -> str:
+    """Return the salted pseudonym of a user id (HMAC-SHA256, 16 hex digits)."""
+    if not salt:
+        raise ValueError("the user-id salt is empty: configure one (see README, 'Privacy')")
+    return hmac.new(salt, user_id.encode("utf-8"), hashlib.sha256).hexdigest()[:16]
+
+
+def split_for_user(user_id: str, split_buckets: dict[str, int]) -> str:
+    """Assign a user to a split by a hash of the user id, never by night.
+
+    ``split_buckets`` maps split names to integer weights (e.g. train 14, eval 3, test 3); the
+    same user always lands in the same split, whatever else is in the data.
+    """
+    total = sum(split_buckets.values())
+    if total <= 0:
+        raise ValueError("split weights must add up to more than 0")
+    bucket = int.from_bytes(hashlib.sha256(user_id.encode("utf-8")).digest()[:8], "big") % total
+    for name, weight in split_buckets.items():
+        if bucket < weight:
+            return name
+        bucket -= weight
+    raise AssertionError("unreachable")
+
+
+def fertile_label(cycle: CycleRow, cycle_day: int) -> int | None:
+    """1 if ``cycle_day`` is the ovulation day or one of the 5 days before, 0 if not.
+
+    None when the cycle is still open (its ovulation is not confirmed yet). Anovulatory cycles
+    (no ovulation day) have no fertile window.
+    """
+    if cycle.length_days is None:
+        return None
+    if cycle.ovulation_day is None:
+        return 0
+    first = cycle.ovulation_day - fc.FERTILE_DAYS_BEFORE_OVULATION
+    return int(first <= cycle_day <= cycle.ovulation_day)
+
+
+@dataclass
+class UserResult:
+    """Examples (as plain feature dicts) and a ledger entry for every night of one user."""
+
+    examples: list[dict[str, list]]
+    ledger: list[dict]
+
+
+def _history(date: dt.date, by_date: dict[dt.date, NightOutcome]) -> dict[str, list]:
+    out: dict[str, list] = {k: [] for k in fc.HISTORY_FEATURES}
+    mask: list[int] = []
+    for back in range(fc.HISTORY_NIGHTS, 0, -1):
+        night = by_date.get(date - dt.timedelta(days=back))
+        ok = night is not None and night.valid
+        mask.append(int(ok))
+        for name in fc.NIGHTLY_FEATURES:
+            out[fc.history_key(name)].append(night.features[name] if ok else 0.0)
+    out[fc.HISTORY_MASK] = mask
+    return out
+
+
+def _prev_cycle_lengths(cycle: CycleRow, cycles: list[CycleRow]) -> list[int]:
+    return [
+        c.length_days
+        for c in cycles
+        if c.cycle_index < cycle.cycle_index and c.length_days is not None
+    ][-fc.PREV_CYCLES :]
+
+
+def build_user_examples(
+    user_id: str, nights: list[NightOutcome], cycles: list[CycleRow], user_key: str
+) -> UserResult:
+    """Join a user's nights with her cycle log into examples, and account for every night."""
+    cycles = sorted(cycles, key=lambda c: c.cycle_index)
+    ordered = sorted(nights, key=lambda n: (n.night_date or "", -n.rows_accepted, n.rel_path))
+    by_date: dict[dt.date, NightOutcome] = {}
+    ledger: list[dict] = []
+    examples: list[dict[str, list]] = []
+    for night in ordered:
+        entry = {
+            fc.USER_KEY: user_key,
+            fc.NIGHT_DATE: night.night_date,
+            "rows_total": night.rows_total,
+            "rows_accepted": night.rows_accepted,
+            "rows_rejected": night.rows_rejected,
+            "invalid_reason": night.invalid_reason,
+            **night.quality,
+        }
+        date = dt.date.fromisoformat(night.night_date)
+        if not night.valid:
+            entry["status"] = NightStatus.INVALID
+        elif date in by_date:
+            entry["status"] = NightStatus.DUPLICATE
+        else:
+            by_date[date] = night
+            entry["status"] = None  # decided below, once all nights are known
+        ledger.append(entry)
+
+    for entry in ledger:
+        if entry["status"] is not None:
+            continue
+        date = dt.date.fromisoformat(entry[fc.NIGHT_DATE])
+        night = by_date[date]
+        cycle = next((c for c in reversed(cycles) if c.contains(date)), None)
+        if cycle is None:
+            entry["status"] = NightStatus.NO_CYCLE
+            continue
+        cycle_day = (date - cycle.start_date).days + 1
+        label = fertile_label(cycle, cycle_day)
+        if label is None:
+            entry["status"] = NightStatus.UNLABELLED
+            continue
+        entry["status"] = NightStatus.EXAMPLE
+        prev = _prev_cycle_lengths(cycle, cycles)
+        example: dict[str, list] = {name: [night.features[name]] for name in fc.NIGHTLY_FEATURES}
+        example.update({name: [night.quality[name]] for name in fc.QUALITY_FEATURES})
+        example.update(_history(date, by_date))
+        example[fc.PREV_CYCLE_LENGTHS] = [float(x) for x in prev] + [0.0] * (
+            fc.PREV_CYCLES - len(prev)
+        )
+        example[fc.PREV_CYCLE_COUNT] = [len(prev)]
+        example[fc.CYCLE_DAY] = [cycle_day]
+        example[fc.USER_KEY] = [user_key.encode()]
+        example[fc.NIGHT_DATE] = [entry[fc.NIGHT_DATE].encode()]
+        example[fc.LABEL_KEY] = [label]
+        examples.append(example)
+    return UserResult(examples=examples, ledger=ledger)

@@ -1,0 +1,161 @@
+"""The raw recording format a device uploads, and the rules a row must pass to be accepted.
+
+One file per user-night: ``<root>/nights/<YYYY-MM-DD>/<user_id>.csv.gz``, where the date is the
+evening the night starts. A gzip-compressed CSV with a header line, one row every 10 seconds.
+
+Why gzip CSV: a wearable syncs through a phone app that uploads what the firmware buffered. A
+line-oriented text format appends cheaply on the device, survives partial uploads detectably (gzip
+has an end-of-stream marker and a CRC, so truncated and corrupt uploads are told apart from valid
+ones), is read by every tool a person would debug with (``zcat | head``), and compresses 10-second
+sensor rows about 4x. Columnar formats (Parquet) need the whole night in memory on the device and
+cannot be appended to.
+
+This module is the single source of the raw format and the row rules: the synthetic generator uses
+it to write files and to know exactly which rows the validator will reject, and the feature
+extraction uses it to parse and validate. It imports numpy only.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+RAW_COLUMNS: tuple[str, ...] = (
+    "timestamp",  # integer Unix seconds (UTC), nominally 10 s apart
+    "heart_rate",  # beats per minute
+    "hrv_rmssd",  # milliseconds, RMSSD over the 10 s epoch's beats
+    "skin_temp_c",  # wrist skin temperature, degrees Celsius
+    "breathing_rate",  # breaths per minute
+    "perfusion",  # relative skin perfusion index, unitless, ~1.0
+    "sleep_state",  # SleepState code
+    "motion",  # mean acceleration magnitude above gravity, in g
+)
+HEADER_LINE = ",".join(RAW_COLUMNS)
+SAMPLE_PERIOD_S = 10
+NIGHTS_DIR = "nights"
+RAW_SUFFIX = ".csv.gz"
+CYCLES_FILE = "cycles.csv"
+CYCLES_COLUMNS: tuple[str, ...] = (
+    "user_id",
+    "cycle_index",
+    "start_date",
+    "length_days",
+    "ovulation_day",
+    "menses_days",
+)
+MANIFEST_FILE = "manifest.json"
+
+# A user id as the app issues it; anything else in a file name is rejected as a bad path.
+USER_ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+DATE_PATTERN = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+class SleepState:
+    """Sleep-state codes the firmware writes."""
+
+    WAKE = 0
+    LIGHT = 1
+    DEEP = 2
+    REM = 3
+    ALL = (0, 1, 2, 3)
+    ASLEEP = (1, 2, 3)
+
+
+@dataclass(frozen=True)
+class Range:
+    """An inclusive physiological range a value must fall in."""
+
+    low: float
+    high: float
+
+
+# Accepted ranges (inclusive). Values outside are rejected as ``out_of_range``.
+VALID_RANGES: dict[str, Range] = {
+    "heart_rate": Range(25.0, 220.0),
+    "hrv_rmssd": Range(1.0, 300.0),
+    "skin_temp_c": Range(25.0, 42.0),
+    "breathing_rate": Range(4.0, 40.0),
+    "perfusion": Range(0.0, 10.0),
+    "sleep_state": Range(0, 3),
+    "motion": Range(0.0, 16.0),
+}
+# A skin temperature in this band is a device reporting Fahrenheit (77 F = 25 C, 108 F = 42 C).
+FAHRENHEIT_BAND = Range(77.0, 108.0)
+# Motion at or below this (g) counts as "low motion" for the nightly feature statistics.
+LOW_MOTION_G = 0.1
+
+
+class RowReject:
+    """Reasons a row is rejected, checked in this order; the first that applies is the reason.
+
+    - ``unparseable``: wrong number of fields, or a field that is not a number.
+    - ``missing_value``: an empty or NaN field (off-wrist epochs leave the vitals empty).
+    - ``fahrenheit``: skin temperature in ``FAHRENHEIT_BAND``: the device reports the wrong unit.
+    - ``out_of_range``: a value outside ``VALID_RANGES``, or a sleep state that is not a code.
+    - ``duplicate_timestamp``: the timestamp equals one already accepted from this file.
+    - ``out_of_order``: the timestamp is earlier than the latest one accepted from this file.
+    """
+
+    UNPARSEABLE = "unparseable"
+    MISSING_VALUE = "missing_value"
+    FAHRENHEIT = "fahrenheit"
+    OUT_OF_RANGE = "out_of_range"
+    DUPLICATE_TIMESTAMP = "duplicate_timestamp"
+    OUT_OF_ORDER = "out_of_order"
+    ALL = (
+        UNPARSEABLE,
+        MISSING_VALUE,
+        FAHRENHEIT,
+        OUT_OF_RANGE,
+        DUPLICATE_TIMESTAMP,
+        OUT_OF_ORDER,
+    )
+
+
+class FileReject:
+    """Reasons a whole file is rejected before any row is read.
+
+    - ``truncated_file``: the gzip stream ends before its end-of-stream marker.
+    - ``corrupt_file``: not gzip, a failed CRC or a damaged deflate stream, or not UTF-8 text.
+    - ``bad_header``: the first line is not ``HEADER_LINE``.
+    - ``bad_path``: the path is not ``nights/<YYYY-MM-DD>/<user_id>.csv.gz``.
+    """
+
+    TRUNCATED = "truncated_file"
+    CORRUPT = "corrupt_file"
+    BAD_HEADER = "bad_header"
+    BAD_PATH = "bad_path"
+    ALL = (TRUNCATED, CORRUPT, BAD_HEADER, BAD_PATH)
+
+
+@dataclass(frozen=True)
+class NightRules:
+    """When a night's accepted rows make a valid night (DESIGN.md: night validity)."""
+
+    min_worn_hours: float = 4.0
+    min_sleep_hours: float = 3.0
+    max_gap_hours: float = 2.0
+
+
+class NightInvalid:
+    """Reasons a night is invalid, checked in this order.
+
+    - a ``FileReject`` reason when the file could not be read;
+    - ``no_valid_rows``: every row was rejected;
+    - ``short_wear``: fewer than ``min_worn_hours`` of accepted rows;
+    - ``short_sleep``: fewer than ``min_sleep_hours`` of accepted rows asleep;
+    - ``long_gap``: two consecutive accepted rows more than ``max_gap_hours`` apart;
+    - ``no_low_motion_sleep``: no accepted asleep row at low motion to compute features from.
+    """
+
+    NO_VALID_ROWS = "no_valid_rows"
+    SHORT_WEAR = "short_wear"
+    SHORT_SLEEP = "short_sleep"
+    LONG_GAP = "long_gap"
+    NO_LOW_MOTION_SLEEP = "no_low_motion_sleep"
+    ALL = (NO_VALID_ROWS, SHORT_WEAR, SHORT_SLEEP, LONG_GAP, NO_LOW_MOTION_SLEEP)
+
+
+def night_path(date_iso: str, user_id: str) -> str:
+    """Return the path of a user-night's raw file relative to the data root."""
+    return f"{NIGHTS_DIR}/{date_iso}/{user_id}{RAW_SUFFIX}"

@@ -1,0 +1,168 @@
+"""The ``cyclecast`` command line. Only the standard library is imported at start-up.
+
+Each command imports what it needs when it runs, so ``cyclecast --help`` answers at once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+
+from pipeline.config import BeamConfig, LocalConfig, SaltError, load_salt
+
+
+def _quiet_tensorflow() -> None:
+    """Keep TensorFlow's C++ start-up log lines out of sight (before it is imported)."""
+    import os
+    import warnings
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+
+
+def _cmd_generate(args: argparse.Namespace) -> int:
+    from components.synthetic.generate import generate_dataset
+
+    t0 = time.monotonic()
+    summary = generate_dataset(
+        args.out,
+        users=args.users,
+        cycles=args.cycles,
+        seed=args.seed,
+        progress=not args.no_progress,
+    )
+    print(json.dumps(summary.to_dict(), indent=2, sort_keys=True))
+    print(f"generated in {time.monotonic() - t0:.1f} s -> {args.out}", file=sys.stderr)
+    return 0
+
+
+def format_feature_summary(summary: dict) -> str:
+    """Render the feature job's summary for a person."""
+    lines = [
+        f"files            {summary['files']}",
+        f"nights           {summary['nights']}",
+        f"valid nights     {summary['valid_nights']}",
+        f"night status     {_kv(summary['night_status'])}",
+        f"invalid nights   {_kv(summary['nights_invalid_by_reason'])}",
+        f"rows             {summary['rows_total']} read, {summary['rows_accepted']} accepted",
+        f"rows rejected    {_kv(summary['rows_rejected_by_reason'])}",
+        f"files rejected   {_kv(summary['files_rejected_by_reason'])}",
+        f"cycle rows rej.  {summary['cycle_rows_rejected']}",
+        f"examples         {_kv(summary['examples_by_split'])}",
+    ]
+    return "\n".join(lines)
+
+
+def _kv(d: dict) -> str:
+    return ", ".join(f"{k}={v}" for k, v in d.items()) or "none"
+
+
+def _feature_job(input_root: str, out: str, salt: bytes, beam_args: list[str]) -> dict:
+    _quiet_tensorflow()
+    from components.nightly_features.job import run_feature_job
+
+    print(f"nightly features: {input_root} -> {out} ({' '.join(beam_args)})", file=sys.stderr)
+    t0 = time.monotonic()
+    summary = run_feature_job(input_root, out, salt, beam_args)
+    print(format_feature_summary(summary))
+    print(
+        f"done in {time.monotonic() - t0:.1f} s; examples in {out}/examples, "
+        f"quarantine in {out}/quarantine",
+        file=sys.stderr,
+    )
+    return summary
+
+
+def _cmd_features(args: argparse.Namespace, extra: list[str]) -> int:
+    from components.nightly_features.job import InputError
+
+    beam_args = (
+        BeamConfig(runner=args.runner).args()
+        if args.runner == "DirectRunner"
+        else [f"--runner={args.runner}"]
+    )
+    try:
+        salt = load_salt(args.salt_file, create_local=LocalConfig().salt_file)
+        _feature_job(args.input, args.out, salt, beam_args + extra)
+    except (InputError, SaltError) as e:
+        print(f"cyclecast features: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    config = LocalConfig()
+    data_root = config.data_root
+    if not (data_root / "cycles.csv").exists():
+        from components.synthetic.generate import generate_dataset
+
+        d = config.data
+        print(
+            f"generating the default dataset ({d.users} users x {d.cycles} cycles, "
+            f"seed {d.seed}) in {data_root}",
+            file=sys.stderr,
+        )
+        generate_dataset(data_root, users=d.users, cycles=d.cycles, seed=d.seed)
+    salt = load_salt(None, create_local=config.salt_file)
+    _feature_job(str(data_root), str(config.workdir / "features"), salt, config.beam.args())
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the argument parser of every command."""
+    p = argparse.ArgumentParser(
+        prog="cyclecast",
+        description="Raw wearable recordings to a served fertile-window model (TFX on Beam).",
+    )
+    sub = p.add_subparsers(dest="command", required=True)
+
+    g = sub.add_parser(
+        "generate", help="write synthetic raw recordings, a cycle log and a manifest"
+    )
+    g.add_argument("--users", type=int, required=True)
+    g.add_argument("--cycles", type=int, required=True)
+    g.add_argument("--seed", type=int, required=True)
+    g.add_argument("--out", required=True, help="output data root")
+    g.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+    f = sub.add_parser(
+        "features",
+        help="re-process raw recordings into nightly tf.Examples (any Beam runner)",
+        description="Extra arguments go to Beam, e.g. --direct_running_mode=multi_processing "
+        "or --project/--region/--temp_location for Dataflow.",
+    )
+    f.add_argument("--input", required=True, help="data root with nights/ and cycles.csv")
+    f.add_argument("--out", required=True, help="output directory (examples/ and quarantine/)")
+    f.add_argument("--runner", default="DirectRunner")
+    f.add_argument(
+        "--salt-file",
+        default=None,
+        help="file holding the user-id salt (default: $CYCLECAST_ID_SALT, "
+        "$CYCLECAST_ID_SALT_FILE, or a local .cyclecast/id_salt)",
+    )
+
+    sub.add_parser("run", help="the main job on the default data (generated on first use)")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``cyclecast`` console script."""
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra and args.command != "features":
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    if args.command == "generate":
+        for name in ("users", "cycles"):
+            if getattr(args, name) < 1:
+                parser.error(f"--{name} must be at least 1")
+        return _cmd_generate(args)
+    if args.command == "features":
+        return _cmd_features(args, extra)
+    return _cmd_run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
