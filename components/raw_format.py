@@ -34,6 +34,7 @@ HEADER_LINE = ",".join(RAW_COLUMNS)
 SAMPLE_PERIOD_S = 10
 NIGHTS_DIR = "nights"
 RAW_SUFFIX = ".csv.gz"
+NIGHTS_GLOB = f"{NIGHTS_DIR}/*/*{RAW_SUFFIX}"  # every raw file under a data root
 CYCLES_FILE = "cycles.csv"
 CYCLES_COLUMNS: tuple[str, ...] = (
     "user_id",

@@ -10,7 +10,8 @@ import json
 import sys
 import time
 
-from pipeline.config import BeamConfig, LocalConfig, SaltError, load_salt
+from components.nightly_features.salt import SaltError, load_salt
+from pipeline.config import BeamConfig, LocalConfig
 
 
 def _quiet_tensorflow() -> None:

@@ -51,6 +51,7 @@ class FeatureJobConfig:
     salt: bytes
     split_buckets: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_SPLITS))
     rules: rf.NightRules = rf.NightRules()
+    nights_pattern: str = rf.NIGHTS_GLOB  # relative to input_root
 
     def __post_init__(self):
         if not self.salt:
@@ -196,11 +197,11 @@ class RawRecordingsToExamples(beam.PTransform):
         root = cfg.input_root.rstrip("/")
         nights = (
             pbegin
-            | "MatchRaw" >> fileio.MatchFiles(f"{root}/{rf.NIGHTS_DIR}/*/*{rf.RAW_SUFFIX}")
+            | "MatchRaw" >> fileio.MatchFiles(f"{root}/{cfg.nights_pattern}")
             | "Reshuffle" >> beam.Reshuffle()
             | "ProcessNights"
             >> beam.ParDo(_ProcessNightFn(cfg)).with_outputs(
-                REJECTED_ROWS, REJECTED_FILES, NIGHT_LEDGER, main="nights"
+                REJECTED_ROWS, REJECTED_FILES, NIGHT_LEDGER, main="outcomes"
             )
         )
         cycles = (
@@ -211,7 +212,7 @@ class RawRecordingsToExamples(beam.PTransform):
         )
         splits = list(cfg.split_buckets)
         built = (
-            {"nights": nights.nights, "cycles": cycles.cycles}
+            {"nights": nights.outcomes, "cycles": cycles.cycles}
             | "JoinByUser" >> beam.CoGroupByKey()
             | "BuildExamples"
             >> beam.ParDo(_BuildExamplesFn(cfg)).with_outputs(NIGHT_LEDGER, *splits)

@@ -1,0 +1,180 @@
+"""NightlyFeatureGen: the TFX ExampleGen over raw recordings, running the Beam feature job.
+
+Inputs are files, not artifacts, so like TFX's file-based ExampleGens it uses the file-based driver
+to resolve the span and fingerprint the matched raw files; this driver adds the cycle log to the
+fingerprint, so a changed cycle log is not served from cache. The executor runs the same Beam
+transforms as ``cyclecast features`` and writes two artifacts: the examples per split, and the
+quarantine (rejected rows, files and cycle-log lines, the night ledger and the summary).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+from tfx import types
+from tfx.components.example_gen import driver as example_gen_driver
+from tfx.components.example_gen import utils as example_gen_utils
+from tfx.dsl.components.base import base_beam_component, base_beam_executor, executor_spec
+from tfx.proto import example_gen_pb2, range_config_pb2
+from tfx.types import artifact_utils, standard_artifacts, standard_component_specs
+from tfx.types.component_spec import ChannelParameter, ComponentSpec, ExecutionParameter
+from tfx.utils import io_utils, proto_utils
+
+from components import raw_format as rf
+from components.nightly_features.beam_job import (
+    DEFAULT_SPLITS,
+    SUMMARY_FILE,
+    FeatureJobConfig,
+    RawRecordingsToExamples,
+    WriteFeatureOutputs,
+)
+from components.nightly_features.salt import load_salt
+
+QUARANTINE_KEY = "quarantine"
+SALT_FILE_KEY = "salt_file"
+
+
+class NightlyQuarantine(types.Artifact):
+    """What the feature job rejected, counted by reason, and a ledger of every night."""
+
+    TYPE_NAME = "cyclecast.NightlyQuarantine"
+
+
+class NightlyFeatureGenSpec(ComponentSpec):
+    """Parameters and outputs of NightlyFeatureGen."""
+
+    PARAMETERS = {
+        standard_component_specs.INPUT_BASE_KEY: ExecutionParameter(type=str),
+        standard_component_specs.INPUT_CONFIG_KEY: ExecutionParameter(type=example_gen_pb2.Input),
+        standard_component_specs.OUTPUT_CONFIG_KEY: ExecutionParameter(type=example_gen_pb2.Output),
+        standard_component_specs.RANGE_CONFIG_KEY: ExecutionParameter(
+            type=range_config_pb2.RangeConfig, optional=True
+        ),
+        SALT_FILE_KEY: ExecutionParameter(type=str, optional=True),
+    }
+    INPUTS: dict[str, ChannelParameter] = {}
+    OUTPUTS = {
+        standard_component_specs.EXAMPLES_KEY: ChannelParameter(type=standard_artifacts.Examples),
+        QUARANTINE_KEY: ChannelParameter(type=NightlyQuarantine),
+    }
+
+
+class Driver(example_gen_driver.FileBasedDriver):
+    """File-based ExampleGen driver whose input fingerprint covers the cycle log too."""
+
+    def resolve_exec_properties(self, exec_properties, pipeline_info, component_info):
+        """Resolve span and version, and fingerprint the raw files and the cycle log."""
+        exec_properties = super().resolve_exec_properties(
+            exec_properties, pipeline_info, component_info
+        )
+        base = exec_properties[standard_component_specs.INPUT_BASE_KEY]
+        cycles = io_utils.generate_fingerprint("cycles", os.path.join(base, rf.CYCLES_FILE))
+        key = example_gen_utils.FINGERPRINT_PROPERTY_NAME
+        exec_properties[key] = f"{exec_properties[key]}\n{cycles}"
+        return exec_properties
+
+
+def split_buckets_from(output_config: example_gen_pb2.Output) -> dict[str, int]:
+    """Map an ExampleGen output config's split config to split weights (default 14/3/3)."""
+    splits = output_config.split_config.splits
+    if not splits:
+        return dict(DEFAULT_SPLITS)
+    return {s.name: s.hash_buckets for s in splits}
+
+
+class Executor(base_beam_executor.BaseBeamExecutor):
+    """Runs ``RawRecordingsToExamples`` and writes the examples and quarantine artifacts."""
+
+    def Do(
+        self,
+        input_dict: dict[str, list[types.Artifact]],
+        output_dict: dict[str, list[types.Artifact]],
+        exec_properties: dict[str, Any],
+    ) -> None:
+        """Run the feature job on the resolved span's raw files."""
+        self._log_startup(input_dict, output_dict, exec_properties)
+        input_config = example_gen_pb2.Input()
+        proto_utils.json_to_proto(
+            exec_properties[standard_component_specs.INPUT_CONFIG_KEY], input_config
+        )
+        output_config = example_gen_pb2.Output()
+        proto_utils.json_to_proto(
+            exec_properties[standard_component_specs.OUTPUT_CONFIG_KEY], output_config
+        )
+        buckets = split_buckets_from(output_config)
+        config = FeatureJobConfig(
+            input_root=exec_properties[standard_component_specs.INPUT_BASE_KEY],
+            salt=load_salt(exec_properties.get(SALT_FILE_KEY) or None),
+            split_buckets=buckets,
+            nights_pattern=input_config.splits[0].pattern,
+        )
+        examples = artifact_utils.get_single_instance(
+            output_dict[standard_component_specs.EXAMPLES_KEY]
+        )
+        quarantine = artifact_utils.get_single_instance(output_dict[QUARANTINE_KEY])
+        with self._make_beam_pipeline() as pipeline:
+            outputs = pipeline | "NightlyFeatures" >> RawRecordingsToExamples(config)
+            _ = outputs | "Write" >> WriteFeatureOutputs(
+                examples.uri, quarantine.uri, list(buckets)
+            )
+        examples.split_names = artifact_utils.encode_split_names(list(buckets))
+        examples.set_string_custom_property("payload_format", "FORMAT_TF_EXAMPLE")
+        examples.set_string_custom_property("file_format", "tfrecords_gzip")
+        summary = json.loads(io_utils.read_string_file(os.path.join(quarantine.uri, SUMMARY_FILE)))
+        for split, n in summary["examples_by_split"].items():
+            examples.set_int_custom_property(f"examples_{split}", n)
+        quarantine.set_int_custom_property("files", summary["files"])
+        quarantine.set_int_custom_property("valid_nights", summary["valid_nights"])
+        quarantine.set_int_custom_property(
+            "rows_rejected", sum(summary["rows_rejected_by_reason"].values())
+        )
+        quarantine.set_int_custom_property(
+            "files_rejected", sum(summary["files_rejected_by_reason"].values())
+        )
+
+
+class NightlyFeatureGen(base_beam_component.BaseBeamComponent):
+    """ExampleGen over raw nightly recordings and the cycle log (a Beam job on any runner)."""
+
+    SPEC_CLASS = NightlyFeatureGenSpec
+    EXECUTOR_SPEC = executor_spec.BeamExecutorSpec(Executor)
+    DRIVER_CLASS = Driver
+
+    def __init__(
+        self,
+        input_base: str,
+        salt_file: str | None = None,
+        split_buckets: dict[str, int] | None = None,
+        nights_pattern: str = rf.NIGHTS_GLOB,
+        range_config: range_config_pb2.RangeConfig | None = None,
+    ):
+        """Configure the component.
+
+        Args:
+          input_base: the data root holding ``nights/`` and ``cycles.csv``.
+          salt_file: a file holding the user-id salt; when None the executor reads
+            ``$CYCLECAST_ID_SALT`` or ``$CYCLECAST_ID_SALT_FILE``.
+          split_buckets: split names and weights, split by a hash of the user id.
+          nights_pattern: raw files under ``input_base``; ``{SPAN}`` or date specs select spans.
+          range_config: which spans to process (TFX RangeConfig).
+        """
+        buckets = dict(split_buckets or DEFAULT_SPLITS)
+        spec = NightlyFeatureGenSpec(
+            input_base=input_base,
+            input_config=example_gen_pb2.Input(
+                splits=[example_gen_pb2.Input.Split(name="nights", pattern=nights_pattern)]
+            ),
+            output_config=example_gen_pb2.Output(
+                split_config=example_gen_pb2.SplitConfig(
+                    splits=[
+                        example_gen_pb2.SplitConfig.Split(name=n, hash_buckets=w)
+                        for n, w in buckets.items()
+                    ]
+                )
+            ),
+            range_config=range_config,
+            salt_file=salt_file,
+        )
+        super().__init__(spec=spec)
