@@ -16,10 +16,13 @@ from pipeline.config import BeamConfig, LocalConfig
 
 def _quiet_tensorflow() -> None:
     """Keep TensorFlow's C++ start-up log lines out of sight (before it is imported)."""
+    import logging
     import os
     import warnings
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    # Beam's TFRecord writer warns that python-snappy is absent; crcmod's C extension is used.
+    logging.getLogger("apache_beam.io.tfrecordio").setLevel(logging.ERROR)
     warnings.filterwarnings("ignore", category=FutureWarning)
     warnings.filterwarnings("ignore", category=DeprecationWarning)
 
