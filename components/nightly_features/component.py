@@ -176,5 +176,7 @@ class NightlyFeatureGen(base_beam_component.BaseBeamComponent):
             ),
             range_config=range_config,
             salt_file=salt_file,
+            examples=types.Channel(type=standard_artifacts.Examples),
+            quarantine=types.Channel(type=NightlyQuarantine),
         )
         super().__init__(spec=spec)
