@@ -1,0 +1,84 @@
+"""The Trainer's model: a small Keras network on the tf.Transform outputs, and its ``run_fn``.
+
+TFX's Trainer calls ``run_fn`` (referenced by dotted path, not copied as a module file). The
+exported SavedModel carries the tf.Transform graph, so its signatures take raw nightly features.
+Uses ``tf_keras`` (Keras 2), the Keras that TFX 1.16 and tf.Transform's layers are built on.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")  # before TensorFlow picks its Keras
+
+import tensorflow as tf  # noqa: E402
+import tensorflow_transform as tft  # noqa: E402
+import tf_keras as keras  # noqa: E402
+from tfx.components.trainer.fn_args_utils import FnArgs  # noqa: E402
+from tfx_bsl.public import tfxio  # noqa: E402
+
+from components.trainer.signatures import make_serving_signatures  # noqa: E402
+from transforms import features as fc  # noqa: E402
+
+DEFAULT_HPARAMS = {
+    "hidden_units": [32, 16],
+    "learning_rate": 3e-3,
+    "batch_size": 128,
+    "positive_weight": 2.0,  # the fertile window is ~20% of nights
+    "decision_threshold": 0.5,
+}
+
+
+def model_input_names(tf_transform_output: tft.TFTransformOutput) -> list[str]:
+    """The transformed features the model reads: all of Transform's outputs but the label."""
+    return sorted(k for k in tf_transform_output.transformed_feature_spec() if k != fc.LABEL_KEY)
+
+
+def build_model(input_names: list[str], hparams: dict) -> keras.Model:
+    """A feed-forward network over the scaled features, ending in P(fertile tonight)."""
+    inputs = {name: keras.Input(shape=(1,), name=name, dtype=tf.float32) for name in input_names}
+    x = keras.layers.Concatenate()(list(inputs.values()))
+    for units in hparams["hidden_units"]:
+        x = keras.layers.Dense(units, activation="relu")(x)
+    output = keras.layers.Dense(1, activation="sigmoid", name="probability")(x)
+    model = keras.Model(inputs=inputs, outputs=output)
+    model.compile(
+        optimizer=keras.optimizers.Adam(hparams["learning_rate"]),
+        loss=keras.losses.BinaryCrossentropy(),
+        weighted_metrics=[keras.metrics.AUC(name="auc")],
+    )
+    return model
+
+
+def _dataset(files: list[str], fn_args: FnArgs, tf_transform_output: tft.TFTransformOutput,
+             batch_size: int, positive_weight: float) -> tf.data.Dataset:
+    dataset = fn_args.data_accessor.tf_dataset_factory(
+        files,
+        tfxio.TensorFlowDatasetOptions(batch_size=batch_size, label_key=fc.LABEL_KEY),
+        tf_transform_output.transformed_metadata.schema,
+    )
+
+    def weigh(features, label):
+        label = tf.cast(label, tf.float32)
+        weight = 1.0 + (positive_weight - 1.0) * label
+        return features, label, weight
+
+    return dataset.map(weigh)
+
+
+def run_fn(fn_args: FnArgs) -> None:
+    """Train on Transform's output and export a SavedModel whose signatures take raw features."""
+    hparams = {**DEFAULT_HPARAMS, **(fn_args.custom_config or {}).get("hparams", {})}
+    tf.keras.utils.set_random_seed(int((fn_args.custom_config or {}).get("seed", 42)))
+    tf_transform_output = tft.TFTransformOutput(fn_args.transform_output)
+    names = model_input_names(tf_transform_output)
+    train = _dataset(fn_args.train_files, fn_args, tf_transform_output,
+                     hparams["batch_size"], hparams["positive_weight"])
+    evaluation = _dataset(fn_args.eval_files, fn_args, tf_transform_output,
+                          hparams["batch_size"], hparams["positive_weight"])
+    model = build_model(names, hparams)
+    model.fit(train, steps_per_epoch=fn_args.train_steps, validation_data=evaluation,
+              validation_steps=fn_args.eval_steps, verbose=0)
+    signatures = make_serving_signatures(model, tf_transform_output,
+                                         hparams["decision_threshold"])
+    model.save(fn_args.serving_model_dir, save_format="tf", signatures=signatures)

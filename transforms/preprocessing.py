@@ -1,0 +1,104 @@
+"""The tf.Transform preprocessing: every derived feature and all normalisation, in one graph.
+
+Transform runs ``preprocessing_fn`` over the whole training data (full-pass statistics for the
+z-scores) and exports the graph; the Trainer attaches that graph to the served model, so serving
+computes exactly these features from the raw nightly features the app sends.
+
+Derived features:
+- per-user baselines: tonight's value minus the mean of the user's valid nights among the previous
+  ``HISTORY_NIGHTS``, and the recent trend (mean of the last ``RECENT_NIGHTS`` valid nights minus
+  that baseline), for every nightly statistic;
+- missing-night handling: masked means over valid nights only, a history-coverage feature, and a
+  zero delta (the population mean after scaling) when a user has no valid history yet;
+- cycle timing: the calendar estimate of the ovulation day from the user's previous cycle lengths
+  (the population mean cycle length when she has none), the days to it, and the cycle's variability.
+"""
+
+from __future__ import annotations
+
+import tensorflow as tf
+import tensorflow_transform as tft
+
+from transforms import features as fc
+
+# DESIGN.md domain table (Bull et al. 2019): mean cycle length, used when no cycle is known yet.
+POPULATION_CYCLE_DAYS = 29.3
+# The calendar rule assumes a 14-day luteal phase (DESIGN.md, "What good looks like").
+CALENDAR_LUTEAL_DAYS = 14.0
+RECENT_NIGHTS = 3
+
+
+def _dense(t: tf.Tensor) -> tf.Tensor:
+    """A [batch, 1] feature as a float [batch] vector."""
+    return tf.cast(tf.squeeze(t, axis=1), tf.float32)
+
+
+def _masked_mean(values: tf.Tensor, mask: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    """Mean of ``values`` over positions where ``mask`` is 1, and the count (0 -> mean 0)."""
+    count = tf.reduce_sum(mask, axis=1)
+    return tf.math.divide_no_nan(tf.reduce_sum(values * mask, axis=1), count), count
+
+
+def personal_baseline_features(inputs: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
+    """Tonight relative to the user's own recent nights, for every nightly statistic."""
+    mask = tf.cast(inputs[fc.HISTORY_MASK], tf.float32)
+    recent_mask = tf.concat(
+        [tf.zeros_like(mask[:, :-RECENT_NIGHTS]), mask[:, -RECENT_NIGHTS:]], axis=1)
+    out: dict[str, tf.Tensor] = {}
+    _, count = _masked_mean(mask, mask)
+    has_history = tf.cast(count > 0, tf.float32)
+    has_recent = tf.cast(tf.reduce_sum(recent_mask, axis=1) > 0, tf.float32)
+    for name in fc.NIGHTLY_FEATURES:
+        tonight = _dense(inputs[name])
+        hist = tf.cast(inputs[fc.history_key(name)], tf.float32)
+        baseline, _ = _masked_mean(hist, mask)
+        recent, _ = _masked_mean(hist, recent_mask)
+        out[f"{name}_delta"] = (tonight - baseline) * has_history
+        out[f"{name}_trend"] = (recent - baseline) * has_recent
+    out["history_coverage"] = count / float(fc.HISTORY_NIGHTS)
+    return out
+
+
+def cycle_features(inputs: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
+    """Cycle timing from the cycle day and the previous cycle lengths (the calendar's inputs)."""
+    cycle_day = _dense(inputs[fc.CYCLE_DAY])
+    count = _dense(inputs[fc.PREV_CYCLE_COUNT])
+    lengths = tf.cast(inputs[fc.PREV_CYCLE_LENGTHS], tf.float32)
+    positions = tf.range(fc.PREV_CYCLES, dtype=tf.float32)[tf.newaxis, :]
+    valid = tf.cast(positions < count[:, tf.newaxis], tf.float32)
+    mean_len, _ = _masked_mean(lengths, valid)
+    mean_len = tf.where(count > 0, mean_len, POPULATION_CYCLE_DAYS)
+    var = tf.math.divide_no_nan(
+        tf.reduce_sum(tf.square(lengths - mean_len[:, tf.newaxis]) * valid, axis=1), count)
+    expected_ovulation = mean_len - CALENDAR_LUTEAL_DAYS
+    days_to_ovulation = expected_ovulation - cycle_day
+    in_window = tf.cast(
+        (days_to_ovulation >= 0.0) & (days_to_ovulation <= fc.FERTILE_DAYS_BEFORE_OVULATION),
+        tf.float32)
+    return {
+        "cycle_day": cycle_day,
+        "cycle_fraction": cycle_day / mean_len,
+        "expected_cycle_length": mean_len,
+        "days_to_expected_ovulation": days_to_ovulation,
+        "calendar_window": in_window,
+        "prev_cycle_sd": tf.sqrt(var),
+        "prev_cycle_count": count,
+    }
+
+
+def engineered_features(inputs: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
+    """Every derived model input before scaling, as float [batch] vectors."""
+    out = {name: _dense(inputs[name]) for name in fc.NIGHTLY_FEATURES}
+    out.update(personal_baseline_features(inputs))
+    out.update(cycle_features(inputs))
+    return out
+
+
+def preprocessing_fn(inputs: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
+    """tf.Transform entry point: z-score every engineered feature; pass the label through."""
+    outputs = {
+        name: tft.scale_to_z_score(value) for name, value in engineered_features(inputs).items()
+    }
+    if fc.LABEL_KEY in inputs:
+        outputs[fc.LABEL_KEY] = tf.cast(_dense(inputs[fc.LABEL_KEY]), tf.int64)
+    return outputs
