@@ -74,6 +74,15 @@ def test_examples_labels_and_every_night_accounted_for():
     ex = by_date[(D0 + dt.timedelta(days=40)).isoformat()]  # cycle 1 knows cycle 0 ended
     assert ex[fc.PREV_CYCLE_COUNT] == [1] and ex[fc.PREV_CYCLE_LENGTHS][0] == 28.0
     assert ex[fc.USER_KEY] == [b"key1"]
+    assert ex[fc.CYCLE_REGULARITY] == [b"unknown"]
+
+
+@pytest.mark.parametrize("lengths, expected", [
+    ([], "unknown"), ([29], "unknown"), ([28, 35], "regular"), ([27, 35], "irregular"),
+    ([26, 30, 29], "regular"),
+])
+def test_cycle_regularity(lengths, expected):
+    assert fc.cycle_regularity(lengths) == expected
 
 
 def test_history_is_causal_and_masks_missing_and_invalid_nights():

@@ -38,12 +38,25 @@ PREV_CYCLE_LENGTHS = "prev_cycle_lengths"
 PREV_CYCLE_COUNT = "prev_cycle_count"
 CYCLE_DAY = "cycle_day"  # 1-based day of the current cycle (the app knows the last period start)
 
+# Slicing only (never a model input): how regular her previous cycles were, known on the night.
+CYCLE_REGULARITY = "cycle_regularity"  # b"regular", b"irregular" or b"unknown"
+IRREGULAR_RANGE_DAYS = 7  # previous cycle lengths spanning more than this: irregular
+MIN_CYCLES_FOR_REGULARITY = 2
+
 LABEL_KEY = "fertile"  # 1 when tonight is in the fertile window: ovulation day and the 5 before
 FERTILE_DAYS_BEFORE_OVULATION = 5
 
 # Identifiers: never model inputs. The user key is a salted pseudonym, never the raw user id.
 USER_KEY = "user_key"
 NIGHT_DATE = "night_date"  # ISO date of the evening the night starts
+
+
+def cycle_regularity(prev_lengths: list[int]) -> str:
+    """Classify previous cycle lengths: regular, irregular (range over 7 days) or unknown."""
+    if len(prev_lengths) < MIN_CYCLES_FOR_REGULARITY:
+        return "unknown"
+    spread = max(prev_lengths) - min(prev_lengths)
+    return "irregular" if spread > IRREGULAR_RANGE_DAYS else "regular"
 
 
 def history_key(feature: str) -> str:
@@ -76,6 +89,7 @@ def example_spec(with_label: bool = True) -> dict[str, FeatureSpec]:
     spec[PREV_CYCLE_LENGTHS] = FeatureSpec("float", PREV_CYCLES)
     spec[PREV_CYCLE_COUNT] = FeatureSpec("int")
     spec[CYCLE_DAY] = FeatureSpec("int")
+    spec[CYCLE_REGULARITY] = FeatureSpec("bytes")
     spec[USER_KEY] = FeatureSpec("bytes")
     spec[NIGHT_DATE] = FeatureSpec("bytes")
     if with_label:

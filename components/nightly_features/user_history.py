@@ -146,6 +146,7 @@ def build_user_examples(
         )
         example[fc.PREV_CYCLE_COUNT] = [len(prev)]
         example[fc.CYCLE_DAY] = [cycle_day]
+        example[fc.CYCLE_REGULARITY] = [fc.cycle_regularity(prev).encode()]
         example[fc.USER_KEY] = [user_key.encode()]
         example[fc.NIGHT_DATE] = [entry[fc.NIGHT_DATE].encode()]
         example[fc.LABEL_KEY] = [label]
