@@ -5,10 +5,14 @@ Nothing here reads the environment: ``components.nightly_features.salt`` reads t
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import re
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 DEFAULT_WORKDIR = Path(".cyclecast")
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SCHEMA_FILE = REPO_ROOT / "schema" / "schema.pbtxt"
+_KFP_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,127}$")
 
 
 @dataclass(frozen=True)
@@ -33,6 +37,55 @@ class BeamConfig:
 
 
 @dataclass(frozen=True)
+class TrainingConfig:
+    """Trainer settings; the hyperparameters override ``components.trainer.model``'s defaults."""
+
+    train_steps: int = 1500
+    eval_steps: int = 50
+    seed: int = 42
+    hparams: tuple[tuple[str, float], ...] = ()
+
+
+@dataclass(frozen=True)
+class EvaluationConfig:
+    """What blesses a model: value thresholds, and the change allowed against the baseline."""
+
+    decision_threshold: float = 0.5
+    min_auc: float = 0.75
+    min_sensitivity: float = 0.5
+    min_specificity: float = 0.75
+    max_auc_drop: float = 0.01  # vs the latest blessed model; ignored on the first run
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    """Everything ``create_pipeline`` needs; every path is a plain string (local or remote)."""
+
+    data_root: str
+    pipeline_root: str
+    serving_dir: str
+    metadata_path: str | None = None  # SQLite file for local runs; None on Kubeflow
+    pipeline_name: str = "cyclecast"
+    model_name: str = "cyclecast"
+    salt_file: str | None = None  # None: the executor reads $CYCLECAST_ID_SALT(_FILE)
+    schema_file: str = str(SCHEMA_FILE)
+    beam: BeamConfig = field(default_factory=BeamConfig)
+    training: TrainingConfig = field(default_factory=TrainingConfig)
+    evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
+    enable_cache: bool = True
+
+    def __post_init__(self):
+        if not _KFP_NAME.match(self.pipeline_name):
+            raise ValueError(f"pipeline_name {self.pipeline_name!r} must match {_KFP_NAME.pattern}")
+        if self.training.train_steps < 1 or self.training.eval_steps < 1:
+            raise ValueError("train_steps and eval_steps must be at least 1")
+
+    def with_changes(self, **changes) -> PipelineConfig:
+        """Return a copy with some fields replaced."""
+        return replace(self, **changes)
+
+
+@dataclass(frozen=True)
 class LocalConfig:
     """Where a local run keeps its data and outputs (relative to the working directory)."""
 
@@ -49,3 +102,15 @@ class LocalConfig:
     def salt_file(self) -> Path:
         """The local salt file, created on first use when no salt is configured."""
         return self.workdir / "id_salt"
+
+    def pipeline_config(self, data_root: Path | None = None) -> PipelineConfig:
+        """The local pipeline: SQLite metadata, pipeline root and serving models under workdir."""
+        w = self.workdir.resolve()
+        return PipelineConfig(
+            data_root=str((data_root or self.data_root).resolve()),
+            pipeline_root=str(w / "pipeline_root"),
+            serving_dir=str(w / "serving_model"),
+            metadata_path=str(w / "metadata.db"),
+            salt_file=str(self.salt_file.resolve()),
+            beam=self.beam,
+        )

@@ -30,3 +30,20 @@ def to_serialized_example(example: dict[str, list], with_label: bool = True) -> 
         else:
             feature.bytes_list.value.extend(values)
     return ex.SerializeToString()
+
+
+def read_examples(file_pattern: str) -> list[dict[str, list]]:
+    """Read gzip TFRecords of tf.Examples back into feature dicts (for tests and small reports)."""
+    import tensorflow as tf
+    from tensorflow.core.example import example_pb2
+
+    out = []
+    files = sorted(tf.io.gfile.glob(file_pattern))
+    for record in tf.data.TFRecordDataset(files, compression_type="GZIP").as_numpy_iterator():
+        ex = example_pb2.Example.FromString(record)
+        row = {}
+        for name, feature in ex.features.feature.items():
+            kind = feature.WhichOneof("kind")
+            row[name] = list(getattr(feature, kind).value) if kind else []
+        out.append(row)
+    return out

@@ -1,0 +1,56 @@
+"""AnomalyGate: stop the run when ExampleValidator found anomalies, with a readable report.
+
+TFX's ExampleValidator records anomalies but does not stop anything; Transform is made to depend on
+this gate, so a run with anomalies ends here, before any training, and says what was wrong.
+"""
+
+from __future__ import annotations
+
+import os
+
+from tfx.dsl.component.experimental.annotations import InputArtifact
+from tfx.dsl.component.experimental.decorators import component
+from tfx.types import artifact_utils, standard_artifacts
+
+SCHEMA_DIFF_FILE = "SchemaDiff.pb"
+
+
+class AnomaliesFound(RuntimeError):
+    """The data broke the schema; the message is the report."""
+
+
+def anomalies_report(anomalies_by_split: dict) -> str:
+    """Render ``{split: Anomalies proto}`` as lines a person can act on (empty if none)."""
+    lines = []
+    for split, anomalies in sorted(anomalies_by_split.items()):
+        for feature, info in sorted(anomalies.anomaly_info.items()):
+            reasons = "; ".join(r.description or r.short_description for r in info.reason)
+            lines.append(f"  [{split}] {feature}: {info.short_description} -- {reasons}")
+        if anomalies.HasField("dataset_anomaly_info"):
+            info = anomalies.dataset_anomaly_info
+            lines.append(f"  [{split}] (dataset): {info.short_description} -- {info.description}")
+    return "\n".join(lines)
+
+
+def read_anomalies(artifact: standard_artifacts.ExampleAnomalies) -> dict:
+    """Load each split's Anomalies proto from an ExampleValidator output."""
+    from tensorflow_metadata.proto.v0 import anomalies_pb2
+    from tfx.utils import io_utils
+
+    out = {}
+    for split in artifact_utils.decode_split_names(artifact.split_names):
+        path = os.path.join(artifact.uri, f"Split-{split}", SCHEMA_DIFF_FILE)
+        proto = anomalies_pb2.Anomalies()
+        proto.ParseFromString(io_utils.read_bytes_file(path))
+        out[split] = proto
+    return out
+
+
+@component
+def AnomalyGate(anomalies: InputArtifact[standard_artifacts.ExampleAnomalies]) -> None:  # noqa: N802
+    """Raise ``AnomaliesFound`` with the report when any split has an anomaly."""
+    report = anomalies_report(read_anomalies(anomalies))
+    if report:
+        raise AnomaliesFound(
+            "ExampleValidator found anomalies against schema/schema.pbtxt; the run stops "
+            f"before Transform and nothing is trained or pushed:\n{report}")

@@ -1,0 +1,58 @@
+"""CalendarBaseline: the calendar rule scored on the same split the Evaluator scores the model on.
+
+Recorded as an artifact in ML Metadata, so every run shows what the sensors add over the calendar.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+from tfx import types
+from tfx.dsl.component.experimental.annotations import InputArtifact, OutputArtifact, Parameter
+from tfx.dsl.component.experimental.decorators import component
+from tfx.types import standard_artifacts
+
+METRICS_FILE = "metrics.json"
+
+
+class BaselineMetrics(types.Artifact):
+    """Day-level metrics of a rule-based baseline on one split."""
+
+    TYPE_NAME = "cyclecast.BaselineMetrics"
+
+
+def score_calendar_rule(examples_pattern: str) -> dict[str, float]:
+    """Read examples and return the calendar rule's metrics against their labels."""
+    import numpy as np
+
+    from components.calendar_rule import binary_metrics, calendar_predictions
+    from components.nightly_features.tf_example import read_examples
+    from transforms import features as fc
+
+    rows = read_examples(examples_pattern)
+    if not rows:
+        raise ValueError(f"no examples match {examples_pattern}")
+    predicted = calendar_predictions(
+        np.array([r[fc.CYCLE_DAY][0] for r in rows]),
+        np.array([r[fc.PREV_CYCLE_LENGTHS] for r in rows], dtype=float),
+        np.array([r[fc.PREV_CYCLE_COUNT][0] for r in rows]),
+    )
+    return binary_metrics(np.array([r[fc.LABEL_KEY][0] for r in rows]), predicted)
+
+
+@component
+def CalendarBaseline(  # noqa: N802
+    examples: InputArtifact[standard_artifacts.Examples],
+    metrics: OutputArtifact[BaselineMetrics],
+    split: Parameter[str] = "eval",
+) -> None:
+    """Score the calendar rule on ``split`` and write ``metrics.json``."""
+    result = score_calendar_rule(os.path.join(examples.uri, f"Split-{split}", "*.gz"))
+    result["split"] = split
+    from tfx.utils import io_utils
+
+    io_utils.write_string_file(
+        os.path.join(metrics.uri, METRICS_FILE), json.dumps(result, indent=2, sort_keys=True))
+    for key in ("accuracy", "sensitivity", "specificity", "precision"):
+        metrics.set_float_custom_property(key, result[key])

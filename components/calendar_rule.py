@@ -1,0 +1,51 @@
+"""The calendar rule, the floor the model must beat, and its day-level metrics.
+
+Ovulation is estimated as the mean of the user's previous cycle lengths minus 14 days; the fertile
+window is that day and the 5 before (DESIGN.md, "What good looks like"). With no previous cycle the
+population mean length is used. Pure numpy: the pipeline's CalendarBaseline component and the
+tests call it on the same examples the model is evaluated on.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from transforms import features as fc
+
+POPULATION_CYCLE_DAYS = 29.3  # DESIGN.md domain table: mean cycle length (Bull et al. 2019)
+LUTEAL_DAYS = 14.0
+
+
+def calendar_predictions(cycle_day: np.ndarray, prev_lengths: np.ndarray,
+                         prev_count: np.ndarray) -> np.ndarray:
+    """Return 1 where the calendar rule calls the night fertile, else 0.
+
+    ``prev_lengths`` is [n, PREV_CYCLES] with the first ``prev_count`` entries valid.
+    """
+    valid = np.arange(prev_lengths.shape[1])[None, :] < prev_count[:, None]
+    sums = (prev_lengths * valid).sum(axis=1)
+    mean_len = np.where(prev_count > 0, sums / np.maximum(prev_count, 1), POPULATION_CYCLE_DAYS)
+    ovulation = np.round(mean_len - LUTEAL_DAYS)
+    first = ovulation - fc.FERTILE_DAYS_BEFORE_OVULATION
+    return ((cycle_day >= first) & (cycle_day <= ovulation)).astype(np.int64)
+
+
+def binary_metrics(labels: np.ndarray, predicted: np.ndarray) -> dict[str, float]:
+    """Day-level accuracy, sensitivity, specificity and precision of 0/1 predictions."""
+    labels = labels.astype(bool)
+    predicted = predicted.astype(bool)
+    tp = int((labels & predicted).sum())
+    tn = int((~labels & ~predicted).sum())
+    fp = int((~labels & predicted).sum())
+    fn = int((labels & ~predicted).sum())
+
+    def ratio(a: int, b: int) -> float:
+        return a / b if b else float("nan")
+
+    return {
+        "examples": int(labels.size),
+        "accuracy": ratio(tp + tn, labels.size),
+        "sensitivity": ratio(tp, tp + fn),
+        "specificity": ratio(tn, tn + fp),
+        "precision": ratio(tp, tp + fp),
+    }

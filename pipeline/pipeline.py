@@ -1,0 +1,86 @@
+"""``create_pipeline(config)``: the one TFX pipeline, for every orchestrator.
+
+NightlyFeatureGen -> StatisticsGen -> ImportSchemaGen -> ExampleValidator -> AnomalyGate ->
+Transform -> Trainer -> (latest blessed model) -> Evaluator -> Pusher, and the calendar rule scored
+beside the model. Code is referenced by dotted path, so the same installed packages serve the
+local runner and the Kubeflow container.
+"""
+
+from __future__ import annotations
+
+import os
+
+from tfx import v1 as tfx
+
+from components.anomaly_gate import AnomalyGate
+from components.calendar_baseline import CalendarBaseline
+from components.nightly_features.component import NightlyFeatureGen
+from pipeline.config import PipelineConfig
+from pipeline.eval_config import make_eval_config
+
+PREPROCESSING_FN = "transforms.preprocessing.preprocessing_fn"
+RUN_FN = "components.trainer.model.run_fn"
+
+
+def create_components(cfg: PipelineConfig) -> list:
+    """Build and wire every component of the pipeline (pure: no I/O, no runner)."""
+    example_gen = NightlyFeatureGen(input_base=cfg.data_root, salt_file=cfg.salt_file)
+    examples = example_gen.outputs["examples"]
+    statistics_gen = tfx.components.StatisticsGen(examples=examples)
+    schema_gen = tfx.components.ImportSchemaGen(schema_file=cfg.schema_file)
+    schema = schema_gen.outputs["schema"]
+    example_validator = tfx.components.ExampleValidator(
+        statistics=statistics_gen.outputs["statistics"], schema=schema)
+    anomaly_gate = AnomalyGate(anomalies=example_validator.outputs["anomalies"])
+    transform = tfx.components.Transform(
+        examples=examples, schema=schema, preprocessing_fn=PREPROCESSING_FN)
+    transform.add_upstream_node(anomaly_gate)
+    training = cfg.training
+    trainer = tfx.components.Trainer(
+        run_fn=RUN_FN,
+        examples=transform.outputs["transformed_examples"],
+        transform_graph=transform.outputs["transform_graph"],
+        schema=schema,
+        train_args=tfx.proto.TrainArgs(num_steps=training.train_steps),
+        eval_args=tfx.proto.EvalArgs(num_steps=training.eval_steps),
+        custom_config={
+            "seed": training.seed,
+            "hparams": {**dict(training.hparams),
+                        "decision_threshold": cfg.evaluation.decision_threshold},
+        },
+    )
+    model_resolver = tfx.dsl.Resolver(
+        strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
+        model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
+        model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
+    ).with_id("latest_blessed_model_resolver")
+    evaluator = tfx.components.Evaluator(
+        examples=examples,
+        model=trainer.outputs["model"],
+        baseline_model=model_resolver.outputs["model"],
+        eval_config=make_eval_config(cfg.evaluation),
+    )
+    calendar = CalendarBaseline(examples=examples, split="eval")
+    pusher = tfx.components.Pusher(
+        model=trainer.outputs["model"],
+        model_blessing=evaluator.outputs["blessing"],
+        push_destination=tfx.proto.PushDestination(
+            filesystem=tfx.proto.PushDestination.Filesystem(
+                base_directory=os.path.join(cfg.serving_dir, cfg.model_name))),
+    )
+    return [example_gen, statistics_gen, schema_gen, example_validator, anomaly_gate, transform,
+            trainer, model_resolver, evaluator, calendar, pusher]
+
+
+def create_pipeline(cfg: PipelineConfig) -> tfx.dsl.Pipeline:
+    """Return the TFX pipeline for ``cfg``; runners differ only in the config they pass."""
+    metadata = (tfx.orchestration.metadata.sqlite_metadata_connection_config(cfg.metadata_path)
+                if cfg.metadata_path else None)
+    return tfx.dsl.Pipeline(
+        pipeline_name=cfg.pipeline_name,
+        pipeline_root=cfg.pipeline_root,
+        components=create_components(cfg),
+        enable_cache=cfg.enable_cache,
+        metadata_connection_config=metadata,
+        beam_pipeline_args=cfg.beam.args(),
+    )
