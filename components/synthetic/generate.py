@@ -154,7 +154,7 @@ def _prepare_out_dir(out: Path, overwrite: bool) -> None:
             shutil.rmtree(path)
         else:
             path.unlink()
-    out.mkdir(parents=True, exist_ok=True)
+    (out / raw_format.NIGHTS_DIR).mkdir(parents=True, exist_ok=True)
 
 
 def _night_record(uid: str, latents: NightlyLatents, k: int, **fields: Any) -> dict[str, Any]:
