@@ -97,21 +97,45 @@ def _cmd_features(args: argparse.Namespace, extra: list[str]) -> int:
     return 0
 
 
+def _ensure_default_data(config: LocalConfig) -> None:
+    if (config.data_root / "cycles.csv").exists():
+        return
+    from components.synthetic.generate import generate_dataset
+
+    d = config.data
+    print(
+        f"generating the default dataset ({d.users} users x {d.cycles} cycles, seed {d.seed}) "
+        f"in {config.data_root}",
+        file=sys.stderr,
+    )
+    generate_dataset(config.data_root, users=d.users, cycles=d.cycles, seed=d.seed, overwrite=True)
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     config = LocalConfig()
-    data_root = config.data_root
-    if not (data_root / "cycles.csv").exists():
-        from components.synthetic.generate import generate_dataset
+    _ensure_default_data(config)
+    load_salt(None, create_local=config.salt_file)  # create the local salt once
+    _quiet_tensorflow()
+    from pipeline.local_runner import RunStopped, run_local
+    from pipeline.run_summary import format_run_summary
 
-        d = config.data
-        print(
-            f"generating the default dataset ({d.users} users x {d.cycles} cycles, "
-            f"seed {d.seed}) in {data_root}",
-            file=sys.stderr,
-        )
-        generate_dataset(data_root, users=d.users, cycles=d.cycles, seed=d.seed)
-    salt = load_salt(None, create_local=config.salt_file)
-    _feature_job(str(data_root), str(config.workdir / "features"), salt, config.beam.args())
+    cfg = config.pipeline_config()
+    print(
+        f"cyclecast pipeline: {cfg.data_root} -> {cfg.pipeline_root} "
+        f"(metadata {cfg.metadata_path})",
+        file=sys.stderr,
+    )
+    t0 = time.monotonic()
+    try:
+        summary = run_local(cfg, verbose=args.verbose)
+    except RunStopped as e:
+        print(f"cyclecast run: stopped. {e}", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps(summary.to_dict(), indent=2, sort_keys=True))
+    else:
+        print(format_run_summary(summary))
+    print(f"finished in {time.monotonic() - t0:.0f} s", file=sys.stderr)
     return 0
 
 
@@ -131,6 +155,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--seed", type=int, required=True)
     g.add_argument("--out", required=True, help="output data root")
     g.add_argument("--no-progress", action="store_true", help="no progress bar")
+    g.add_argument("--overwrite", action="store_true", help="replace data already in --out")
 
     f = sub.add_parser(
         "features",
@@ -148,7 +173,11 @@ def build_parser() -> argparse.ArgumentParser:
         "$CYCLECAST_ID_SALT_FILE, or a local .cyclecast/id_salt)",
     )
 
-    sub.add_parser("run", help="the main job on the default data (generated on first use)")
+    r = sub.add_parser(
+        "run", help="the whole pipeline on the default data (generated on first use)"
+    )
+    r.add_argument("--verbose", action="store_true", help="show TensorFlow, Beam and TFX logs")
+    r.add_argument("--json", action="store_true", help="print the run summary as JSON")
     return p
 
 

@@ -11,8 +11,9 @@ from pipeline.config import EvaluationConfig
 from transforms import features as fc
 
 
-def _at_threshold(name: str, threshold: float, lower_bound: float | None = None
-                  ) -> tfma.MetricConfig:
+def _at_threshold(
+    name: str, threshold: float, lower_bound: float | None = None
+) -> tfma.MetricConfig:
     config = tfma.MetricConfig(class_name=name, config=json.dumps({"thresholds": [threshold]}))
     if lower_bound is not None:
         config.threshold.CopyFrom(_threshold(lower_bound, None))
@@ -21,10 +22,14 @@ def _at_threshold(name: str, threshold: float, lower_bound: float | None = None
 
 def _threshold(lower_bound: float, max_drop: float | None) -> tfma.MetricThreshold:
     threshold = tfma.MetricThreshold(
-        value_threshold=tfma.GenericValueThreshold(lower_bound={"value": lower_bound}))
+        value_threshold=tfma.GenericValueThreshold(lower_bound={"value": lower_bound})
+    )
     if max_drop is not None:
-        threshold.change_threshold.CopyFrom(tfma.GenericChangeThreshold(
-            direction=tfma.MetricDirection.HIGHER_IS_BETTER, absolute={"value": -max_drop}))
+        threshold.change_threshold.CopyFrom(
+            tfma.GenericChangeThreshold(
+                direction=tfma.MetricDirection.HIGHER_IS_BETTER, absolute={"value": -max_drop}
+            )
+        )
     return threshold
 
 
@@ -49,9 +54,11 @@ def make_eval_config(cfg: EvaluationConfig) -> tfma.EvalConfig:
         tfma.MetricConfig(class_name="MeanPrediction"),
     ]
     return tfma.EvalConfig(
-        model_specs=[tfma.ModelSpec(
-            signature_name=SERVING_SIGNATURE, label_key=fc.LABEL_KEY,
-            prediction_key=PROBABILITY)],
+        model_specs=[
+            tfma.ModelSpec(
+                signature_name=SERVING_SIGNATURE, label_key=fc.LABEL_KEY, prediction_key=PROBABILITY
+            )
+        ],
         metrics_specs=[tfma.MetricsSpec(metrics=metrics)],
         slicing_specs=[tfma.SlicingSpec(), tfma.SlicingSpec(feature_keys=[fc.CYCLE_REGULARITY])],
     )

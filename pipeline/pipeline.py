@@ -30,10 +30,12 @@ def create_components(cfg: PipelineConfig) -> list:
     schema_gen = tfx.components.ImportSchemaGen(schema_file=cfg.schema_file)
     schema = schema_gen.outputs["schema"]
     example_validator = tfx.components.ExampleValidator(
-        statistics=statistics_gen.outputs["statistics"], schema=schema)
+        statistics=statistics_gen.outputs["statistics"], schema=schema
+    )
     anomaly_gate = AnomalyGate(anomalies=example_validator.outputs["anomalies"])
     transform = tfx.components.Transform(
-        examples=examples, schema=schema, preprocessing_fn=PREPROCESSING_FN)
+        examples=examples, schema=schema, preprocessing_fn=PREPROCESSING_FN
+    )
     transform.add_upstream_node(anomaly_gate)
     training = cfg.training
     trainer = tfx.components.Trainer(
@@ -45,8 +47,10 @@ def create_components(cfg: PipelineConfig) -> list:
         eval_args=tfx.proto.EvalArgs(num_steps=training.eval_steps),
         custom_config={
             "seed": training.seed,
-            "hparams": {**dict(training.hparams),
-                        "decision_threshold": cfg.evaluation.decision_threshold},
+            "hparams": {
+                **dict(training.hparams),
+                "decision_threshold": cfg.evaluation.decision_threshold,
+            },
         },
     )
     model_resolver = tfx.dsl.Resolver(
@@ -66,16 +70,32 @@ def create_components(cfg: PipelineConfig) -> list:
         model_blessing=evaluator.outputs["blessing"],
         push_destination=tfx.proto.PushDestination(
             filesystem=tfx.proto.PushDestination.Filesystem(
-                base_directory=os.path.join(cfg.serving_dir, cfg.model_name))),
+                base_directory=os.path.join(cfg.serving_dir, cfg.model_name)
+            )
+        ),
     )
-    return [example_gen, statistics_gen, schema_gen, example_validator, anomaly_gate, transform,
-            trainer, model_resolver, evaluator, calendar, pusher]
+    return [
+        example_gen,
+        statistics_gen,
+        schema_gen,
+        example_validator,
+        anomaly_gate,
+        transform,
+        trainer,
+        model_resolver,
+        evaluator,
+        calendar,
+        pusher,
+    ]
 
 
 def create_pipeline(cfg: PipelineConfig) -> tfx.dsl.Pipeline:
     """Return the TFX pipeline for ``cfg``; runners differ only in the config they pass."""
-    metadata = (tfx.orchestration.metadata.sqlite_metadata_connection_config(cfg.metadata_path)
-                if cfg.metadata_path else None)
+    metadata = (
+        tfx.orchestration.metadata.sqlite_metadata_connection_config(cfg.metadata_path)
+        if cfg.metadata_path
+        else None
+    )
     return tfx.dsl.Pipeline(
         pipeline_name=cfg.pipeline_name,
         pipeline_root=cfg.pipeline_root,

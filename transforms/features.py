@@ -75,6 +75,14 @@ class FeatureSpec:
     length: int = 1
 
 
+# What the app sends at serving time: the model's raw inputs (SERVING environment in the schema).
+SERVING_FEATURES: tuple[str, ...] = (
+    NIGHTLY_FEATURES
+    + HISTORY_FEATURES
+    + (HISTORY_MASK, PREV_CYCLE_LENGTHS, PREV_CYCLE_COUNT, CYCLE_DAY)
+)
+
+
 def example_spec(with_label: bool = True) -> dict[str, FeatureSpec]:
     """Return every feature of a nightly example with its dtype and length.
 

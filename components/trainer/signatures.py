@@ -18,10 +18,9 @@ DECISION = "fertile"
 
 
 def serving_feature_spec(tf_transform_output: tft.TFTransformOutput) -> dict:
-    """The raw feature spec the app sends: the training spec without the label."""
-    spec = dict(tf_transform_output.raw_feature_spec())
-    spec.pop(fc.LABEL_KEY, None)
-    return spec
+    """The raw feature spec the app sends: ``features.SERVING_FEATURES``, no label, no ids."""
+    spec = tf_transform_output.raw_feature_spec()
+    return {name: spec[name] for name in fc.SERVING_FEATURES}
 
 
 def make_serving_signatures(model, tf_transform_output: tft.TFTransformOutput,

@@ -1,0 +1,44 @@
+"""Run the pipeline locally: LocalDagRunner, the Beam DirectRunner, a SQLite metadata store."""
+
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+
+from pipeline.config import PipelineConfig
+
+
+class RunStopped(RuntimeError):
+    """The run stopped before the end; the message says where and why."""
+
+
+def run_local(cfg: PipelineConfig, verbose: bool = False):
+    """Run the whole pipeline once and return its ``RunSummary``.
+
+    Raises ``RunStopped`` with the anomalies report when the data breaks the schema.
+    """
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "0" if verbose else "3")
+    if not verbose:
+        warnings.filterwarnings("ignore")
+    from tfx.orchestration.local.local_dag_runner import LocalDagRunner
+
+    from components.anomaly_gate import AnomaliesFound
+    from pipeline.pipeline import create_pipeline
+    from pipeline.progress import component_progress
+    from pipeline.run_summary import summarize_run
+
+    if cfg.metadata_path:
+        Path(cfg.metadata_path).parent.mkdir(parents=True, exist_ok=True)
+    pipeline = create_pipeline(cfg)
+    with component_progress(len(pipeline.components), verbose):
+        try:
+            LocalDagRunner().run(pipeline)
+        except Exception as e:  # the runner re-raises what a component raised
+            cause = e
+            while cause is not None and not isinstance(cause, AnomaliesFound):
+                cause = cause.__cause__ or cause.__context__
+            if cause is not None:
+                raise RunStopped(str(cause)) from e
+            raise
+    return summarize_run(cfg.metadata_path, cfg.pipeline_name)

@@ -1,0 +1,172 @@
+"""What one pipeline run produced, read back from ML Metadata and the artifacts it points to."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+
+from ml_metadata.metadata_store import metadata_store
+from ml_metadata.proto import metadata_store_pb2
+
+from components.calendar_baseline import METRICS_FILE
+
+METRICS_SHOWN = (
+    "auc",
+    "binary_accuracy",
+    "recall",
+    "specificity",
+    "precision",
+    "calibration",
+    "example_count",
+)
+
+
+@dataclass
+class RunSummary:
+    """The figures ``cyclecast run`` prints at the end."""
+
+    run_id: str
+    examples: dict[str, int] = field(default_factory=dict)
+    quarantine: dict = field(default_factory=dict)
+    anomalies: dict[str, str] = field(default_factory=dict)
+    candidate: dict[str, float] = field(default_factory=dict)
+    baseline: dict[str, float] = field(default_factory=dict)
+    calendar: dict[str, float] = field(default_factory=dict)
+    slices: dict[str, dict[str, float]] = field(default_factory=dict)
+    blessed: bool | None = None
+    pushed_path: str | None = None
+    executions: dict[str, str] = field(default_factory=dict)  # component -> state
+
+    def to_dict(self) -> dict:
+        """Return the summary as plain data (for --json)."""
+        return dict(self.__dict__)
+
+
+def connect(metadata_path: str) -> metadata_store.MetadataStore:
+    """Open the local SQLite ML Metadata store read-write (it must exist)."""
+    if not os.path.exists(metadata_path):
+        raise FileNotFoundError(f"no ML Metadata store at {metadata_path}")
+    config = metadata_store_pb2.ConnectionConfig()
+    config.sqlite.filename_uri = metadata_path
+    config.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READWRITE
+    return metadata_store.MetadataStore(config)
+
+
+def latest_run_context(store: metadata_store.MetadataStore, pipeline_name: str):
+    """The newest ``pipeline_run`` context of the pipeline, or None."""
+    runs = store.get_contexts_by_type("pipeline_run")
+    runs = [c for c in runs if c.name.startswith(f"{pipeline_name}.") or True]
+    return max(runs, key=lambda c: c.create_time_since_epoch, default=None)
+
+
+def _prop(artifact, name: str):
+    value = artifact.custom_properties.get(name)
+    if value is None:
+        return None
+    return getattr(value, value.WhichOneof("value"))
+
+
+def _tfma_metrics(eval_uri: str) -> tuple[dict, dict, dict]:
+    """Overall candidate and baseline metrics, and the candidate's per-slice metrics."""
+    import tensorflow_model_analysis as tfma
+
+    candidate: dict[str, float] = {}
+    baseline: dict[str, float] = {}
+    slices: dict[str, dict[str, float]] = {}
+    for result in tfma.load_metrics(eval_uri):
+        slice_name = (
+            ",".join(
+                f"{c.single_slice_key.column}={_slice_value(c.single_slice_key)}"
+                for c in result.slice_key.single_slice_keys
+            )
+            or "overall"
+        )
+        for kv in result.metric_keys_and_values:
+            if kv.key.HasField("sub_key") or kv.key.is_diff:
+                continue
+            value = kv.value.double_value.value if kv.value.HasField("double_value") else None
+            if value is None:
+                continue
+            target = baseline if kv.key.model_name == "baseline" else candidate
+            if slice_name != "overall":
+                if kv.key.model_name == "baseline":
+                    continue
+                target = slices.setdefault(slice_name, {})
+            target[_metric_name(kv.key)] = value
+    return candidate, baseline, slices
+
+
+def _slice_value(key) -> str:
+    kind = key.WhichOneof("kind")
+    value = getattr(key, kind)
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _metric_name(key) -> str:
+    return key.name
+
+
+def summarize_run(metadata_path: str, pipeline_name: str) -> RunSummary:
+    """Collect the latest run's examples, anomalies, metrics, blessing and pushed path."""
+    store = connect(metadata_path)
+    run = latest_run_context(store, pipeline_name)
+    if run is None:
+        raise LookupError(f"no run of {pipeline_name} in {metadata_path}")
+    summary = RunSummary(run_id=run.name)
+    types = {t.id: t.name for t in store.get_artifact_types()}
+    exec_types = {t.id: t.name for t in store.get_execution_types()}
+    for execution in store.get_executions_by_context(run.id):
+        name = exec_types.get(execution.type_id, "?").rsplit(".", 1)[-1]
+        state = metadata_store_pb2.Execution.State.Name(execution.last_known_state)
+        summary.executions[name] = state
+    for artifact in store.get_artifacts_by_context(run.id):
+        kind = types.get(artifact.type_id)
+        if kind == "Examples":
+            for split in ("train", "eval", "test"):
+                n = _prop(artifact, f"examples_{split}")
+                if n is not None:
+                    summary.examples[split] = int(n)
+        elif kind == "cyclecast.NightlyQuarantine":
+            with open(os.path.join(artifact.uri, "summary.json")) as f:
+                summary.quarantine = json.load(f)
+        elif kind == "ModelEvaluation":
+            summary.candidate, summary.baseline, summary.slices = _tfma_metrics(artifact.uri)
+        elif kind == "ModelBlessing":
+            summary.blessed = bool(_prop(artifact, "blessed"))
+        elif kind == "PushedModel" and _prop(artifact, "pushed"):
+            summary.pushed_path = _prop(artifact, "pushed_destination")
+        elif kind == "cyclecast.BaselineMetrics":
+            with open(os.path.join(artifact.uri, METRICS_FILE)) as f:
+                summary.calendar = json.load(f)
+    return summary
+
+
+def format_run_summary(s: RunSummary) -> str:
+    """Render the run summary for a person."""
+
+    def metrics_line(d: dict) -> str:
+        return "  ".join(f"{k}={d[k]:.3f}" for k in METRICS_SHOWN if k in d) or "none"
+
+    cal = s.calendar
+    lines = [
+        f"run                {s.run_id}",
+        f"examples           {', '.join(f'{k}={v}' for k, v in s.examples.items())}",
+        f"rejected           rows={sum(s.quarantine.get('rows_rejected_by_reason', {}).values())}"
+        f"  files={sum(s.quarantine.get('files_rejected_by_reason', {}).values())}"
+        f"  invalid nights={sum(s.quarantine.get('nights_invalid_by_reason', {}).values())}",
+        "anomalies          none (the schema check passed)",
+        f"model              {metrics_line(s.candidate)}",
+        f"baseline model     {metrics_line(s.baseline) if s.baseline else 'none yet (first run)'}",
+    ]
+    for name, metrics in sorted(s.slices.items()):
+        lines.append(f"  slice {name:<12} {metrics_line(metrics)}")
+    if cal:
+        lines.append(
+            f"calendar rule      accuracy={cal['accuracy']:.3f}  recall={cal['sensitivity']:.3f}"
+            f"  specificity={cal['specificity']:.3f}  precision={cal['precision']:.3f}"
+            f"  (same eval split)"
+        )
+    lines.append(f"blessed            {'yes' if s.blessed else 'no'}")
+    lines.append(f"pushed             {s.pushed_path or 'nothing pushed'}")
+    return "\n".join(lines)
