@@ -4,7 +4,7 @@ TFX's ExampleValidator records anomalies but does not stop anything; Transform i
 this gate, so a run with anomalies ends here, before any training, and says what was wrong.
 """
 
-from __future__ import annotations
+# No "from __future__ import annotations": TFX reads these component signatures at import time.
 
 import os
 
@@ -53,4 +53,5 @@ def AnomalyGate(anomalies: InputArtifact[standard_artifacts.ExampleAnomalies]) -
     if report:
         raise AnomaliesFound(
             "ExampleValidator found anomalies against schema/schema.pbtxt; the run stops "
-            f"before Transform and nothing is trained or pushed:\n{report}")
+            f"before Transform and nothing is trained or pushed:\n{report}"
+        )

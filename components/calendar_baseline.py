@@ -3,7 +3,7 @@
 Recorded as an artifact in ML Metadata, so every run shows what the sensors add over the calendar.
 """
 
-from __future__ import annotations
+# No "from __future__ import annotations": TFX reads these component signatures at import time.
 
 import json
 import os
@@ -53,6 +53,7 @@ def CalendarBaseline(  # noqa: N802
     from tfx.utils import io_utils
 
     io_utils.write_string_file(
-        os.path.join(metrics.uri, METRICS_FILE), json.dumps(result, indent=2, sort_keys=True))
+        os.path.join(metrics.uri, METRICS_FILE), json.dumps(result, indent=2, sort_keys=True)
+    )
     for key in ("accuracy", "sensitivity", "specificity", "precision"):
         metrics.set_float_custom_property(key, result[key])

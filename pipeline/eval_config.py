@@ -14,7 +14,8 @@ from transforms import features as fc
 def _at_threshold(
     name: str, threshold: float, lower_bound: float | None = None
 ) -> tfma.MetricConfig:
-    config = tfma.MetricConfig(class_name=name, config=json.dumps({"thresholds": [threshold]}))
+    key = "threshold" if name == "BinaryAccuracy" else "thresholds"
+    config = tfma.MetricConfig(class_name=name, config=json.dumps({key: threshold}))
     if lower_bound is not None:
         config.threshold.CopyFrom(_threshold(lower_bound, None))
     return config

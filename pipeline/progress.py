@@ -52,9 +52,12 @@ def component_progress(total: int, verbose: bool, stream: TextIO = sys.stderr):
     saved_handlers, saved_level = list(root.handlers), root.level
     absl_logger = logging.getLogger("absl")
     saved_absl = absl_logger.level
+    tf_logger = logging.getLogger("tensorflow")
+    saved_tf = tf_logger.level
     if not verbose:
         for h in saved_handlers:
             root.removeHandler(h)
+        tf_logger.setLevel(logging.ERROR)
     root.addHandler(handler)
     root.setLevel(logging.INFO)
     absl_logger.setLevel(logging.INFO)
@@ -67,3 +70,4 @@ def component_progress(total: int, verbose: bool, stream: TextIO = sys.stderr):
                 root.addHandler(h)
         root.setLevel(saved_level)
         absl_logger.setLevel(saved_absl)
+        tf_logger.setLevel(saved_tf)

@@ -77,7 +77,7 @@ def _tfma_metrics(eval_uri: str) -> tuple[dict, dict, dict]:
     for result in tfma.load_metrics(eval_uri):
         slice_name = (
             ",".join(
-                f"{c.single_slice_key.column}={_slice_value(c.single_slice_key)}"
+                f"{c.column}={_slice_value(c)}"
                 for c in result.slice_key.single_slice_keys
             )
             or "overall"
