@@ -89,10 +89,11 @@ LOW_MOTION_G = 0.1
 class RowReject:
     """Reasons a row is rejected, checked in this order; the first that applies is the reason.
 
-    - ``unparseable``: wrong number of fields, or a field that is not a number.
+    - ``unparseable``: wrong number of fields, or a non-empty field that is not a number.
     - ``missing_value``: an empty or NaN field (off-wrist epochs leave the vitals empty).
     - ``fahrenheit``: skin temperature in ``FAHRENHEIT_BAND``: the device reports the wrong unit.
-    - ``out_of_range``: a value outside ``VALID_RANGES``, or a sleep state that is not a code.
+    - ``out_of_range``: a value outside ``VALID_RANGES`` (infinities included), a timestamp that
+      is not a non-negative whole number, or a sleep state that is not a whole-number code.
     - ``duplicate_timestamp``: the timestamp equals one already accepted from this file.
     - ``out_of_order``: the timestamp is earlier than the latest one accepted from this file.
     """
@@ -141,10 +142,12 @@ class NightRules:
 class NightInvalid:
     """Reasons a night is invalid, checked in this order.
 
+    A night with no file at all is not seen by the job; the history features mask it as missing.
+
     - a ``FileReject`` reason when the file could not be read;
     - ``no_valid_rows``: every row was rejected;
-    - ``short_wear``: fewer than ``min_worn_hours`` of accepted rows;
-    - ``short_sleep``: fewer than ``min_sleep_hours`` of accepted rows asleep;
+    - ``short_wear``: accepted rows x ``SAMPLE_PERIOD_S`` under ``min_worn_hours``;
+    - ``short_sleep``: accepted asleep rows x ``SAMPLE_PERIOD_S`` under ``min_sleep_hours``;
     - ``long_gap``: two consecutive accepted rows more than ``max_gap_hours`` apart;
     - ``no_low_motion_sleep``: no accepted asleep row at low motion to compute features from.
     """
