@@ -15,6 +15,7 @@ from tfx import v1 as tfx
 from components.anomaly_gate import AnomalyGate
 from components.calendar_baseline import CalendarBaseline
 from components.nightly_features.component import NightlyFeatureGen
+from pipeline.code_version import FEATURE_CODE, TRAINER_CODE, TRANSFORM_CODE, source_fingerprint
 from pipeline.config import PipelineConfig
 from pipeline.eval_config import make_eval_config
 
@@ -24,7 +25,11 @@ RUN_FN = "components.trainer.model.run_fn"
 
 def create_components(cfg: PipelineConfig) -> list:
     """Build and wire every component of the pipeline (pure: no I/O, no runner)."""
-    example_gen = NightlyFeatureGen(input_base=cfg.data_root, salt_file=cfg.salt_file)
+    example_gen = NightlyFeatureGen(
+        input_base=cfg.data_root,
+        salt_file=cfg.salt_file,
+        code_version=source_fingerprint(FEATURE_CODE),
+    )
     examples = example_gen.outputs["examples"]
     statistics_gen = tfx.components.StatisticsGen(examples=examples)
     schema_gen = tfx.components.ImportSchemaGen(schema_file=cfg.schema_file)
@@ -34,7 +39,10 @@ def create_components(cfg: PipelineConfig) -> list:
     )
     anomaly_gate = AnomalyGate(anomalies=example_validator.outputs["anomalies"])
     transform = tfx.components.Transform(
-        examples=examples, schema=schema, preprocessing_fn=PREPROCESSING_FN
+        examples=examples,
+        schema=schema,
+        preprocessing_fn=PREPROCESSING_FN,
+        custom_config={"code_version": source_fingerprint(TRANSFORM_CODE)},
     )
     transform.add_upstream_node(anomaly_gate)
     training = cfg.training
@@ -47,6 +55,7 @@ def create_components(cfg: PipelineConfig) -> list:
         eval_args=tfx.proto.EvalArgs(num_steps=training.eval_steps),
         custom_config={
             "seed": training.seed,
+            "code_version": source_fingerprint(TRAINER_CODE),
             "hparams": {
                 **dict(training.hparams),
                 "decision_threshold": cfg.evaluation.decision_threshold,

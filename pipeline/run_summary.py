@@ -76,10 +76,7 @@ def _tfma_metrics(eval_uri: str) -> tuple[dict, dict, dict]:
     slices: dict[str, dict[str, float]] = {}
     for result in tfma.load_metrics(eval_uri):
         slice_name = (
-            ",".join(
-                f"{c.column}={_slice_value(c)}"
-                for c in result.slice_key.single_slice_keys
-            )
+            ",".join(f"{c.column}={_slice_value(c)}" for c in result.slice_key.single_slice_keys)
             or "overall"
         )
         for kv in result.metric_keys_and_values:

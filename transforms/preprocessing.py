@@ -26,6 +26,10 @@ POPULATION_CYCLE_DAYS = 29.3
 # The calendar rule assumes a 14-day luteal phase (DESIGN.md, "What good looks like").
 CALENDAR_LUTEAL_DAYS = 14.0
 RECENT_NIGHTS = 3
+# Nights of the current cycle's start (menses and early follicular phase) form a per-cycle
+# baseline: the fertile-window heart-rate rise and the post-ovulation temperature rise are both
+# measured against it (DESIGN.md: "+2.1 bpm over menses", "luteal +0.30 to +0.45 C").
+CYCLE_START_DAYS = 6
 
 
 def _dense(t: tf.Tensor) -> tf.Tensor:
@@ -86,11 +90,36 @@ def cycle_features(inputs: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
     }
 
 
+def cycle_baseline_features(inputs: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
+    """Tonight and the last nights relative to the start of the current cycle."""
+    mask = tf.cast(inputs[fc.HISTORY_MASK], tf.float32)
+    cycle_day = _dense(inputs[fc.CYCLE_DAY])
+    # history position p holds the night (HISTORY_NIGHTS - p) days back
+    days_back = tf.range(fc.HISTORY_NIGHTS, 0, -1, dtype=tf.float32)[tf.newaxis, :]
+    night_cycle_day = cycle_day[:, tf.newaxis] - days_back
+    start_mask = mask * tf.cast(
+        (night_cycle_day >= 1.0) & (night_cycle_day <= CYCLE_START_DAYS), tf.float32)
+    recent_mask = mask * tf.cast(
+        (night_cycle_day >= 1.0) & (days_back <= RECENT_NIGHTS), tf.float32)
+    _, start_count = _masked_mean(mask, start_mask)
+    has_start = tf.cast(start_count > 0, tf.float32)
+    has_recent = tf.cast(tf.reduce_sum(recent_mask, axis=1) > 0, tf.float32) * has_start
+    out: dict[str, tf.Tensor] = {"cycle_start_nights": start_count}
+    for name in fc.NIGHTLY_FEATURES:
+        hist = tf.cast(inputs[fc.history_key(name)], tf.float32)
+        start, _ = _masked_mean(hist, start_mask)
+        recent, _ = _masked_mean(hist, recent_mask)
+        out[f"{name}_vs_cycle_start"] = (_dense(inputs[name]) - start) * has_start
+        out[f"{name}_recent_vs_cycle_start"] = (recent - start) * has_recent
+    return out
+
+
 def engineered_features(inputs: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
     """Every derived model input before scaling, as float [batch] vectors."""
     out = {name: _dense(inputs[name]) for name in fc.NIGHTLY_FEATURES}
     out.update(personal_baseline_features(inputs))
     out.update(cycle_features(inputs))
+    out.update(cycle_baseline_features(inputs))
     return out
 
 

@@ -34,6 +34,7 @@ from components.nightly_features.salt import load_salt
 
 QUARANTINE_KEY = "quarantine"
 SALT_FILE_KEY = "salt_file"
+CODE_VERSION_KEY = "code_version"
 
 
 class NightlyQuarantine(types.Artifact):
@@ -53,6 +54,8 @@ class NightlyFeatureGenSpec(ComponentSpec):
             type=range_config_pb2.RangeConfig, optional=True
         ),
         SALT_FILE_KEY: ExecutionParameter(type=str, optional=True),
+        # A fingerprint of the feature code: part of the cache key, so new code re-processes.
+        CODE_VERSION_KEY: ExecutionParameter(type=str, optional=True),
     }
     INPUTS: dict[str, ChannelParameter] = {}
     OUTPUTS = {
@@ -149,6 +152,7 @@ class NightlyFeatureGen(base_beam_component.BaseBeamComponent):
         split_buckets: dict[str, int] | None = None,
         nights_pattern: str = rf.NIGHTS_GLOB,
         range_config: range_config_pb2.RangeConfig | None = None,
+        code_version: str | None = None,
     ):
         """Configure the component.
 
@@ -159,6 +163,7 @@ class NightlyFeatureGen(base_beam_component.BaseBeamComponent):
           split_buckets: split names and weights, split by a hash of the user id.
           nights_pattern: raw files under ``input_base``; ``{SPAN}`` or date specs select spans.
           range_config: which spans to process (TFX RangeConfig).
+          code_version: a fingerprint of the feature code, so a change re-runs the job.
         """
         buckets = dict(split_buckets or DEFAULT_SPLITS)
         spec = NightlyFeatureGenSpec(
@@ -176,6 +181,7 @@ class NightlyFeatureGen(base_beam_component.BaseBeamComponent):
             ),
             range_config=range_config,
             salt_file=salt_file,
+            code_version=code_version,
             examples=types.Channel(type=standard_artifacts.Examples),
             quarantine=types.Channel(type=NightlyQuarantine),
         )
