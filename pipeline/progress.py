@@ -46,28 +46,41 @@ class ComponentProgress(logging.Handler):
 
 @contextmanager
 def component_progress(total: int, verbose: bool, stream: TextIO = sys.stderr):
-    """Show progress lines; unless ``verbose``, silence every other Python log record."""
+    """Show progress lines; unless ``verbose``, silence every other Python log record.
+
+    The handler sits on the ``absl`` logger, where TFX logs: Beam and tf.Transform reconfigure the
+    root logger while they run, which would otherwise drop it.
+    """
     handler = ComponentProgress(total, stream)
     root = logging.getLogger()
-    saved_handlers, saved_level = list(root.handlers), root.level
     absl_logger = logging.getLogger("absl")
-    saved_absl = absl_logger.level
     tf_logger = logging.getLogger("tensorflow")
-    saved_tf = tf_logger.level
-    if not verbose:
-        for h in saved_handlers:
-            root.removeHandler(h)
-        tf_logger.setLevel(logging.ERROR)
-    root.addHandler(handler)
-    root.setLevel(logging.INFO)
+    saved = (list(root.handlers), root.level, absl_logger.level, absl_logger.propagate,
+             tf_logger.level)
+    absl_logger.addHandler(handler)
+    # Beam executors re-parse absl flags, which re-applies --verbosity to the absl logger; set the
+    # flag itself so that keeps INFO (TFX's progress records) flowing to the handler.
+    from absl import logging as absl_logging
+
+    saved_verbosity = absl_logging.get_verbosity()
+    absl_logging.set_verbosity(absl_logging.INFO)
     absl_logger.setLevel(logging.INFO)
+    if not verbose:
+        absl_logger.propagate = False
+        for h in saved[0]:
+            root.removeHandler(h)
+        root.setLevel(logging.ERROR)
+        tf_logger.setLevel(logging.ERROR)
     try:
         yield handler
     finally:
-        root.removeHandler(handler)
-        if not verbose:
-            for h in saved_handlers:
-                root.addHandler(h)
-        root.setLevel(saved_level)
-        absl_logger.setLevel(saved_absl)
-        tf_logger.setLevel(saved_tf)
+        absl_logger.removeHandler(handler)
+        absl_logging.set_verbosity(saved_verbosity)
+        for h in list(root.handlers):
+            root.removeHandler(h)
+        for h in saved[0]:
+            root.addHandler(h)
+        root.setLevel(saved[1])
+        absl_logger.setLevel(saved[2])
+        absl_logger.propagate = saved[3]
+        tf_logger.setLevel(saved[4])

@@ -24,7 +24,9 @@ DEFAULT_HPARAMS = {
     "hidden_units": [32, 16],
     "learning_rate": 3e-3,
     "batch_size": 128,
-    "positive_weight": 2.0,  # the fertile window is ~20% of nights
+    # 1.0 keeps the probability calibrated; the decision threshold (0.5 by default) sets the
+    # operating point between sensitivity and specificity.
+    "positive_weight": 1.0,
     "decision_threshold": 0.5,
 }
 
