@@ -1,0 +1,149 @@
+"""The pipeline on small generated data: push, cache, refuse a worse model, stop on anomalies."""
+
+from __future__ import annotations
+
+import glob
+import gzip
+import os
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from components.synthetic.generate import generate_dataset
+from pipeline.config import EvaluationConfig, LocalConfig, TrainingConfig
+
+pytestmark = pytest.mark.e2e
+
+UPSTREAM = ["ImportSchemaGen", "NightlyFeatureGen", "StatisticsGen", "ExampleValidator",
+            "AnomalyGate", "Transform", "Trainer", "CalendarBaseline"]
+
+
+def _config(workdir: Path, data_root: Path, **changes):
+    workdir.mkdir(parents=True, exist_ok=True)
+    salt = workdir / "id_salt"
+    salt.write_text("pipeline-e2e-salt-0123456789")
+    cfg = LocalConfig(workdir=workdir).pipeline_config(data_root)
+    cfg = cfg.with_changes(
+        training=TrainingConfig(train_steps=300, eval_steps=5),
+        evaluation=EvaluationConfig(min_auc=0.6, min_sensitivity=0.2, min_specificity=0.5),
+    )
+    return cfg.with_changes(**changes)
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    from pipeline.local_runner import run_local
+
+    root = tmp_path_factory.mktemp("e2e")
+    data = root / "data"
+    generate_dataset(data, users=16, cycles=3, seed=5, progress=False)
+    cfg = _config(root / "work", data)
+    first = run_local(cfg)
+    second = run_local(cfg)
+    # a candidate that learned nothing, judged only by the change threshold against the
+    # blessed model of the first run
+    worse_cfg = cfg.with_changes(
+        training=TrainingConfig(train_steps=1, eval_steps=1, hparams=(("learning_rate", 1e-9),)),
+        evaluation=EvaluationConfig(min_auc=0.0, min_sensitivity=0.0, min_specificity=0.0,
+                                    max_auc_drop=0.01),
+    )
+    worse = run_local(worse_cfg)
+    return cfg, first, second, worse
+
+
+def test_first_run_is_blessed_on_value_thresholds_and_pushed(runs):
+    cfg, first, _, _ = runs
+    assert all(state == "COMPLETE" for state in first.executions.values()), first.executions
+    assert first.blessed is True and first.baseline == {}
+    assert first.pushed_path and os.path.isfile(os.path.join(first.pushed_path, "saved_model.pb"))
+    assert Path(first.pushed_path).parent == Path(cfg.serving_dir) / cfg.model_name
+    assert Path(first.pushed_path).name.isdigit()  # TF Serving's integer version directory
+    assert sum(first.examples.values()) > 1000 and first.examples["eval"] > 50
+    assert first.quarantine["valid_nights"] == sum(first.examples.values())
+
+
+def test_metrics_are_in_a_sane_range(runs):
+    _, first, _, _ = runs
+    m = first.candidate
+    assert 0.6 <= m["auc"] <= 1.0
+    assert 0.0 < m["recall"] <= 1.0 and 0.5 <= m["specificity"] <= 1.0
+    assert m["example_count"] == first.examples["eval"]
+    assert 0.05 < m["mean_label"] < 0.4  # the fertile window is about 20% of nights
+    cal = first.calendar
+    assert cal["examples"] == first.examples["eval"]
+    assert 0.0 < cal["sensitivity"] < 1.0 and 0.5 < cal["specificity"] < 1.0
+    assert set(first.slices) >= {"cycle_regularity=unknown"}
+
+
+def test_pushed_model_loads_and_scores_raw_examples(runs):
+    import tensorflow as tf
+
+    _, first, _, _ = runs
+    examples_dir = glob.glob(str(Path(first.pushed_path).parents[2] / "pipeline_root"
+                                 / "NightlyFeatureGen" / "examples" / "*" / "Split-eval"))[0]
+    files = sorted(glob.glob(f"{examples_dir}/*.gz"))
+    records = list(tf.data.TFRecordDataset(files, compression_type="GZIP").as_numpy_iterator())
+    model = tf.saved_model.load(first.pushed_path)
+    out = model.signatures["serving_default"](examples=tf.constant(records))
+    probability = out["probability"].numpy().ravel()
+    assert probability.shape == (len(records),)
+    assert np.all((probability >= 0) & (probability <= 1)) and probability.std() > 0.01
+    decision = out["fertile"].numpy().ravel()
+    assert set(np.unique(decision)) <= {0, 1}
+
+
+def test_second_run_with_the_same_inputs_is_served_from_cache(runs):
+    _, first, second, _ = runs
+    for name in UPSTREAM:
+        assert second.executions[name] == "CACHED", (name, second.executions)
+    assert second.run_id != first.run_id
+    # the first run's model is now the blessed baseline, and it compares equal with itself
+    assert second.baseline["auc"] == pytest.approx(second.candidate["auc"])
+    assert second.blessed is True
+
+
+def test_worse_candidate_than_the_blessed_baseline_is_not_pushed(runs):
+    cfg, first, second, worse = runs
+    assert worse.executions["Trainer"] == "COMPLETE"
+    assert worse.candidate["auc"] < worse.baseline["auc"] - 0.01
+    assert worse.blessed is False and worse.pushed_path is None
+    versions = sorted(os.listdir(Path(cfg.serving_dir) / cfg.model_name))
+    assert Path(first.pushed_path).name in versions
+    assert len(versions) == len({first.pushed_path, second.pushed_path} - {None})
+
+
+def _shift_temperature(path: Path, by: float) -> None:
+    """Rewrite a raw file with skin temperature shifted (a miscalibrated sensor)."""
+    try:
+        lines = gzip.decompress(path.read_bytes()).decode().splitlines()
+    except (EOFError, OSError, zlib.error):  # an injected truncated or corrupt upload: leave it
+        return
+    out = [lines[0]]
+    for line in lines[1:]:
+        f = line.split(",")
+        if f[3]:
+            f[3] = f"{float(f[3]) + by:.2f}"
+        out.append(",".join(f))
+    path.write_bytes(gzip.compress(("\n".join(out) + "\n").encode(), mtime=0))
+
+
+def test_schema_violations_stop_the_run_before_transform(tmp_path):
+    from pipeline.local_runner import RunStopped, run_local
+    from pipeline.run_summary import summarize_run
+
+    data = tmp_path / "data"
+    generate_dataset(data, users=10, cycles=1, seed=3, progress=False)
+    for path in (data / "nights").glob("*/u00002.csv.gz"):
+        _shift_temperature(path, -7.0)  # nightly medians near 27 C: accepted rows, bad nights
+    cfg = _config(tmp_path / "work", data)
+    with pytest.raises(RunStopped) as stopped:
+        run_local(cfg)
+    message = str(stopped.value)
+    assert "ExampleValidator found anomalies" in message and "skin_temp" in message
+    assert "nothing is trained or pushed" in message
+    summary = summarize_run(cfg.metadata_path, cfg.pipeline_name)
+    assert summary.executions["AnomalyGate"] == "FAILED"
+    assert "Transform" not in summary.executions and "Trainer" not in summary.executions
+    assert not (Path(cfg.serving_dir)).exists()
