@@ -9,6 +9,7 @@ import argparse
 import json
 import sys
 import time
+from pathlib import Path
 
 from components.nightly_features.salt import SaltError, load_salt
 from pipeline.config import BeamConfig, LocalConfig
@@ -139,6 +140,51 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_predict(args: argparse.Namespace) -> int:
+    _quiet_tensorflow()
+    from components.serving_request import BadRequest
+    from pipeline import predict as p
+
+    try:
+        if args.night:
+            loaded = json.loads(Path(args.night).read_text())
+            nights = loaded if isinstance(loaded, list) else [loaded]
+        else:
+            nights = p.nights_from_examples(args.from_examples, args.limit)
+        serialized = p.build_requests(nights, args.schema)
+        if args.log_requests:
+            print(f"logged to {p.log_requests(args.log_requests, serialized)}", file=sys.stderr)
+        if args.local:
+            predictions = p.predict_local(args.local, serialized)
+        elif args.rest:
+            predictions = p.predict_rest(args.rest, args.model_name, serialized, args.timeout)
+        else:
+            predictions = p.predict_grpc(args.grpc, args.model_name, serialized, args.timeout)
+    except (BadRequest, p.ServingError, FileNotFoundError, ValueError) as e:
+        print(f"cyclecast predict: {e}", file=sys.stderr)
+        return 2
+    for i, pred in enumerate(predictions):
+        print(
+            json.dumps(
+                {"night": i, "probability": round(pred.probability, 6), "fertile": pred.fertile}
+            )
+        )
+    return 0
+
+
+def _cmd_skew(args: argparse.Namespace) -> int:
+    _quiet_tensorflow()
+    from pipeline.skew import check_serving_skew
+
+    try:
+        report = check_serving_skew(args.requests, args.baseline, args.schema)
+    except (FileNotFoundError, OSError) as e:
+        print(f"cyclecast skew: {e}", file=sys.stderr)
+        return 2
+    print(report.format())
+    return 0 if report.ok else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser of every command."""
     p = argparse.ArgumentParser(
@@ -178,6 +224,48 @@ def build_parser() -> argparse.ArgumentParser:
     )
     r.add_argument("--verbose", action="store_true", help="show TensorFlow, Beam and TFX logs")
     r.add_argument("--json", action="store_true", help="print the run summary as JSON")
+    pr = sub.add_parser(
+        "predict", help="score nights against TF Serving (REST or gRPC) or a local SavedModel"
+    )
+    target = pr.add_mutually_exclusive_group(required=True)
+    target.add_argument(
+        "--rest", metavar="URL", help="TF Serving REST base URL, e.g. http://h:8501"
+    )
+    target.add_argument("--grpc", metavar="HOST:PORT", help="TF Serving gRPC address, e.g. h:8500")
+    target.add_argument(
+        "--local",
+        metavar="MODEL_DIR",
+        help="a SavedModel, or a base path whose highest version is used",
+    )
+    source = pr.add_mutually_exclusive_group(required=True)
+    source.add_argument(
+        "--night",
+        metavar="FILE.json",
+        help="a night's raw serving features (an object, or a list of them)",
+    )
+    source.add_argument(
+        "--from-examples",
+        metavar="PATTERN",
+        help="take nights from TFRecord examples, e.g. the eval split",
+    )
+    pr.add_argument("--limit", type=int, default=5, help="nights taken with --from-examples")
+    pr.add_argument("--model-name", default="cyclecast")
+    pr.add_argument("--schema", default=None, help="schema for request checks (default: schema/)")
+    pr.add_argument("--timeout", type=float, default=10.0, help="seconds, for --rest and --grpc")
+    pr.add_argument(
+        "--log-requests",
+        metavar="DIR",
+        help="also write the requests as tf.Examples here, for `cyclecast skew`",
+    )
+
+    sk = sub.add_parser("skew", help="check logged serving requests for skew against training")
+    sk.add_argument("--requests", required=True, help="request log files (pattern)")
+    sk.add_argument(
+        "--baseline",
+        required=True,
+        help="training statistics: StatisticsGen's Split-train/FeatureStats.pb",
+    )
+    sk.add_argument("--schema", default=None, help="schema (default: schema/schema.pbtxt)")
     return p
 
 
@@ -194,6 +282,14 @@ def main(argv: list[str] | None = None) -> int:
         return _cmd_generate(args)
     if args.command == "features":
         return _cmd_features(args, extra)
+    if args.command == "predict":
+        return _cmd_predict(args)
+    if args.command == "skew":
+        if args.schema is None:
+            from components.serving_request import DEFAULT_SCHEMA
+
+            args.schema = str(DEFAULT_SCHEMA)
+        return _cmd_skew(args)
     return _cmd_run(args)
 
 

@@ -75,6 +75,9 @@ class PipelineConfig:
     training: TrainingConfig = field(default_factory=TrainingConfig)
     evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
     enable_cache: bool = True
+    # Kubeflow: expose the training arguments and the evaluation config (with its thresholds) as
+    # run-time parameters of the compiled pipeline; the values above become their defaults.
+    runtime_parameters: bool = False
 
     def __post_init__(self):
         if not _KFP_NAME.match(self.pipeline_name):

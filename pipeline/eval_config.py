@@ -6,7 +6,7 @@ import json
 
 import tensorflow_model_analysis as tfma
 
-from components.trainer.signatures import PROBABILITY, SERVING_SIGNATURE
+from components.serving_request import PROBABILITY, SERVING_SIGNATURE
 from pipeline.config import EvaluationConfig
 from transforms import features as fc
 

@@ -21,6 +21,25 @@ from pipeline.eval_config import make_eval_config
 
 PREPROCESSING_FN = "transforms.preprocessing.preprocessing_fn"
 RUN_FN = "components.trainer.model.run_fn"
+TRAIN_ARGS_PARAMETER = "train_args"
+EVAL_CONFIG_PARAMETER = "eval_config"
+
+
+def _trainer_and_evaluator_args(cfg: PipelineConfig):
+    """TrainArgs and EvalConfig, as values or (Kubeflow) run-time parameters defaulting to them."""
+    from google.protobuf import json_format
+
+    train_args = tfx.proto.TrainArgs(num_steps=cfg.training.train_steps)
+    eval_config = make_eval_config(cfg.evaluation)
+    if not cfg.runtime_parameters:
+        return train_args, eval_config
+    return (
+        tfx.dsl.experimental.RuntimeParameter(
+            name=TRAIN_ARGS_PARAMETER, ptype=str, default=json_format.MessageToJson(train_args)),
+        tfx.dsl.experimental.RuntimeParameter(
+            name=EVAL_CONFIG_PARAMETER, ptype=str,
+            default=json_format.MessageToJson(eval_config, sort_keys=True)),
+    )
 
 
 def create_components(cfg: PipelineConfig) -> list:
@@ -46,15 +65,17 @@ def create_components(cfg: PipelineConfig) -> list:
     )
     transform.add_upstream_node(anomaly_gate)
     training = cfg.training
+    train_args, eval_config = _trainer_and_evaluator_args(cfg)
     trainer = tfx.components.Trainer(
         run_fn=RUN_FN,
         examples=transform.outputs["transformed_examples"],
         transform_graph=transform.outputs["transform_graph"],
         schema=schema,
-        train_args=tfx.proto.TrainArgs(num_steps=training.train_steps),
+        train_args=train_args,
         eval_args=tfx.proto.EvalArgs(num_steps=training.eval_steps),
         custom_config={
             "seed": training.seed,
+            "model_name": cfg.model_name,
             "code_version": source_fingerprint(TRAINER_CODE),
             "hparams": {
                 **dict(training.hparams),
@@ -71,7 +92,7 @@ def create_components(cfg: PipelineConfig) -> list:
         examples=examples,
         model=trainer.outputs["model"],
         baseline_model=model_resolver.outputs["model"],
-        eval_config=make_eval_config(cfg.evaluation),
+        eval_config=eval_config,
     )
     calendar = CalendarBaseline(examples=examples, split="eval")
     pusher = tfx.components.Pusher(

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from components.synthetic.generate import generate_dataset
-from pipeline.config import EvaluationConfig, LocalConfig, TrainingConfig
+from tests.conftest import pipeline_config
 
 pytestmark = pytest.mark.e2e
 
@@ -20,41 +20,8 @@ UPSTREAM = ["ImportSchemaGen", "NightlyFeatureGen", "StatisticsGen", "ExampleVal
             "AnomalyGate", "Transform", "Trainer", "CalendarBaseline"]
 
 
-def _config(workdir: Path, data_root: Path, **changes):
-    workdir.mkdir(parents=True, exist_ok=True)
-    salt = workdir / "id_salt"
-    salt.write_text("pipeline-e2e-salt-0123456789")
-    cfg = LocalConfig(workdir=workdir).pipeline_config(data_root)
-    cfg = cfg.with_changes(
-        training=TrainingConfig(train_steps=300, eval_steps=5),
-        evaluation=EvaluationConfig(min_auc=0.6, min_sensitivity=0.2, min_specificity=0.5),
-    )
-    return cfg.with_changes(**changes)
-
-
-@pytest.fixture(scope="module")
-def runs(tmp_path_factory):
-    from pipeline.local_runner import run_local
-
-    root = tmp_path_factory.mktemp("e2e")
-    data = root / "data"
-    generate_dataset(data, users=16, cycles=3, seed=5, progress=False)
-    cfg = _config(root / "work", data)
-    first = run_local(cfg)
-    second = run_local(cfg)
-    # a candidate that learned nothing, judged only by the change threshold against the
-    # blessed model of the first run
-    worse_cfg = cfg.with_changes(
-        training=TrainingConfig(train_steps=1, eval_steps=1, hparams=(("learning_rate", 1e-9),)),
-        evaluation=EvaluationConfig(min_auc=0.0, min_sensitivity=0.0, min_specificity=0.0,
-                                    max_auc_drop=0.01),
-    )
-    worse = run_local(worse_cfg)
-    return cfg, first, second, worse
-
-
-def test_first_run_is_blessed_on_value_thresholds_and_pushed(runs):
-    cfg, first, _, _ = runs
+def test_first_run_is_blessed_on_value_thresholds_and_pushed(pipeline_runs):
+    cfg, first, _, _ = pipeline_runs
     assert all(state == "COMPLETE" for state in first.executions.values()), first.executions
     assert first.blessed is True and first.baseline == {}
     assert first.pushed_path and os.path.isfile(os.path.join(first.pushed_path, "saved_model.pb"))
@@ -64,8 +31,8 @@ def test_first_run_is_blessed_on_value_thresholds_and_pushed(runs):
     assert first.quarantine["valid_nights"] == sum(first.examples.values())
 
 
-def test_metrics_are_in_a_sane_range(runs):
-    _, first, _, _ = runs
+def test_metrics_are_in_a_sane_range(pipeline_runs):
+    _, first, _, _ = pipeline_runs
     m = first.candidate
     assert 0.6 <= m["auc"] <= 1.0
     assert 0.0 < m["recall"] <= 1.0 and 0.5 <= m["specificity"] <= 1.0
@@ -77,10 +44,10 @@ def test_metrics_are_in_a_sane_range(runs):
     assert set(first.slices) >= {"cycle_regularity=unknown"}
 
 
-def test_pushed_model_loads_and_scores_raw_examples(runs):
+def test_pushed_model_loads_and_scores_raw_examples(pipeline_runs):
     import tensorflow as tf
 
-    _, first, _, _ = runs
+    _, first, _, _ = pipeline_runs
     examples_dir = glob.glob(str(Path(first.pushed_path).parents[2] / "pipeline_root"
                                  / "NightlyFeatureGen" / "examples" / "*" / "Split-eval"))[0]
     files = sorted(glob.glob(f"{examples_dir}/*.gz"))
@@ -94,8 +61,8 @@ def test_pushed_model_loads_and_scores_raw_examples(runs):
     assert set(np.unique(decision)) <= {0, 1}
 
 
-def test_second_run_with_the_same_inputs_is_served_from_cache(runs):
-    _, first, second, _ = runs
+def test_second_run_with_the_same_inputs_is_served_from_cache(pipeline_runs):
+    _, first, second, _ = pipeline_runs
     for name in UPSTREAM:
         assert second.executions[name] == "CACHED", (name, second.executions)
     assert second.run_id != first.run_id
@@ -104,8 +71,8 @@ def test_second_run_with_the_same_inputs_is_served_from_cache(runs):
     assert second.blessed is True
 
 
-def test_worse_candidate_than_the_blessed_baseline_is_not_pushed(runs):
-    cfg, first, second, worse = runs
+def test_worse_candidate_than_the_blessed_baseline_is_not_pushed(pipeline_runs):
+    cfg, first, second, worse = pipeline_runs
     assert worse.executions["Trainer"] == "COMPLETE"
     assert worse.candidate["auc"] < worse.baseline["auc"] - 0.01
     assert worse.blessed is False and worse.pushed_path is None
@@ -137,7 +104,7 @@ def test_schema_violations_stop_the_run_before_transform(tmp_path):
     generate_dataset(data, users=10, cycles=1, seed=3, progress=False)
     for path in (data / "nights").glob("*/u00002.csv.gz"):
         _shift_temperature(path, -7.0)  # nightly medians near 27 C: accepted rows, bad nights
-    cfg = _config(tmp_path / "work", data)
+    cfg = pipeline_config(tmp_path / "work", data)
     with pytest.raises(RunStopped) as stopped:
         run_local(cfg)
     message = str(stopped.value)

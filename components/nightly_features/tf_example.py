@@ -8,11 +8,17 @@ from __future__ import annotations
 from transforms import features as fc
 
 
-def to_serialized_example(example: dict[str, list], with_label: bool = True) -> bytes:
-    """Return the serialized tf.Example; raise ValueError if a feature is missing or misshapen."""
+def to_serialized_example(
+    example: dict[str, list], spec: dict[str, fc.FeatureSpec] | None = None
+) -> bytes:
+    """Return the serialized tf.Example; raise ValueError if a feature is missing or misshapen.
+
+    ``spec`` defaults to the full training example (``features.example_spec()``); pass
+    ``features.serving_spec()`` for a serving request.
+    """
     from tensorflow.core.example import example_pb2
 
-    spec = fc.example_spec(with_label=with_label)
+    spec = spec or fc.example_spec()
     missing = sorted(set(spec) - set(example))
     extra = sorted(set(example) - set(spec))
     if missing or extra:

@@ -17,7 +17,9 @@ import tf_keras as keras  # noqa: E402
 from tfx.components.trainer.fn_args_utils import FnArgs  # noqa: E402
 from tfx_bsl.public import tfxio  # noqa: E402
 
+from components.serving_request import schema_ranges  # noqa: E402
 from components.trainer.signatures import make_serving_signatures  # noqa: E402
+from components.trainer.warmup import write_warmup_requests  # noqa: E402
 from transforms import features as fc  # noqa: E402
 
 DEFAULT_HPARAMS = {
@@ -84,3 +86,6 @@ def run_fn(fn_args: FnArgs) -> None:
     signatures = make_serving_signatures(model, tf_transform_output,
                                          hparams["decision_threshold"])
     model.save(fn_args.serving_model_dir, save_format="tf", signatures=signatures)
+    write_warmup_requests(fn_args.serving_model_dir,
+                          (fn_args.custom_config or {}).get("model_name", "cyclecast"),
+                          schema_ranges(tf_transform_output.raw_metadata.schema))

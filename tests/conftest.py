@@ -1,0 +1,45 @@
+"""Shared fixtures: one small pipeline history, run once per test session and read by many tests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from components.synthetic.generate import generate_dataset
+from pipeline.config import EvaluationConfig, LocalConfig, TrainingConfig
+
+
+def pipeline_config(workdir: Path, data_root: Path, **changes):
+    """A local pipeline config sized for tests (300 training steps, lenient blessing floors)."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    salt = workdir / "id_salt"
+    salt.write_text("pipeline-e2e-salt-0123456789")
+    cfg = LocalConfig(workdir=workdir).pipeline_config(data_root)
+    cfg = cfg.with_changes(
+        training=TrainingConfig(train_steps=300, eval_steps=5),
+        evaluation=EvaluationConfig(min_auc=0.6, min_sensitivity=0.2, min_specificity=0.5),
+    )
+    return cfg.with_changes(**changes)
+
+
+@pytest.fixture(scope="session")
+def pipeline_runs(tmp_path_factory):
+    """Three runs on 16 users x 3 cycles: first, same again (cached), and a worse candidate."""
+    from pipeline.local_runner import run_local
+
+    root = tmp_path_factory.mktemp("e2e")
+    data = root / "data"
+    generate_dataset(data, users=16, cycles=3, seed=5, progress=False)
+    cfg = pipeline_config(root / "work", data)
+    first = run_local(cfg)
+    second = run_local(cfg)
+    # a candidate that learned nothing, judged only by the change threshold against the
+    # blessed model of the first run
+    worse_cfg = cfg.with_changes(
+        training=TrainingConfig(train_steps=1, eval_steps=1, hparams=(("learning_rate", 1e-9),)),
+        evaluation=EvaluationConfig(min_auc=0.0, min_sensitivity=0.0, min_specificity=0.0,
+                                    max_auc_drop=0.01),
+    )
+    worse = run_local(worse_cfg)
+    return cfg, first, second, worse
