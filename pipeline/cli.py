@@ -185,6 +185,61 @@ def _cmd_skew(args: argparse.Namespace) -> int:
     return 0 if report.ok else 1
 
 
+def _cmd_compile(args: argparse.Namespace) -> int:
+    _quiet_tensorflow()
+    from pipeline.kubeflow import ConfigError, compile_pipeline, load_kubeflow_config
+
+    try:
+        config = load_kubeflow_config(args.config)
+    except (ConfigError, OSError) as e:
+        print(f"cyclecast compile: {e}", file=sys.stderr)
+        return 2
+    if args.image:
+        from dataclasses import replace
+
+        config = replace(config, image=args.image)
+    print(f"compiled {compile_pipeline(config, args.output)} (image {config.image})")
+    return 0
+
+
+def _cmd_submit(args: argparse.Namespace) -> int:
+    _quiet_tensorflow()
+    from pipeline.kfp_submit import SubmitError, load_token, submit_pipeline
+    from pipeline.kubeflow import ConfigError, load_kubeflow_config, runtime_parameter_values
+
+    try:
+        overrides = dict(_key_value(p) for p in args.param)
+        config = load_kubeflow_config(args.config)
+        parameters = runtime_parameter_values(config, overrides)
+        spec = args.spec
+        if spec is None:
+            from pipeline.kubeflow import compile_pipeline
+
+            spec = str(compile_pipeline(config, ".cyclecast/kubeflow/cyclecast.json"))
+        result = submit_pipeline(
+            spec,
+            args.host,
+            experiment=args.experiment,
+            run_name=args.run_name,
+            parameters=parameters,
+            schedule=args.schedule,
+            namespace=args.namespace,
+            token=load_token(args.token_file),
+        )
+    except (ConfigError, SubmitError, OSError, ValueError) as e:
+        print(f"cyclecast submit: {e}", file=sys.stderr)
+        return 2
+    print(json.dumps(result.to_dict(), indent=2, sort_keys=True))
+    return 0
+
+
+def _key_value(text: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise ValueError(f"--param takes KEY=VALUE, got {text!r}")
+    return key.strip(), value.strip()
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser of every command."""
     p = argparse.ArgumentParser(
@@ -258,6 +313,44 @@ def build_parser() -> argparse.ArgumentParser:
         help="also write the requests as tf.Examples here, for `cyclecast skew`",
     )
 
+    c = sub.add_parser("compile", help="compile the pipeline for Kubeflow Pipelines (KFP v2 spec)")
+    c.add_argument(
+        "--config", default=None, help="cluster config (default: pipeline/configs/kubeflow.toml)"
+    )
+    c.add_argument("--output", default=".cyclecast/kubeflow/cyclecast.json")
+    c.add_argument("--image", default=None, help="override the component image (tag or digest)")
+
+    sm = sub.add_parser("submit", help="create a Kubeflow run, or a recurring run with --schedule")
+    sm.add_argument(
+        "--host", required=True, help="the KFP API endpoint, e.g. http://ml-pipeline:8888"
+    )
+    sm.add_argument("--experiment", default="cyclecast")
+    sm.add_argument("--run-name", default=None)
+    sm.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="K=V",
+        help="train_steps, min_auc, min_sensitivity, min_specificity, max_auc_drop, "
+        "decision_threshold (or raw train_args / eval_config JSON)",
+    )
+    sm.add_argument(
+        "--schedule",
+        default=None,
+        metavar="CRON",
+        help="a recurring run instead, e.g. '0 0 3 * * *' (KFP cron has seconds)",
+    )
+    sm.add_argument("--spec", default=None, help="a compiled spec (default: compile now)")
+    sm.add_argument(
+        "--config", default=None, help="cluster config (default: pipeline/configs/kubeflow.toml)"
+    )
+    sm.add_argument("--namespace", default=None, help="the Kubeflow profile namespace")
+    sm.add_argument(
+        "--token-file",
+        default=None,
+        help="a file holding the bearer token (default: $KFP_TOKEN if set)",
+    )
+
     sk = sub.add_parser("skew", help="check logged serving requests for skew against training")
     sk.add_argument("--requests", required=True, help="request log files (pattern)")
     sk.add_argument(
@@ -284,6 +377,12 @@ def main(argv: list[str] | None = None) -> int:
         return _cmd_features(args, extra)
     if args.command == "predict":
         return _cmd_predict(args)
+    if args.command in ("compile", "submit"):
+        if args.config is None:
+            from pipeline.kubeflow import DEFAULT_KUBEFLOW_CONFIG
+
+            args.config = str(DEFAULT_KUBEFLOW_CONFIG)
+        return _cmd_compile(args) if args.command == "compile" else _cmd_submit(args)
     if args.command == "skew":
         if args.schema is None:
             from components.serving_request import DEFAULT_SCHEMA

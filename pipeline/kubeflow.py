@@ -7,6 +7,7 @@ evaluation config (with its thresholds) are run-time parameters of the compiled 
 
 from __future__ import annotations
 
+import json
 import tomllib
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -57,14 +58,18 @@ def load_kubeflow_config(path: str | Path = DEFAULT_KUBEFLOW_CONFIG) -> Kubeflow
     if "hparams" in training:
         training["hparams"] = tuple(sorted(training["hparams"].items()))
     evaluation = raw.pop("evaluation", {})
-    pipeline = _build(PipelineConfig, {
-        **raw,
-        "beam": _build(BeamConfig, beam, f"{path} [beam]"),
-        "training": _build(TrainingConfig, training, f"{path} [training]"),
-        "evaluation": _build(EvaluationConfig, evaluation, f"{path} [evaluation]"),
-        "runtime_parameters": True,
-        "metadata_path": None,
-    }, str(path))
+    pipeline = _build(
+        PipelineConfig,
+        {
+            **raw,
+            "beam": _build(BeamConfig, beam, f"{path} [beam]"),
+            "training": _build(TrainingConfig, training, f"{path} [training]"),
+            "evaluation": _build(EvaluationConfig, evaluation, f"{path} [evaluation]"),
+            "runtime_parameters": True,
+            "metadata_path": None,
+        },
+        str(path),
+    )
     return KubeflowConfig(pipeline=pipeline, image=image)
 
 
@@ -79,10 +84,104 @@ def compile_pipeline(config: KubeflowConfig, output: str | Path) -> Path:
     if output.exists():
         output.unlink()  # the runner refuses to overwrite; a compile replaces the spec
     runner = tfx.orchestration.experimental.KubeflowV2DagRunner(
-        config=tfx.orchestration.experimental.KubeflowV2DagRunnerConfig(
-            default_image=config.image),
+        config=tfx.orchestration.experimental.KubeflowV2DagRunnerConfig(default_image=config.image),
         output_dir=str(output.parent),
         output_filename=output.name,
     )
     runner.run(create_pipeline(config.pipeline))
+    spec = json.loads(output.read_text())
+    _never_cache_raw_ingestion(spec)
+    _add_parameter_types(spec)
+    output.write_text(json.dumps(spec, indent=2, sort_keys=True) + "\n")
     return output
+
+
+# TFX 1.16 writes the deprecated ``type`` of parameters (schema 2.0.0); the KFP 2 SDK and API
+# read ``parameterType``. Both fields are in the PipelineSpec proto, so both are written.
+_PARAMETER_TYPES = {"STRING": "STRING", "INT": "NUMBER_INTEGER", "DOUBLE": "NUMBER_DOUBLE"}
+
+
+def _add_parameter_types(node) -> None:
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key in ("inputDefinitions", "outputDefinitions") and isinstance(value, dict):
+                for parameter in value.get("parameters", {}).values():
+                    old = parameter.get("type")
+                    if old in _PARAMETER_TYPES and "parameterType" not in parameter:
+                        parameter["parameterType"] = _PARAMETER_TYPES[old]
+            _add_parameter_types(value)
+    elif isinstance(node, list):
+        for value in node:
+            _add_parameter_types(value)
+
+
+def _never_cache_raw_ingestion(spec: dict) -> None:
+    """Turn Kubeflow's cache off for NightlyFeatureGen.
+
+    Locally the component's driver fingerprints the raw files and the cycle log, so new data is
+    never served from cache. Kubeflow v2 runs only executors (custom drivers are not compiled),
+    and its cache key would be the same every night although the raw data changed.
+    """
+    task = spec["pipelineSpec"]["root"]["dag"]["tasks"]["NightlyFeatureGen"]
+    task["cachingOptions"] = {"enableCache": False}
+
+
+TRAINING_KEYS = {"train_steps"}
+EVALUATION_KEYS = {f.name for f in fields(EvaluationConfig)}
+
+
+def runtime_parameter_values(config: KubeflowConfig, overrides: dict[str, str]) -> dict[str, str]:
+    """Turn friendly ``--param`` keys into the compiled pipeline's run-time parameters.
+
+    ``train_steps`` sets ``train_args``; ``min_auc``, ``min_sensitivity``, ``min_specificity``,
+    ``max_auc_drop`` and ``decision_threshold`` rebuild ``eval_config``. The raw parameters
+    (``train_args``, ``eval_config``) may also be given as JSON.
+    """
+    from google.protobuf import json_format
+    from tfx import v1 as tfx
+
+    from pipeline.eval_config import make_eval_config
+    from pipeline.pipeline import EVAL_CONFIG_PARAMETER, TRAIN_ARGS_PARAMETER
+
+    raw = {k: v for k, v in overrides.items() if k in (TRAIN_ARGS_PARAMETER, EVAL_CONFIG_PARAMETER)}
+    known = TRAINING_KEYS | EVALUATION_KEYS | {TRAIN_ARGS_PARAMETER, EVAL_CONFIG_PARAMETER}
+    unknown = sorted(set(overrides) - known)
+    if unknown:
+        raise ConfigError(f"unknown parameter(s) {unknown}; known: {sorted(known)}")
+    values: dict[str, str] = {}
+    if "train_steps" in overrides:
+        steps = int(overrides["train_steps"])
+        if steps < 1:
+            raise ConfigError("train_steps must be at least 1")
+        values[TRAIN_ARGS_PARAMETER] = json_format.MessageToJson(
+            tfx.proto.TrainArgs(num_steps=steps)
+        )
+    evaluation = {k: float(v) for k, v in overrides.items() if k in EVALUATION_KEYS}
+    if evaluation:
+        merged = _build(
+            EvaluationConfig, {**config.pipeline.evaluation.__dict__, **evaluation}, "--param"
+        )
+        values[EVAL_CONFIG_PARAMETER] = json_format.MessageToJson(
+            make_eval_config(merged), sort_keys=True
+        )
+    values.update(raw)
+    return values
+
+
+def stable_spec(spec: dict) -> dict:
+    """The compiled spec without what changes on every build (SDK version, code fingerprints).
+
+    The golden test compares this with ``tests/golden/kfp_pipeline.json``.
+    """
+    import copy
+    import json
+
+    from pipeline.code_version import FEATURE_CODE, TRAINER_CODE, TRANSFORM_CODE, source_fingerprint
+
+    spec = copy.deepcopy(spec)
+    spec.pop("labels", None)
+    spec["pipelineSpec"].pop("sdkVersion", None)
+    text = json.dumps(spec, sort_keys=True)
+    for code in (FEATURE_CODE, TRANSFORM_CODE, TRAINER_CODE):
+        text = text.replace(source_fingerprint(code), "<code fingerprint>")
+    return json.loads(text)

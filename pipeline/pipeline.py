@@ -35,10 +35,13 @@ def _trainer_and_evaluator_args(cfg: PipelineConfig):
         return train_args, eval_config
     return (
         tfx.dsl.experimental.RuntimeParameter(
-            name=TRAIN_ARGS_PARAMETER, ptype=str, default=json_format.MessageToJson(train_args)),
+            name=TRAIN_ARGS_PARAMETER, ptype=str, default=json_format.MessageToJson(train_args)
+        ),
         tfx.dsl.experimental.RuntimeParameter(
-            name=EVAL_CONFIG_PARAMETER, ptype=str,
-            default=json_format.MessageToJson(eval_config, sort_keys=True)),
+            name=EVAL_CONFIG_PARAMETER,
+            ptype=str,
+            default=json_format.MessageToJson(eval_config, sort_keys=True),
+        ),
     )
 
 

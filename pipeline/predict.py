@@ -45,8 +45,11 @@ def resolve_model_dir(path: str) -> str:
     p = Path(path)
     if (p / "saved_model.pb").is_file():
         return str(p)
-    versions = sorted((int(d.name) for d in p.iterdir() if d.name.isdigit()), reverse=True) \
-        if p.is_dir() else []
+    versions = (
+        sorted((int(d.name) for d in p.iterdir() if d.name.isdigit()), reverse=True)
+        if p.is_dir()
+        else []
+    )
     for version in versions:
         if (p / str(version) / "saved_model.pb").is_file():
             return str(p / str(version))
@@ -85,13 +88,15 @@ def predict_local(model_dir: str, serialized: list[bytes]) -> list[Prediction]:
     return _predictions(out[PROBABILITY].numpy().ravel(), out[DECISION].numpy().ravel())
 
 
-def predict_rest(url: str, model_name: str, serialized: list[bytes],
-                 timeout: float = 10.0) -> list[Prediction]:
+def predict_rest(
+    url: str, model_name: str, serialized: list[bytes], timeout: float = 10.0
+) -> list[Prediction]:
     """POST TF Serving's ``/v1/models/<name>:predict`` and parse its row-format answer."""
     endpoint = f"{url.rstrip('/')}/v1/models/{model_name}:predict"
     data = json.dumps(rest_body(serialized)).encode()
-    request = urllib.request.Request(endpoint, data=data,
-                                     headers={"Content-Type": "application/json"})
+    request = urllib.request.Request(
+        endpoint, data=data, headers={"Content-Type": "application/json"}
+    )
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
             answer = json.loads(response.read())
@@ -114,8 +119,9 @@ def _first(value):
     return value[0] if isinstance(value, list) else value
 
 
-def predict_grpc(target: str, model_name: str, serialized: list[bytes],
-                 timeout: float = 10.0) -> list[Prediction]:
+def predict_grpc(
+    target: str, model_name: str, serialized: list[bytes], timeout: float = 10.0
+) -> list[Prediction]:
     """Call TF Serving's gRPC ``PredictionService/Predict``."""
     import grpc
     import tensorflow as tf

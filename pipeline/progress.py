@@ -55,8 +55,13 @@ def component_progress(total: int, verbose: bool, stream: TextIO = sys.stderr):
     root = logging.getLogger()
     absl_logger = logging.getLogger("absl")
     tf_logger = logging.getLogger("tensorflow")
-    saved = (list(root.handlers), root.level, absl_logger.level, absl_logger.propagate,
-             tf_logger.level)
+    saved = (
+        list(root.handlers),
+        root.level,
+        absl_logger.level,
+        absl_logger.propagate,
+        tf_logger.level,
+    )
     absl_logger.addHandler(handler)
     # Beam executors re-parse absl flags, which re-applies --verbosity to the absl logger; set the
     # flag itself so that keeps INFO (TFX's progress records) flowing to the handler.

@@ -52,8 +52,9 @@ def load_statistics(path: str):
     return tfdv.load_stats_binary(path)
 
 
-def check_serving_skew(requests_pattern: str, baseline_stats_path: str,
-                       schema_path: str = str(DEFAULT_SCHEMA)) -> SkewReport:
+def check_serving_skew(
+    requests_pattern: str, baseline_stats_path: str, schema_path: str = str(DEFAULT_SCHEMA)
+) -> SkewReport:
     """Validate logged requests against the SERVING schema and the training statistics."""
     import tensorflow_data_validation as tfdv
 
@@ -64,8 +65,9 @@ def check_serving_skew(requests_pattern: str, baseline_stats_path: str,
     if requests == 0:
         raise FileNotFoundError(f"no logged requests match {requests_pattern}")
     anomalies = _describe(tfdv.validate_statistics(served, schema, environment="SERVING"))
-    skew = tfdv.validate_statistics(baseline, schema, environment="TRAINING",
-                                    serving_statistics=served)
+    skew = tfdv.validate_statistics(
+        baseline, schema, environment="TRAINING", serving_statistics=served
+    )
     for name, text in _describe(skew).items():
         anomalies[name] = f"{anomalies[name]}; {text}" if name in anomalies else text
     return SkewReport(requests=requests, anomalies=anomalies)

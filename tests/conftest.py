@@ -43,3 +43,12 @@ def pipeline_runs(tmp_path_factory):
     )
     worse = run_local(worse_cfg)
     return cfg, first, second, worse
+
+
+@pytest.fixture(scope="session")
+def compiled_spec(tmp_path_factory) -> Path:
+    """The default Kubeflow config compiled once per session (KFP v2 pipeline spec JSON)."""
+    from pipeline.kubeflow import compile_pipeline, load_kubeflow_config
+
+    return compile_pipeline(load_kubeflow_config(),
+                            tmp_path_factory.mktemp("kfp") / "cyclecast.json")

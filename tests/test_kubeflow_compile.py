@@ -1,0 +1,83 @@
+"""The Kubeflow compile: golden spec, KFP's own parsers, run-time parameters, configuration."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from pipeline.kubeflow import (
+    ConfigError,
+    load_kubeflow_config,
+    runtime_parameter_values,
+    stable_spec,
+)
+from tests.golden.refresh import GOLDEN
+
+pytestmark = pytest.mark.e2e
+
+
+def test_compiled_spec_matches_the_golden_file(compiled_spec):
+    got = stable_spec(json.loads(compiled_spec.read_text()))
+    want = json.loads(GOLDEN.read_text())
+    assert got == want, "the compiled pipeline changed: review it, then refresh with ./dev golden"
+
+
+def test_spec_parses_as_pipeline_spec_and_loads_with_kfp(compiled_spec, tmp_path):
+    from google.protobuf import json_format
+    from kfp import components
+    from kfp.pipeline_spec import pipeline_spec_pb2
+
+    spec = json.loads(compiled_spec.read_text())
+    proto = json_format.ParseDict(spec["pipelineSpec"], pipeline_spec_pb2.PipelineSpec())
+    assert set(proto.root.dag.tasks) >= {"NightlyFeatureGen", "StatisticsGen", "ExampleValidator",
+                                         "AnomalyGate", "Transform", "Trainer", "Evaluator",
+                                         "Pusher", "CalendarBaseline"}
+    # the runner writes a PipelineJob; its pipelineSpec is what KFP loads as a component
+    (tmp_path / "spec.json").write_text(json.dumps(spec["pipelineSpec"]))
+    loaded = components.load_component_from_file(str(tmp_path / "spec.json"))
+    assert loaded.name == "cyclecast"
+    assert set(loaded.component_spec.inputs) == {"train_args", "eval_config"}
+
+
+def test_configuration_reaches_the_spec(compiled_spec):
+    config = load_kubeflow_config()
+    spec = json.loads(compiled_spec.read_text())
+    executors = spec["pipelineSpec"]["deploymentSpec"]["executors"]
+    images = {e["container"]["image"] for e in executors.values() if "container" in e}
+    assert images == {config.image}
+    beam = executors["NightlyFeatureGen_executor"]["container"]["args"]
+    assert "--runner=DirectRunner" in beam and "--direct_running_mode=multi_processing" in beam
+    assert spec["runtimeConfig"]["gcsOutputDirectory"] == config.pipeline.pipeline_root
+    tasks = spec["pipelineSpec"]["root"]["dag"]["tasks"]
+    assert tasks["NightlyFeatureGen"]["cachingOptions"] == {"enableCache": False}
+    assert tasks["Transform"]["cachingOptions"] == {"enableCache": True}
+    trainer = tasks["Trainer"]["inputs"]["parameters"]
+    assert trainer["train_args"] == {"componentInputParameter": "train_args"}
+    defaults = spec["pipelineSpec"]["root"]["inputDefinitions"]["parameters"]
+    assert set(defaults) == {"train_args", "eval_config"}
+
+
+def test_runtime_parameter_values_from_friendly_keys():
+    config = load_kubeflow_config()
+    values = runtime_parameter_values(config, {"train_steps": "3000", "min_auc": "0.8"})
+    assert json.loads(values["train_args"]) == {"numSteps": 3000}
+    eval_config = json.loads(values["eval_config"])
+    auc = next(m for m in eval_config["metricsSpecs"][0]["metrics"] if m["className"] == "AUC")
+    assert auc["threshold"]["valueThreshold"]["lowerBound"] == 0.8
+    assert runtime_parameter_values(config, {}) == {}
+    with pytest.raises(ConfigError, match="unknown parameter"):
+        runtime_parameter_values(config, {"trian_steps": "3"})
+    with pytest.raises(ConfigError, match="at least 1"):
+        runtime_parameter_values(config, {"train_steps": "0"})
+
+
+def test_config_file_errors(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text('image = "x"\npipeline_root = "/p"\ndata_root = "/d"\nserving_dir = "/s"\n'
+                   "[training]\ntrain_stepz = 3\n")
+    with pytest.raises(ConfigError, match=r"unknown key\(s\) \['train_stepz'\]"):
+        load_kubeflow_config(bad)
+    bad.write_text('pipeline_root = "/p"\n')
+    with pytest.raises(ConfigError, match="'image'"):
+        load_kubeflow_config(bad)
