@@ -84,11 +84,14 @@ def _feature_job(input_root: str, out: str, salt: bytes, beam_args: list[str]) -
 def _cmd_features(args: argparse.Namespace, extra: list[str]) -> int:
     from components.nightly_features.job import InputError
 
-    beam_args = (
-        BeamConfig(runner=args.runner).args()
-        if args.runner == "DirectRunner"
-        else [f"--runner={args.runner}"]
-    )
+    try:
+        profile = BeamConfig.from_profile(args.beam_profile)
+    except (FileNotFoundError, ValueError) as e:
+        print(f"cyclecast features: {e}", file=sys.stderr)
+        return 2
+    if args.runner and args.runner != profile.runner:  # the profile's arguments are its runner's
+        profile = BeamConfig(runner=args.runner, extra_args=())
+    beam_args = profile.args()
     try:
         salt = load_salt(args.salt_file, create_local=LocalConfig().salt_file)
         _feature_job(args.input, args.out, salt, beam_args + extra)
@@ -266,7 +269,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     f.add_argument("--input", required=True, help="data root with nights/ and cycles.csv")
     f.add_argument("--out", required=True, help="output directory (examples/ and quarantine/)")
-    f.add_argument("--runner", default="DirectRunner")
+    f.add_argument(
+        "--beam-profile",
+        default="direct",
+        help="pipeline/configs/beam/<name>.toml (direct, dataflow, flink, spark) or a "
+        "file; extra arguments after the command's own are added to it",
+    )
+    f.add_argument("--runner", default=None, help="override the profile's runner")
     f.add_argument(
         "--salt-file",
         default=None,

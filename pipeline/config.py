@@ -26,6 +26,9 @@ class DefaultData:
     seed: int = 20261126
 
 
+BEAM_PROFILES = REPO_ROOT / "pipeline" / "configs" / "beam"
+
+
 @dataclass(frozen=True)
 class BeamConfig:
     """Beam options: the runner is configuration, the code is the same on every runner."""
@@ -36,6 +39,26 @@ class BeamConfig:
     def args(self) -> list[str]:
         """Return the arguments for ``PipelineOptions``."""
         return [f"--runner={self.runner}", *self.extra_args]
+
+    @classmethod
+    def from_profile(cls, name_or_path: str) -> BeamConfig:
+        """Load ``pipeline/configs/beam/<name>.toml`` (direct, dataflow, flink, spark) or a file."""
+        import tomllib
+
+        path = Path(name_or_path)
+        if not path.suffix:
+            path = BEAM_PROFILES / f"{name_or_path}.toml"
+        if not path.is_file():
+            known = sorted(p.stem for p in BEAM_PROFILES.glob("*.toml"))
+            raise FileNotFoundError(f"no Beam profile {name_or_path!r}; known: {known}")
+        with open(path, "rb") as f:
+            raw = tomllib.load(f)
+        unknown = sorted(set(raw) - {"runner", "extra_args"})
+        if unknown or "runner" not in raw:
+            raise ValueError(
+                f"{path}: needs 'runner' (and optional 'extra_args'), got {sorted(raw)}"
+            )
+        return cls(runner=raw["runner"], extra_args=tuple(raw.get("extra_args", ())))
 
 
 @dataclass(frozen=True)

@@ -52,6 +52,9 @@ def load_kubeflow_config(path: str | Path = DEFAULT_KUBEFLOW_CONFIG) -> Kubeflow
     if not image:
         raise ConfigError(f"{path}: 'image' (the component image) is required")
     beam = raw.pop("beam", {})
+    profile = raw.pop("beam_profile", None)
+    if profile and beam:
+        raise ConfigError(f"{path}: give either beam_profile or a [beam] table, not both")
     if "extra_args" in beam:
         beam["extra_args"] = tuple(beam["extra_args"])
     training = raw.pop("training", {})
@@ -62,7 +65,9 @@ def load_kubeflow_config(path: str | Path = DEFAULT_KUBEFLOW_CONFIG) -> Kubeflow
         PipelineConfig,
         {
             **raw,
-            "beam": _build(BeamConfig, beam, f"{path} [beam]"),
+            "beam": BeamConfig.from_profile(profile)
+            if profile
+            else _build(BeamConfig, beam, f"{path} [beam]"),
             "training": _build(TrainingConfig, training, f"{path} [training]"),
             "evaluation": _build(EvaluationConfig, evaluation, f"{path} [evaluation]"),
             "runtime_parameters": True,
