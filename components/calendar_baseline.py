@@ -8,18 +8,13 @@ Recorded as an artifact in ML Metadata, so every run shows what the sensors add 
 import json
 import os
 
-from tfx import types
 from tfx.dsl.component.experimental.annotations import InputArtifact, OutputArtifact, Parameter
 from tfx.dsl.component.experimental.decorators import component
 from tfx.types import standard_artifacts
 
+from components.artifacts import BaselineMetrics
+
 METRICS_FILE = "metrics.json"
-
-
-class BaselineMetrics(types.Artifact):
-    """Day-level metrics of a rule-based baseline on one split."""
-
-    TYPE_NAME = "cyclecast.BaselineMetrics"
 
 
 def score_calendar_rule(examples_pattern: str) -> dict[str, float]:

@@ -213,7 +213,8 @@ def _cmd_submit(args: argparse.Namespace) -> int:
     try:
         overrides = dict(_key_value(p) for p in args.param)
         config = load_kubeflow_config(args.config)
-        parameters = runtime_parameter_values(config, overrides)
+        # only translating --param needs TFX (slow to import); a bare submit skips it
+        parameters = runtime_parameter_values(config, overrides) if overrides else {}
         spec = args.spec
         if spec is None:
             from pipeline.kubeflow import compile_pipeline

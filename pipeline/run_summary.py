@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from ml_metadata.metadata_store import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
+from components.artifacts import BaselineMetrics, NightlyQuarantine
 from components.calendar_baseline import METRICS_FILE
 
 METRICS_SHOWN = (
@@ -124,7 +125,7 @@ def summarize_run(metadata_path: str, pipeline_name: str) -> RunSummary:
                 n = _prop(artifact, f"examples_{split}")
                 if n is not None:
                     summary.examples[split] = int(n)
-        elif kind == "cyclecast.NightlyQuarantine":
+        elif kind == NightlyQuarantine.TYPE_NAME:
             with open(os.path.join(artifact.uri, "summary.json")) as f:
                 summary.quarantine = json.load(f)
         elif kind == "ModelEvaluation":
@@ -133,7 +134,7 @@ def summarize_run(metadata_path: str, pipeline_name: str) -> RunSummary:
             summary.blessed = bool(_prop(artifact, "blessed"))
         elif kind == "PushedModel" and _prop(artifact, "pushed"):
             summary.pushed_path = _prop(artifact, "pushed_destination")
-        elif kind == "cyclecast.BaselineMetrics":
+        elif kind == BaselineMetrics.TYPE_NAME:
             with open(os.path.join(artifact.uri, METRICS_FILE)) as f:
                 summary.calendar = json.load(f)
     return summary

@@ -40,7 +40,7 @@ def test_component_outputs_caching_and_cycle_log_fingerprint(tmp_path):
     from tfx.orchestration import metadata, pipeline
     from tfx.orchestration.local.local_dag_runner import LocalDagRunner
 
-    from components.nightly_features.component import NightlyFeatureGen
+    from components.nightly_features.component import NightlyFeatureGen, NightlyQuarantine
 
     data = tmp_path / "data"
     _write_root(data)
@@ -64,7 +64,7 @@ def test_component_outputs_caching_and_cycle_log_fingerprint(tmp_path):
     counts = {s: examples.custom_properties[f"examples_{s}"].int_value
               for s in ("train", "eval", "test")}
     assert sum(counts.values()) == 18
-    quarantine = store.get_artifacts_by_type("cyclecast.NightlyQuarantine")[0]
+    quarantine = store.get_artifacts_by_type(NightlyQuarantine.TYPE_NAME)[0]
     assert quarantine.custom_properties["files"].int_value == 18
     summary = json.loads((tmp_path / quarantine.uri / "summary.json").read_text())
     assert summary["valid_nights"] == 18 and summary["examples_by_split"] == counts

@@ -103,3 +103,9 @@ def example_spec(with_label: bool = True) -> dict[str, FeatureSpec]:
     if with_label:
         spec[LABEL_KEY] = FeatureSpec("int")
     return spec
+
+
+def serving_spec() -> dict[str, FeatureSpec]:
+    """The features of a serving request (``SERVING_FEATURES``) with dtypes and lengths."""
+    spec = example_spec(with_label=False)
+    return {name: spec[name] for name in SERVING_FEATURES}

@@ -23,6 +23,7 @@ from tfx.types.component_spec import ChannelParameter, ComponentSpec, ExecutionP
 from tfx.utils import io_utils, proto_utils
 
 from components import raw_format as rf
+from components.artifacts import NightlyQuarantine
 from components.nightly_features.beam_job import (
     DEFAULT_SPLITS,
     SUMMARY_FILE,
@@ -35,12 +36,6 @@ from components.nightly_features.salt import load_salt
 QUARANTINE_KEY = "quarantine"
 SALT_FILE_KEY = "salt_file"
 CODE_VERSION_KEY = "code_version"
-
-
-class NightlyQuarantine(types.Artifact):
-    """What the feature job rejected, counted by reason, and a ledger of every night."""
-
-    TYPE_NAME = "cyclecast.NightlyQuarantine"
 
 
 class NightlyFeatureGenSpec(ComponentSpec):

@@ -1,0 +1,49 @@
+"""The compiled Kubeflow spec executes: every task's own container command, run in order here."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pipeline.config import REPO_ROOT
+
+pytestmark = pytest.mark.e2e
+
+
+def test_compiled_spec_runs_task_by_task_through_the_tfx_container_entrypoint(tmp_path):
+    from components.synthetic.generate import generate_dataset
+    from pipeline.kfp_local import run_spec_locally
+    from pipeline.kubeflow import compile_pipeline, load_kubeflow_config, runtime_parameter_values
+
+    generate_dataset(tmp_path / "data", users=10, cycles=1, seed=4, progress=False)
+    # the cluster config with local paths: what changes between a cluster and here is config
+    config_file = tmp_path / "kubeflow.toml"
+    config_file.write_text(
+        'image = "cyclecast/pipeline:test"\n'
+        f'pipeline_root = "{tmp_path}/pipeline_root"\n'
+        f'data_root = "{tmp_path}/data"\n'
+        f'serving_dir = "{tmp_path}/serving"\n'
+        f'schema_file = "{REPO_ROOT / "schema" / "schema.pbtxt"}"\n'
+        '[beam]\nrunner = "DirectRunner"\n'
+        'extra_args = ["--direct_running_mode=in_memory", "--direct_num_workers=1"]\n')
+    config = load_kubeflow_config(config_file)
+    spec = compile_pipeline(config, tmp_path / "spec.json")
+    parameters = runtime_parameter_values(config, {
+        "train_steps": "50", "min_auc": "0", "min_sensitivity": "0", "min_specificity": "0"})
+    result = run_spec_locally(spec, tmp_path / "work", parameters,
+                              env={"CYCLECAST_ID_SALT": "kfp-execution-salt-0123456789"})
+
+    assert result.order[0] == "ImportSchemaGen" and result.order[-1] == "Pusher"
+    assert set(result.order) == {"ImportSchemaGen", "NightlyFeatureGen", "StatisticsGen",
+                                 "ExampleValidator", "AnomalyGate", "Transform", "Trainer",
+                                 "Evaluator", "CalendarBaseline", "Pusher"}
+    assert len(result.skipped) == 2  # the resolvers: nothing blessed yet
+    examples = result.outputs["NightlyFeatureGen"]["examples"]
+    assert examples["metadata"]["split_names"] == '["train", "eval", "test"]'
+    assert result.outputs["Evaluator"]["blessing"]["metadata"]["blessed"] == 1
+    assert result.outputs["Pusher"]["pushed_model"]["metadata"]["pushed"] == 1
+    versions = list((tmp_path / "serving" / "cyclecast").iterdir())
+    assert len(versions) == 1 and versions[0].name.isdigit()
+    assert (versions[0] / "saved_model.pb").is_file()
+    assert Path(result.outputs["Trainer"]["model"]["uri"], "Format-Serving").is_dir()
