@@ -237,6 +237,24 @@ def _cmd_submit(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_bench(args: argparse.Namespace) -> int:
+    _quiet_tensorflow()
+    import tempfile
+
+    from pipeline.bench import format_markdown, run_benchmarks
+
+    sizes = {"smallest": (2, 1), "small": (10, 1), "default": (40, 1)}
+    users, cycles = sizes[args.size]
+    with tempfile.TemporaryDirectory(prefix="cyclecast-bench-") as work:
+        figures = run_benchmarks(users, cycles, work, model_dir=args.model)
+    command = f"cyclecast bench --size {args.size}" + (
+        f" --model {args.model}" if args.model else ""
+    )
+    Path(args.output).write_text(format_markdown(figures, command) + "\n")
+    print(f"wrote {args.output}")
+    return 0
+
+
 def _key_value(text: str) -> tuple[str, str]:
     key, sep, value = text.partition("=")
     if not sep or not key:
@@ -361,6 +379,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="a file holding the bearer token (default: $KFP_TOKEN if set)",
     )
 
+    b = sub.add_parser("bench", help="measure feature extraction (and serving) into BENCHMARKS.md")
+    b.add_argument("--size", choices=("smallest", "small", "default"), default="default")
+    b.add_argument(
+        "--model",
+        default=None,
+        help="a pushed SavedModel (or base path) to measure serving latency",
+    )
+    b.add_argument("--output", default="BENCHMARKS.md")
+
     sk = sub.add_parser("skew", help="check logged serving requests for skew against training")
     sk.add_argument("--requests", required=True, help="request log files (pattern)")
     sk.add_argument(
@@ -393,6 +420,12 @@ def main(argv: list[str] | None = None) -> int:
 
             args.config = str(DEFAULT_KUBEFLOW_CONFIG)
         return _cmd_compile(args) if args.command == "compile" else _cmd_submit(args)
+    if args.command == "bench":
+        if args.model:
+            from pipeline.predict import resolve_model_dir
+
+            args.model = resolve_model_dir(args.model)
+        return _cmd_bench(args)
     if args.command == "skew":
         if args.schema is None:
             from components.serving_request import DEFAULT_SCHEMA
