@@ -217,8 +217,17 @@ def run_benchmarks(
     return figures
 
 
-def format_markdown(figures: dict, command: str) -> str:
-    """Render the figures as BENCHMARKS.md."""
+LOG_HEADING = "## Optimisation log"
+
+
+def kept_log(previous: str) -> str:
+    """The hand-written optimisation log of an earlier BENCHMARKS.md, kept across re-runs."""
+    at = previous.find(LOG_HEADING)
+    return previous[at:].rstrip() + "\n" if at >= 0 else ""
+
+
+def format_markdown(figures: dict, command: str, log: str = "") -> str:
+    """Render the figures as BENCHMARKS.md, followed by the kept optimisation log."""
     feats = figures["features"]
     floor = feats[0]["rows_per_second_per_core"]
     beam = next(f for f in feats if "in_memory" in f["name"])["rows_per_second_per_core"]

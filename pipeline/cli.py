@@ -241,7 +241,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     _quiet_tensorflow()
     import tempfile
 
-    from pipeline.bench import format_markdown, run_benchmarks
+    from pipeline.bench import format_markdown, kept_log, run_benchmarks
 
     sizes = {"smallest": (2, 1), "small": (10, 1), "default": (40, 1)}
     users, cycles = sizes[args.size]
@@ -250,7 +250,9 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     command = f"cyclecast bench --size {args.size}" + (
         f" --model {args.model}" if args.model else ""
     )
-    Path(args.output).write_text(format_markdown(figures, command) + "\n")
+    output = Path(args.output)
+    log = kept_log(output.read_text()) if output.exists() else ""
+    output.write_text(format_markdown(figures, command, log) + "\n")
     print(f"wrote {args.output}")
     return 0
 
