@@ -237,6 +237,24 @@ def _cmd_submit(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    _quiet_tensorflow()
+    from pipeline.evaluate import evaluate, format_evaluation, latest_examples
+
+    config = LocalConfig()
+    try:
+        pattern = args.examples or latest_examples(
+            str(config.workdir / "pipeline_root"), args.split
+        )
+        model = args.model or str(config.workdir / "serving_model" / "cyclecast")
+        result = evaluate(model, pattern)
+    except FileNotFoundError as e:
+        print(f"cyclecast evaluate: {e}", file=sys.stderr)
+        return 2
+    print(json.dumps(result, indent=2, sort_keys=True) if args.json else format_evaluation(result))
+    return 0
+
+
 def _cmd_bench(args: argparse.Namespace) -> int:
     _quiet_tensorflow()
     import tempfile
@@ -381,6 +399,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="a file holding the bearer token (default: $KFP_TOKEN if set)",
     )
 
+    ev = sub.add_parser("evaluate", help="a pushed model vs the calendar rule on any split")
+    ev.add_argument("--split", default="test", help="split of the latest local run (default test)")
+    ev.add_argument("--examples", default=None, help="or a TFRecord pattern of labelled examples")
+    ev.add_argument(
+        "--model",
+        default=None,
+        help="a SavedModel or base path (default: the local run's pushed models)",
+    )
+    ev.add_argument("--json", action="store_true")
+
     b = sub.add_parser("bench", help="measure feature extraction (and serving) into BENCHMARKS.md")
     b.add_argument("--size", choices=("smallest", "small", "default"), default="default")
     b.add_argument(
@@ -422,6 +450,8 @@ def main(argv: list[str] | None = None) -> int:
 
             args.config = str(DEFAULT_KUBEFLOW_CONFIG)
         return _cmd_compile(args) if args.command == "compile" else _cmd_submit(args)
+    if args.command == "evaluate":
+        return _cmd_evaluate(args)
     if args.command == "bench":
         if args.model:
             from pipeline.predict import resolve_model_dir

@@ -73,15 +73,20 @@ def _legacy_value(value) -> dict:
     return {"intValue": str(value)} if isinstance(value, int) else {"doubleValue": value}
 
 
-def run_spec_locally(spec_path: str | Path, work_dir: str | Path,
-                     parameters: dict | None = None, env: dict | None = None,
-                     log=sys.stderr) -> LocalExecution:
+def run_spec_locally(
+    spec_path: str | Path,
+    work_dir: str | Path,
+    parameters: dict | None = None,
+    env: dict | None = None,
+    log=sys.stderr,
+) -> LocalExecution:
     """Run every container task of the compiled spec; raise ``TaskFailed`` on the first failure."""
     job = json.loads(Path(spec_path).read_text())
     spec = job["pipelineSpec"]
-    defaults = {name: p.get("defaultValue", "")
-                for name, p in spec["root"].get("inputDefinitions", {})
-                .get("parameters", {}).items()}
+    defaults = {
+        name: p.get("defaultValue", "")
+        for name, p in spec["root"].get("inputDefinitions", {}).get("parameters", {}).items()
+    }
     runtime = job.get("runtimeConfig", {}).get("parameterValues", {})
     pipeline_parameters = {**defaults, **runtime, **(parameters or {})}
     tasks = spec["root"]["dag"]["tasks"]
@@ -99,24 +104,36 @@ def run_spec_locally(spec_path: str | Path, work_dir: str | Path,
         for key, ref in task.get("inputs", {}).get("artifacts", {}).items():
             producer = ref["taskOutputArtifact"]["producerTask"]
             produced = result.outputs.get(producer, {}).get(
-                ref["taskOutputArtifact"]["outputArtifactKey"])
+                ref["taskOutputArtifact"]["outputArtifactKey"]
+            )
             if produced is not None:
                 inputs_artifacts[key] = {"artifacts": [produced]}
-        params = {key: _parameter_value(ref, pipeline_parameters)
-                  for key, ref in task.get("inputs", {}).get("parameters", {}).items()}
+        params = {
+            key: _parameter_value(ref, pipeline_parameters)
+            for key, ref in task.get("inputs", {}).get("parameters", {}).items()
+        }
         outputs = {}
         for key, definition in component.get("outputDefinitions", {}).get("artifacts", {}).items():
             uri = work / name / key
             uri.mkdir(parents=True, exist_ok=True)
-            outputs[key] = {"uri": str(uri), "name": f"local/artifacts/{name}/{key}",
-                            "type": definition["artifactType"], "metadata": {}}
+            outputs[key] = {
+                "uri": str(uri),
+                "name": f"local/artifacts/{name}/{key}",
+                "type": definition["artifactType"],
+                "metadata": {},
+            }
         output_file = work / name / "executor_output.json"
         executor_input = {
             # both forms: ``parameters`` is what a launcher gives a schema-2.0.0 spec like TFX's
-            "inputs": {"artifacts": inputs_artifacts, "parameterValues": params,
-                       "parameters": {k: _legacy_value(v) for k, v in params.items()}},
-            "outputs": {"artifacts": {k: {"artifacts": [v]} for k, v in outputs.items()},
-                        "outputFile": str(output_file)},
+            "inputs": {
+                "artifacts": inputs_artifacts,
+                "parameterValues": params,
+                "parameters": {k: _legacy_value(v) for k, v in params.items()},
+            },
+            "outputs": {
+                "artifacts": {k: {"artifacts": [v]} for k, v in outputs.items()},
+                "outputFile": str(output_file),
+            },
         }
         container = executor["container"]
         command = list(container["command"])
@@ -125,8 +142,9 @@ def run_spec_locally(spec_path: str | Path, work_dir: str | Path,
         args = [a.replace("{{$}}", json.dumps(executor_input)) for a in container.get("args", [])]
         log.write(f"[{n + 1:2d}/{len(tasks)}] {name} ...\n")
         started = time.monotonic()
-        proc = subprocess.run(command + args, capture_output=True, text=True,
-                              env={**os.environ, **(env or {})})
+        proc = subprocess.run(
+            command + args, capture_output=True, text=True, env={**os.environ, **(env or {})}
+        )
         result.seconds[name] = time.monotonic() - started
         if proc.returncode != 0:
             tail = "\n".join((proc.stdout + proc.stderr).splitlines()[-25:])

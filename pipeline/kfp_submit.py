@@ -98,9 +98,7 @@ def validate_cron(expression: str) -> str:
         hint = ""
         if len(fields_) == 5:
             hint = f" (a 5-field cron has no seconds: did you mean '0 {' '.join(fields_)}'?)"
-        raise SubmitError(
-            f"bad cron {expression!r}: {len(fields_)} field(s); {_CRON_HELP}{hint}"
-        )
+        raise SubmitError(f"bad cron {expression!r}: {len(fields_)} field(s); {_CRON_HELP}{hint}")
     for text, (name, low, high) in zip(fields_, _CRON_FIELDS, strict=True):
         for part in text.split(","):
             m = _CRON_PART.match(part)
@@ -378,8 +376,7 @@ def _kfp_errors(host: str, doing: str):
             ) from e
         status = f"{e.status} {e.reason}" if e.reason else str(e.status)
         raise SubmitError(
-            f"the KFP API at {host} answered HTTP {status} while {doing}: "
-            f"{_server_message(e.body)}"
+            f"the KFP API at {host} answered HTTP {status} while {doing}: {_server_message(e.body)}"
         ) from e
     except urllib3.exceptions.HTTPError as e:
         reason = getattr(e, "reason", None) or e

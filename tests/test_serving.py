@@ -336,3 +336,17 @@ def test_skewed_requests_are_flagged(served, tmp_path):
     assert not report.ok
     assert "skin_temp" in report.anomalies and "hrv_rmssd" in report.anomalies
     assert "heart_rate" not in report.anomalies
+
+
+def test_evaluate_command_agrees_with_tfma_and_the_calendar_component(served):
+    from pipeline.evaluate import evaluate
+
+    first = served["first"]
+    result = evaluate(first.pushed_path, f"{served['raw_dir']}/*.gz")
+    model, calendar = result["model"], result["calendar"]
+    assert model["examples"] == first.examples["eval"]
+    assert model["sensitivity"] == pytest.approx(first.candidate["recall"], abs=1e-6)
+    assert model["specificity"] == pytest.approx(first.candidate["specificity"], abs=1e-6)
+    assert model["auc"] == pytest.approx(first.candidate["auc"], abs=2e-3)  # TFMA buckets scores
+    for key in ("sensitivity", "specificity", "accuracy", "precision"):
+        assert calendar[key] == pytest.approx(first.calendar[key], abs=1e-9)

@@ -1,0 +1,81 @@
+"""``cyclecast evaluate``: a pushed model and the calendar rule on any split, side by side.
+
+The pipeline's Evaluator scores the eval split; this scores any split (the held-out test split
+above all) with the served signature on raw examples, exactly as TF Serving would answer.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+
+from components.calendar_rule import binary_metrics, calendar_predictions
+from transforms import features as fc
+
+
+def latest_examples(pipeline_root: str, split: str) -> str:
+    """The newest NightlyFeatureGen output's files for ``split``, as a glob pattern."""
+    dirs = glob.glob(
+        os.path.join(pipeline_root, "NightlyFeatureGen", "examples", "*", f"Split-{split}")
+    )
+    if not dirs:
+        raise FileNotFoundError(
+            f"no NightlyFeatureGen examples for split {split!r} under "
+            f"{pipeline_root}: run the pipeline first"
+        )
+    return os.path.join(max(dirs, key=os.path.getmtime), "*.gz")
+
+
+def auc(labels, scores) -> float:
+    """Area under the ROC curve (the rank statistic; ties count one half)."""
+    import numpy as np
+    from scipy.stats import rankdata
+
+    labels = np.asarray(labels, bool)
+    n_pos, n_neg = labels.sum(), (~labels).sum()
+    if not n_pos or not n_neg:
+        return float("nan")
+    ranks = rankdata(scores)
+    return float((ranks[labels].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+def evaluate(model_dir: str, examples_pattern: str) -> dict:
+    """Score the model (its own decision output) and the calendar rule on the same nights."""
+    import numpy as np
+
+    from components.nightly_features.tf_example import read_examples
+    from components.serving_request import night_from_example
+    from pipeline.predict import build_requests, predict_local
+
+    rows = read_examples(examples_pattern)
+    if not rows:
+        raise FileNotFoundError(f"no examples match {examples_pattern}")
+    labels = np.array([r[fc.LABEL_KEY][0] for r in rows])
+    predictions = predict_local(model_dir, build_requests([night_from_example(r) for r in rows]))
+    probability = np.array([p.probability for p in predictions])
+    model = binary_metrics(labels, np.array([p.fertile for p in predictions]))
+    model["auc"] = auc(labels, probability)
+    calendar = binary_metrics(
+        labels,
+        calendar_predictions(
+            np.array([r[fc.CYCLE_DAY][0] for r in rows]),
+            np.array([r[fc.PREV_CYCLE_LENGTHS] for r in rows], dtype=float),
+            np.array([r[fc.PREV_CYCLE_COUNT][0] for r in rows]),
+        ),
+    )
+    return {"examples": examples_pattern, "model": model, "calendar": calendar}
+
+
+def format_evaluation(result: dict) -> str:
+    """Render the comparison for a person."""
+    keys = ("examples", "accuracy", "sensitivity", "specificity", "precision")
+    lines = [
+        f"examples: {result['examples']}",
+        f"{'':14}" + "".join(f"{k:>13}" for k in keys + ("auc",)),
+    ]
+    for name in ("model", "calendar"):
+        m = result[name]
+        cells = [f"{m[k]:>13}" if k == "examples" else f"{m[k]:>13.3f}" for k in keys]
+        cells.append(f"{m['auc']:>13.3f}" if "auc" in m else f"{'-':>13}")
+        lines.append(f"{name + ' rule' if name == 'calendar' else name:<14}" + "".join(cells))
+    return "\n".join(lines)
