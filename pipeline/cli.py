@@ -24,6 +24,7 @@ def _quiet_tensorflow() -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     # Beam's TFRecord writer warns that python-snappy is absent; crcmod's C extension is used.
     logging.getLogger("apache_beam.io.tfrecordio").setLevel(logging.ERROR)
+    logging.getLogger("tensorflow").setLevel(logging.ERROR)  # deprecation notices
     warnings.filterwarnings("ignore", category=FutureWarning)
     warnings.filterwarnings("ignore", category=DeprecationWarning)
 
@@ -157,13 +158,19 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         serialized = p.build_requests(nights, args.schema)
         if args.log_requests:
             print(f"logged to {p.log_requests(args.log_requests, serialized)}", file=sys.stderr)
-        if args.local:
+        if args.model:
+            from pipeline.runs import find_model
+
+            metadata = args.metadata or LocalConfig().pipeline_config().metadata_path
+            version = find_model(metadata, args.model_name, args.model)
+            predictions = p.predict_local(version.path, serialized)
+        elif args.local:
             predictions = p.predict_local(args.local, serialized)
         elif args.rest:
             predictions = p.predict_rest(args.rest, args.model_name, serialized, args.timeout)
         else:
             predictions = p.predict_grpc(args.grpc, args.model_name, serialized, args.timeout)
-    except (BadRequest, p.ServingError, FileNotFoundError, ValueError) as e:
+    except (BadRequest, p.ServingError, FileNotFoundError, LookupError, ValueError) as e:
         print(f"cyclecast predict: {e}", file=sys.stderr)
         return 2
     for i, pred in enumerate(predictions):
@@ -255,6 +262,63 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_runs(args: argparse.Namespace) -> int:
+    _quiet_tensorflow()
+    from pipeline import runs
+
+    metadata = args.metadata or LocalConfig().pipeline_config().metadata_path
+    try:
+        if args.command == "models":
+            if args.action == "list":
+                models = runs.list_models(metadata, args.pipeline)
+                if args.json:
+                    print(json.dumps([m.to_dict() for m in models], indent=2, sort_keys=True))
+                else:
+                    for m in models:
+                        auc = m.metrics.get("auc", float("nan"))
+                        print(f"{m.version}  run {m.run_id}  auc={auc:.3f}  {m.path}")
+                return 0
+            model = runs.find_model(metadata, args.pipeline, args.ids[0])
+            print(
+                json.dumps(model.to_dict(), indent=2, sort_keys=True)
+                if args.json
+                else runs.format_model(model)
+            )
+            return 0
+        if args.action == "list":
+            found = runs.list_runs(metadata, args.pipeline)
+            print(
+                json.dumps(
+                    [runs.run_record(r) for r in found], indent=2, sort_keys=True, default=str
+                )
+                if args.json
+                else runs.format_runs_table(found)
+            )
+        elif args.action == "show":
+            from pipeline.run_summary import format_run_summary, summarize_run
+
+            r = summarize_run(metadata, args.pipeline, args.ids[0])
+            print(
+                json.dumps(runs.run_record(r), indent=2, sort_keys=True, default=str)
+                if args.json
+                else format_run_summary(r)
+            )
+        else:
+            from pipeline.run_summary import summarize_run
+
+            a, b = (summarize_run(metadata, args.pipeline, i) for i in args.ids)
+            comparison = runs.compare_runs(a, b)
+            print(
+                json.dumps(comparison, indent=2, sort_keys=True, default=str)
+                if args.json
+                else runs.format_comparison(comparison)
+            )
+    except (LookupError, FileNotFoundError) as e:
+        print(f"cyclecast {args.command}: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
 def _cmd_bench(args: argparse.Namespace) -> int:
     _quiet_tensorflow()
     import tempfile
@@ -340,6 +404,11 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="MODEL_DIR",
         help="a SavedModel, or a base path whose highest version is used",
     )
+    target.add_argument(
+        "--model",
+        metavar="VERSION",
+        help="a version the local pipeline pushed (see `cyclecast models list`)",
+    )
     source = pr.add_mutually_exclusive_group(required=True)
     source.add_argument(
         "--night",
@@ -353,6 +422,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     pr.add_argument("--limit", type=int, default=5, help="nights taken with --from-examples")
     pr.add_argument("--model-name", default="cyclecast")
+    pr.add_argument(
+        "--metadata",
+        default=None,
+        help="with --model: the ML Metadata file (default: the local run's)",
+    )
     pr.add_argument("--schema", default=None, help="schema for request checks (default: schema/)")
     pr.add_argument("--timeout", type=float, default=10.0, help="seconds, for --rest and --grpc")
     pr.add_argument(
@@ -398,6 +472,23 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="a file holding the bearer token (default: $KFP_TOKEN if set)",
     )
+
+    for name, help_text, actions in (
+        (
+            "runs",
+            "pipeline runs from ML Metadata: list, show RUN, compare RUN RUN",
+            ("list", "show", "compare"),
+        ),
+        ("models", "pushed model versions and their lineage: list, show VERSION", ("list", "show")),
+    ):
+        rp = sub.add_parser(name, help=help_text)
+        rp.add_argument("action", choices=actions)
+        rp.add_argument("ids", nargs="*", help="run ids (a unique prefix, or 'latest') / version")
+        rp.add_argument("--json", action="store_true")
+        rp.add_argument(
+            "--metadata", default=None, help="ML Metadata SQLite file (default: the local run's)"
+        )
+        rp.add_argument("--pipeline", default="cyclecast", help="pipeline name")
 
     ev = sub.add_parser("evaluate", help="a pushed model vs the calendar rule on any split")
     ev.add_argument("--split", default="test", help="split of the latest local run (default test)")
@@ -450,6 +541,11 @@ def main(argv: list[str] | None = None) -> int:
 
             args.config = str(DEFAULT_KUBEFLOW_CONFIG)
         return _cmd_compile(args) if args.command == "compile" else _cmd_submit(args)
+    if args.command in ("runs", "models"):
+        wanted = {"list": 0, "show": 1, "compare": 2}[args.action]
+        if len(args.ids) != wanted:
+            parser.error(f"{args.command} {args.action} takes {wanted} id(s)")
+        return _cmd_runs(args)
     if args.command == "evaluate":
         return _cmd_evaluate(args)
     if args.command == "bench":

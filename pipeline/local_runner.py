@@ -41,4 +41,45 @@ def run_local(cfg: PipelineConfig, verbose: bool = False):
             if cause is not None:
                 raise RunStopped(str(cause)) from e
             raise
+    record_run_provenance(cfg)
     return summarize_run(cfg.metadata_path, cfg.pipeline_name)
+
+
+def git_commit() -> str | None:
+    """The checked-out commit (with ``-dirty`` when files differ from it), or None outside git."""
+    import subprocess
+
+    from pipeline.config import REPO_ROOT
+
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return head + ("-dirty" if dirty.strip() else "")
+
+
+def record_run_provenance(cfg: PipelineConfig) -> None:
+    """Attach the git commit and the configuration to the latest run's context in ML Metadata."""
+    import dataclasses
+    import json
+
+    from pipeline.run_summary import connect, find_run
+
+    store = connect(cfg.metadata_path)
+    run = find_run(store, cfg.pipeline_name, None)
+    commit = git_commit()
+    if commit:
+        run.custom_properties["git_commit"].string_value = commit
+    run.custom_properties["config"].string_value = json.dumps(
+        dataclasses.asdict(cfg), sort_keys=True, default=str
+    )
+    store.put_contexts([run])

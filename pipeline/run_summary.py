@@ -38,6 +38,16 @@ class RunSummary:
     blessed: bool | None = None
     pushed_path: str | None = None
     executions: dict[str, str] = field(default_factory=dict)  # component -> state
+    started: float | None = None  # seconds since the epoch, first execution's start
+    duration_s: float | None = None  # first execution's start to the last one's end
+    training: dict = field(default_factory=dict)  # Trainer's train_args and custom_config
+    data: dict = field(default_factory=dict)  # raw-data root, span and input fingerprint
+    code: dict = field(default_factory=dict)  # git commit and code fingerprints
+
+    @property
+    def pushed_version(self) -> str | None:
+        """The TF Serving version directory the run pushed, if it pushed one."""
+        return os.path.basename(self.pushed_path.rstrip("/")) if self.pushed_path else None
 
     def to_dict(self) -> dict:
         """Return the summary as plain data (for --json)."""
@@ -54,11 +64,44 @@ def connect(metadata_path: str) -> metadata_store.MetadataStore:
     return metadata_store.MetadataStore(config)
 
 
-def latest_run_context(store: metadata_store.MetadataStore, pipeline_name: str):
-    """The newest ``pipeline_run`` context of the pipeline, or None."""
-    runs = store.get_contexts_by_type("pipeline_run")
-    runs = [c for c in runs if c.name.startswith(f"{pipeline_name}.") or True]
-    return max(runs, key=lambda c: c.create_time_since_epoch, default=None)
+def run_contexts(store: metadata_store.MetadataStore, pipeline_name: str) -> list:
+    """The pipeline's ``pipeline_run`` contexts, oldest first."""
+    pipeline = store.get_context_by_type_and_name("pipeline", pipeline_name)
+    if pipeline is None:
+        return []
+    ours = {e.id for e in store.get_executions_by_context(pipeline.id)}
+    runs = [
+        c
+        for c in store.get_contexts_by_type("pipeline_run")
+        if any(e.id in ours for e in store.get_executions_by_context(c.id))
+    ]
+    return sorted(runs, key=lambda c: (c.create_time_since_epoch, c.name))
+
+
+def find_run(store: metadata_store.MetadataStore, pipeline_name: str, run_id: str | None):
+    """The run whose id is ``run_id`` or starts with it; the latest when ``run_id`` is None."""
+    runs = run_contexts(store, pipeline_name)
+    if not runs:
+        raise LookupError(f"no run of {pipeline_name} recorded yet")
+    if run_id is None or run_id == "latest":
+        return runs[-1]
+    matches = [c for c in runs if c.name.startswith(run_id)]
+    if len(matches) != 1:
+        known = ", ".join(c.name for c in runs[-5:])
+        what = "no run" if not matches else f"{len(matches)} runs"
+        raise LookupError(f"{what} matching {run_id!r}; latest runs: {known}")
+    return matches[0]
+
+
+def _prop_value(value):
+    return getattr(value, value.WhichOneof("value")) if value.WhichOneof("value") else None
+
+
+def _json_or_text(text):
+    try:
+        return json.loads(text) if isinstance(text, str) else text
+    except ValueError:
+        return text
 
 
 def _prop(artifact, name: str):
@@ -105,19 +148,34 @@ def _metric_name(key) -> str:
     return key.name
 
 
-def summarize_run(metadata_path: str, pipeline_name: str) -> RunSummary:
-    """Collect the latest run's examples, anomalies, metrics, blessing and pushed path."""
+def summarize_run(metadata_path: str, pipeline_name: str, run_id: str | None = None) -> RunSummary:
+    """Collect a run's (the latest by default) data, configuration, metrics and outcome."""
     store = connect(metadata_path)
-    run = latest_run_context(store, pipeline_name)
-    if run is None:
-        raise LookupError(f"no run of {pipeline_name} in {metadata_path}")
+    run = find_run(store, pipeline_name, run_id)
     summary = RunSummary(run_id=run.name)
+    summary.code = {k: _prop_value(v) for k, v in run.custom_properties.items()}
     types = {t.id: t.name for t in store.get_artifact_types()}
     exec_types = {t.id: t.name for t in store.get_execution_types()}
-    for execution in store.get_executions_by_context(run.id):
+    executions = store.get_executions_by_context(run.id)
+    if executions:
+        summary.started = min(e.create_time_since_epoch for e in executions) / 1000.0
+        summary.duration_s = (
+            max(e.last_update_time_since_epoch for e in executions) / 1000.0 - summary.started
+        )
+    for execution in executions:
         name = exec_types.get(execution.type_id, "?").rsplit(".", 1)[-1]
         state = metadata_store_pb2.Execution.State.Name(execution.last_known_state)
         summary.executions[name] = state
+        props = {k: _prop_value(v) for k, v in execution.custom_properties.items()}
+        if name == "Trainer":
+            summary.training = {
+                k: _json_or_text(props.get(k)) for k in ("train_args", "eval_args", "custom_config")
+            }
+            config = summary.training.get("custom_config") or {}
+            summary.code["trainer_code"] = config.get("code_version")
+        elif name == "NightlyFeatureGen":
+            summary.data = {k: props.get(k) for k in ("input_base", "span", "input_fingerprint")}
+            summary.code["feature_code"] = props.get("code_version")
     for artifact in store.get_artifacts_by_context(run.id):
         kind = types.get(artifact.type_id)
         if kind == "Examples":

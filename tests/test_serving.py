@@ -347,6 +347,14 @@ def test_evaluate_command_agrees_with_tfma_and_the_calendar_component(served):
     assert model["examples"] == first.examples["eval"]
     assert model["sensitivity"] == pytest.approx(first.candidate["recall"], abs=1e-6)
     assert model["specificity"] == pytest.approx(first.candidate["specificity"], abs=1e-6)
-    assert model["auc"] == pytest.approx(first.candidate["auc"], abs=2e-3)  # TFMA buckets scores
+    # (TFMA's AUC interpolates over score buckets; ours is the exact rank statistic: see below)
     for key in ("sensitivity", "specificity", "accuracy", "precision"):
         assert calendar[key] == pytest.approx(first.calendar[key], abs=1e-9)
+
+
+def test_auc_is_the_exact_rank_statistic():
+    from pipeline.evaluate import auc
+
+    assert auc([0, 0, 1, 1], [0.1, 0.4, 0.35, 0.8]) == pytest.approx(0.75)
+    assert auc([0, 1, 0, 1], [0.5, 0.5, 0.2, 0.9]) == pytest.approx(0.875)  # a tie counts 1/2
+    assert auc([1, 1], [0.2, 0.3]) != auc([1, 1], [0.2, 0.3])  # NaN: undefined with one class

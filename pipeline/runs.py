@@ -1,0 +1,225 @@
+"""``cyclecast runs`` and ``cyclecast models``: experiments and models, read from ML Metadata.
+
+TFX records every run, artifact and lineage edge; these commands make that usable: each run's
+configuration, data, code version, duration, metrics and outcome, side by side; and each pushed
+model version traced back to its run, its examples and the raw data they came from.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from dataclasses import dataclass, field
+
+from pipeline.run_summary import RunSummary, connect, run_contexts, summarize_run
+
+COMPARED_METRICS = ("auc", "recall", "specificity", "precision", "binary_accuracy", "calibration")
+
+
+def list_runs(metadata_path: str, pipeline_name: str) -> list[RunSummary]:
+    """Every run of the pipeline, oldest first."""
+    store = connect(metadata_path)
+    return [
+        summarize_run(metadata_path, pipeline_name, c.name)
+        for c in run_contexts(store, pipeline_name)
+    ]
+
+
+def _when(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    return dt.datetime.fromtimestamp(seconds, dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def format_runs_table(runs: list[RunSummary]) -> str:
+    """One line per run: id, start, duration, train steps, AUC, sensitivity, blessed, pushed."""
+    header = (
+        f"{'run':<28} {'started (UTC)':<19} {'took':>6} {'steps':>6} {'auc':>6} "
+        f"{'sens':>6} {'spec':>6} {'blessed':>7}  pushed"
+    )
+    lines = [header]
+    for r in runs:
+        steps = (r.training.get("train_args") or {}).get("num_steps", "-")
+        m = r.candidate
+        cells = [
+            f"{m[k]:>6.3f}" if k in m else f"{'-':>6}" for k in ("auc", "recall", "specificity")
+        ]
+        took = f"{r.duration_s:>5.0f}s" if r.duration_s is not None else f"{'-':>6}"
+        blessed = {True: "yes", False: "no", None: "-"}[r.blessed]
+        lines.append(
+            f"{r.run_id:<28} {_when(r.started):<19} {took} {steps!s:>6} "
+            f"{' '.join(cells)} {blessed:>7}  {r.pushed_version or '-'}"
+        )
+    return "\n".join(lines)
+
+
+def run_record(r: RunSummary) -> dict:
+    """A run as plain data (``--json``)."""
+    return {**r.to_dict(), "pushed_version": r.pushed_version}
+
+
+def compare_runs(a: RunSummary, b: RunSummary) -> dict:
+    """Differences between two runs: configuration, data and code, and metric deltas (b - a)."""
+
+    def flat(prefix: str, value, out: dict) -> dict:
+        if isinstance(value, dict):
+            for k, v in value.items():
+                flat(f"{prefix}.{k}" if prefix else k, v, out)
+        else:
+            out[prefix] = value
+        return out
+
+    left = flat("", {"training": a.training, "data": a.data, "code": a.code}, {})
+    right = flat("", {"training": b.training, "data": b.data, "code": b.code}, {})
+    changed = {
+        k: (left.get(k), right.get(k))
+        for k in sorted(set(left) | set(right))
+        if left.get(k) != right.get(k) and k != "code.config"
+    }
+    metrics = {
+        k: (
+            a.candidate.get(k),
+            b.candidate.get(k),
+            b.candidate[k] - a.candidate[k] if k in a.candidate and k in b.candidate else None,
+        )
+        for k in COMPARED_METRICS
+    }
+    return {
+        "runs": [a.run_id, b.run_id],
+        "changed": changed,
+        "metrics": metrics,
+        "blessed": [a.blessed, b.blessed],
+        "pushed": [a.pushed_version, b.pushed_version],
+    }
+
+
+def format_comparison(c: dict) -> str:
+    """Render ``compare_runs`` for a person."""
+    a, b = c["runs"]
+    lines = [f"{'':<22} {a:>28} {b:>28} {'change':>10}"]
+    for k, (x, y, d) in c["metrics"].items():
+        fx = f"{x:.3f}" if x is not None else "-"
+        fy = f"{y:.3f}" if y is not None else "-"
+        fd = f"{d:+.3f}" if d is not None else "-"
+        lines.append(f"{k:<22} {fx:>28} {fy:>28} {fd:>10}")
+    lines.append(f"{'blessed':<22} {c['blessed'][0]!s:>28} {c['blessed'][1]!s:>28}")
+    lines.append(f"{'pushed':<22} {c['pushed'][0]!s:>28} {c['pushed'][1]!s:>28}")
+    lines.append(
+        "configuration, data and code that differ:"
+        if c["changed"]
+        else "same configuration, data and code"
+    )
+    for k, (x, y) in c["changed"].items():
+        lines.append(f"  {k}: {x!s:.60} -> {y!s:.60}")
+    return "\n".join(lines)
+
+
+@dataclass
+class ModelVersion:
+    """A pushed model version and where it came from."""
+
+    version: str
+    path: str
+    run_id: str | None = None
+    model_uri: str | None = None
+    examples_uri: str | None = None
+    transformed_examples_uri: str | None = None
+    data: dict = field(default_factory=dict)
+    metrics: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        """Plain data (``--json``)."""
+        return dict(self.__dict__)
+
+
+def _inputs_of(store, artifact_id: int):
+    """(execution, {input type name: [artifacts]}) of the execution that produced an artifact."""
+    from ml_metadata.proto import metadata_store_pb2
+
+    events = store.get_events_by_artifact_ids([artifact_id])
+    producer = [e.execution_id for e in events if e.type == metadata_store_pb2.Event.OUTPUT]
+    if not producer:
+        return None, {}
+    execution = store.get_executions_by_id(producer[:1])[0]
+    inputs = [
+        e.artifact_id
+        for e in store.get_events_by_execution_ids([execution.id])
+        if e.type == metadata_store_pb2.Event.INPUT
+    ]
+    types = {t.id: t.name for t in store.get_artifact_types()}
+    by_type: dict[str, list] = {}
+    for a in store.get_artifacts_by_id(inputs):
+        by_type.setdefault(types[a.type_id], []).append(a)
+    return execution, by_type
+
+
+def list_models(metadata_path: str, pipeline_name: str) -> list[ModelVersion]:
+    """Pushed model versions, oldest first, each traced to its run, examples and raw data."""
+    store = connect(metadata_path)
+    runs = run_contexts(store, pipeline_name)
+    versions = []
+    for pushed in store.get_artifacts_by_type("PushedModel"):
+        props = pushed.custom_properties
+        if not props.get("pushed") or not props["pushed"].int_value:
+            continue
+        path = props["pushed_destination"].string_value
+        mv = ModelVersion(version=os.path.basename(path.rstrip("/")), path=path)
+        pusher, inputs = _inputs_of(store, pushed.id)
+        if pusher is not None:
+            run_ids = {c.id for c in store.get_contexts_by_execution(pusher.id)}
+            mv.run_id = next((c.name for c in runs if c.id in run_ids), None)
+        model = (inputs.get("Model") or [None])[0]
+        if model is not None:
+            mv.model_uri = model.uri
+            _, trainer_inputs = _inputs_of(store, model.id)
+            transformed = (trainer_inputs.get("Examples") or [None])[0]
+            if transformed is not None:
+                mv.transformed_examples_uri = transformed.uri
+                _, transform_inputs = _inputs_of(store, transformed.id)
+                raw = (transform_inputs.get("Examples") or [None])[0]
+                if raw is not None:
+                    mv.examples_uri = raw.uri
+                    mv.data = {
+                        k: getattr(v, v.WhichOneof("value"))
+                        for k, v in raw.custom_properties.items()
+                        if k in ("span", "input_fingerprint")
+                    }
+        if mv.run_id:
+            mv.metrics = summarize_run(metadata_path, pipeline_name, mv.run_id).candidate
+        versions.append(mv)
+    return sorted(versions, key=lambda m: m.version)
+
+
+def find_model(metadata_path: str, pipeline_name: str, version: str) -> ModelVersion:
+    """One pushed version by its number (or ``latest``)."""
+    models = list_models(metadata_path, pipeline_name)
+    if not models:
+        raise LookupError("no model has been pushed yet")
+    if version == "latest":
+        return models[-1]
+    for m in models:
+        if m.version == version:
+            return m
+    raise LookupError(
+        f"no pushed version {version}; pushed: {', '.join(m.version for m in models)}"
+    )
+
+
+def format_model(m: ModelVersion) -> str:
+    """Render a model version and its lineage."""
+    lines = [
+        f"version            {m.version}",
+        f"path               {m.path}",
+        f"run                {m.run_id or '-'}",
+        f"trained model      {m.model_uri or '-'}",
+        f"transformed data   {m.transformed_examples_uri or '-'}",
+        f"examples           {m.examples_uri or '-'}",
+    ]
+    for k, v in m.data.items():
+        lines.append(f"  {k:<17} {str(v).replace(chr(10), '; ')}")
+    if m.metrics:
+        lines.append(
+            "metrics            "
+            + "  ".join(f"{k}={m.metrics[k]:.3f}" for k in COMPARED_METRICS if k in m.metrics)
+        )
+    return "\n".join(lines)
