@@ -12,20 +12,18 @@ import numpy as np
 
 from transforms import features as fc
 
-POPULATION_CYCLE_DAYS = 29.3  # DESIGN.md domain table: mean cycle length (Bull et al. 2019)
-LUTEAL_DAYS = 14.0
 
-
-def calendar_predictions(cycle_day: np.ndarray, prev_lengths: np.ndarray,
-                         prev_count: np.ndarray) -> np.ndarray:
+def calendar_predictions(
+    cycle_day: np.ndarray, prev_lengths: np.ndarray, prev_count: np.ndarray
+) -> np.ndarray:
     """Return 1 where the calendar rule calls the night fertile, else 0.
 
     ``prev_lengths`` is [n, PREV_CYCLES] with the first ``prev_count`` entries valid.
     """
     valid = np.arange(prev_lengths.shape[1])[None, :] < prev_count[:, None]
     sums = (prev_lengths * valid).sum(axis=1)
-    mean_len = np.where(prev_count > 0, sums / np.maximum(prev_count, 1), POPULATION_CYCLE_DAYS)
-    ovulation = np.round(mean_len - LUTEAL_DAYS)
+    mean_len = np.where(prev_count > 0, sums / np.maximum(prev_count, 1), fc.POPULATION_CYCLE_DAYS)
+    ovulation = np.round(mean_len - fc.CALENDAR_LUTEAL_DAYS)
     first = ovulation - fc.FERTILE_DAYS_BEFORE_OVULATION
     return ((cycle_day >= first) & (cycle_day <= ovulation)).astype(np.int64)
 

@@ -43,6 +43,12 @@ CYCLE_REGULARITY = "cycle_regularity"  # b"regular", b"irregular" or b"unknown"
 IRREGULAR_RANGE_DAYS = 7  # previous cycle lengths spanning more than this: irregular
 MIN_CYCLES_FOR_REGULARITY = 2
 
+# The calendar's assumptions, shared by the calendar-rule baseline and the model's timing features:
+# the population mean cycle length (DESIGN.md domain table, Bull et al. 2019), used when no cycle
+# is known yet, and the 14-day luteal phase of the calendar rule ("What good looks like").
+POPULATION_CYCLE_DAYS = 29.3
+CALENDAR_LUTEAL_DAYS = 14.0
+
 LABEL_KEY = "fertile"  # 1 when tonight is in the fertile window: ovulation day and the 5 before
 FERTILE_DAYS_BEFORE_OVULATION = 5
 

@@ -21,10 +21,6 @@ import tensorflow_transform as tft
 
 from transforms import features as fc
 
-# DESIGN.md domain table (Bull et al. 2019): mean cycle length, used when no cycle is known yet.
-POPULATION_CYCLE_DAYS = 29.3
-# The calendar rule assumes a 14-day luteal phase (DESIGN.md, "What good looks like").
-CALENDAR_LUTEAL_DAYS = 14.0
 RECENT_NIGHTS = 3
 # Nights of the current cycle's start (menses and early follicular phase) form a per-cycle
 # baseline: the fertile-window heart-rate rise and the post-ovulation temperature rise are both
@@ -47,7 +43,8 @@ def personal_baseline_features(inputs: dict[str, tf.Tensor]) -> dict[str, tf.Ten
     """Tonight relative to the user's own recent nights, for every nightly statistic."""
     mask = tf.cast(inputs[fc.HISTORY_MASK], tf.float32)
     recent_mask = tf.concat(
-        [tf.zeros_like(mask[:, :-RECENT_NIGHTS]), mask[:, -RECENT_NIGHTS:]], axis=1)
+        [tf.zeros_like(mask[:, :-RECENT_NIGHTS]), mask[:, -RECENT_NIGHTS:]], axis=1
+    )
     out: dict[str, tf.Tensor] = {}
     _, count = _masked_mean(mask, mask)
     has_history = tf.cast(count > 0, tf.float32)
@@ -71,14 +68,16 @@ def cycle_features(inputs: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
     positions = tf.range(fc.PREV_CYCLES, dtype=tf.float32)[tf.newaxis, :]
     valid = tf.cast(positions < count[:, tf.newaxis], tf.float32)
     mean_len, _ = _masked_mean(lengths, valid)
-    mean_len = tf.where(count > 0, mean_len, POPULATION_CYCLE_DAYS)
+    mean_len = tf.where(count > 0, mean_len, fc.POPULATION_CYCLE_DAYS)
     var = tf.math.divide_no_nan(
-        tf.reduce_sum(tf.square(lengths - mean_len[:, tf.newaxis]) * valid, axis=1), count)
-    expected_ovulation = mean_len - CALENDAR_LUTEAL_DAYS
+        tf.reduce_sum(tf.square(lengths - mean_len[:, tf.newaxis]) * valid, axis=1), count
+    )
+    expected_ovulation = mean_len - fc.CALENDAR_LUTEAL_DAYS
     days_to_ovulation = expected_ovulation - cycle_day
     in_window = tf.cast(
         (days_to_ovulation >= 0.0) & (days_to_ovulation <= fc.FERTILE_DAYS_BEFORE_OVULATION),
-        tf.float32)
+        tf.float32,
+    )
     return {
         "cycle_day": cycle_day,
         "cycle_fraction": cycle_day / mean_len,
@@ -98,9 +97,11 @@ def cycle_baseline_features(inputs: dict[str, tf.Tensor]) -> dict[str, tf.Tensor
     days_back = tf.range(fc.HISTORY_NIGHTS, 0, -1, dtype=tf.float32)[tf.newaxis, :]
     night_cycle_day = cycle_day[:, tf.newaxis] - days_back
     start_mask = mask * tf.cast(
-        (night_cycle_day >= 1.0) & (night_cycle_day <= CYCLE_START_DAYS), tf.float32)
+        (night_cycle_day >= 1.0) & (night_cycle_day <= CYCLE_START_DAYS), tf.float32
+    )
     recent_mask = mask * tf.cast(
-        (night_cycle_day >= 1.0) & (days_back <= RECENT_NIGHTS), tf.float32)
+        (night_cycle_day >= 1.0) & (days_back <= RECENT_NIGHTS), tf.float32
+    )
     _, start_count = _masked_mean(mask, start_mask)
     has_start = tf.cast(start_count > 0, tf.float32)
     has_recent = tf.cast(tf.reduce_sum(recent_mask, axis=1) > 0, tf.float32) * has_start
