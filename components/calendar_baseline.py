@@ -19,21 +19,13 @@ METRICS_FILE = "metrics.json"
 
 def score_calendar_rule(examples_pattern: str) -> dict[str, float]:
     """Read examples and return the calendar rule's metrics against their labels."""
-    import numpy as np
-
-    from components.calendar_rule import binary_metrics, calendar_predictions
+    from components.calendar_rule import score_examples
     from components.nightly_features.tf_example import read_examples
-    from transforms import features as fc
 
     rows = read_examples(examples_pattern)
     if not rows:
         raise ValueError(f"no examples match {examples_pattern}")
-    predicted = calendar_predictions(
-        np.array([r[fc.CYCLE_DAY][0] for r in rows]),
-        np.array([r[fc.PREV_CYCLE_LENGTHS] for r in rows], dtype=float),
-        np.array([r[fc.PREV_CYCLE_COUNT][0] for r in rows]),
-    )
-    return binary_metrics(np.array([r[fc.LABEL_KEY][0] for r in rows]), predicted)
+    return score_examples(rows)
 
 
 @component

@@ -47,3 +47,13 @@ def binary_metrics(labels: np.ndarray, predicted: np.ndarray) -> dict[str, float
         "specificity": ratio(tn, tn + fp),
         "precision": ratio(tp, tp + fp),
     }
+
+
+def score_examples(rows: list[dict[str, list]]) -> dict[str, float]:
+    """The calendar rule's metrics on labelled nightly examples (feature dicts)."""
+    predicted = calendar_predictions(
+        np.array([r[fc.CYCLE_DAY][0] for r in rows]),
+        np.array([r[fc.PREV_CYCLE_LENGTHS] for r in rows], dtype=float),
+        np.array([r[fc.PREV_CYCLE_COUNT][0] for r in rows]),
+    )
+    return binary_metrics(np.array([r[fc.LABEL_KEY][0] for r in rows]), predicted)

@@ -180,7 +180,8 @@ def run_benchmarks(
     log = log or sys.stderr
     data = os.path.join(work_dir, "data")
     generate_dataset(data, users=users, cycles=cycles, seed=1, progress=False, overwrite=True)
-    manifest = json.loads(open(os.path.join(data, rf.MANIFEST_FILE)).read())
+    with open(os.path.join(data, rf.MANIFEST_FILE)) as f:
+        manifest = json.load(f)
     rows = int(manifest["totals"]["rows_written"])
     files = raw_files(data)
     log.write(f"bench: {len(files)} files, {rows} rows\n")

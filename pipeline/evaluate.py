@@ -9,7 +9,7 @@ from __future__ import annotations
 import glob
 import os
 
-from components.calendar_rule import binary_metrics, calendar_predictions
+from components.calendar_rule import binary_metrics, score_examples
 from transforms import features as fc
 
 
@@ -55,15 +55,7 @@ def evaluate(model_dir: str, examples_pattern: str) -> dict:
     probability = np.array([p.probability for p in predictions])
     model = binary_metrics(labels, np.array([p.fertile for p in predictions]))
     model["auc"] = auc(labels, probability)
-    calendar = binary_metrics(
-        labels,
-        calendar_predictions(
-            np.array([r[fc.CYCLE_DAY][0] for r in rows]),
-            np.array([r[fc.PREV_CYCLE_LENGTHS] for r in rows], dtype=float),
-            np.array([r[fc.PREV_CYCLE_COUNT][0] for r in rows]),
-        ),
-    )
-    return {"examples": examples_pattern, "model": model, "calendar": calendar}
+    return {"examples": examples_pattern, "model": model, "calendar": score_examples(rows)}
 
 
 def format_evaluation(result: dict) -> str:

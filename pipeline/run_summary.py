@@ -11,6 +11,7 @@ from ml_metadata.proto import metadata_store_pb2
 
 from components.artifacts import BaselineMetrics, NightlyQuarantine
 from components.calendar_baseline import METRICS_FILE
+from components.nightly_features.beam_job import SUMMARY_FILE
 
 METRICS_SHOWN = (
     "auc",
@@ -184,7 +185,7 @@ def summarize_run(metadata_path: str, pipeline_name: str, run_id: str | None = N
                 if n is not None:
                     summary.examples[split] = int(n)
         elif kind == NightlyQuarantine.TYPE_NAME:
-            with open(os.path.join(artifact.uri, "summary.json")) as f:
+            with open(os.path.join(artifact.uri, SUMMARY_FILE)) as f:
                 summary.quarantine = json.load(f)
         elif kind == "ModelEvaluation":
             summary.candidate, summary.baseline, summary.slices = _tfma_metrics(artifact.uri)
