@@ -1,6 +1,7 @@
 """Serialise a nightly example (a dict of feature lists) as a tf.Example checked by the contract.
 
-Imports TensorFlow's protos on first use only, so nothing that merely lists commands pays for it.
+Building an example needs no TensorFlow (``example_proto``): the Beam job's workers never import it.
+Reading examples back (``read_examples``, for tests and reports) does.
 """
 
 from __future__ import annotations
@@ -16,14 +17,14 @@ def to_serialized_example(
     ``spec`` defaults to the full training example (``features.example_spec()``); pass
     ``features.serving_spec()`` for a serving request.
     """
-    from tensorflow.core.example import example_pb2
+    from components.nightly_features.example_proto import example_class
 
     spec = spec or fc.example_spec()
     missing = sorted(set(spec) - set(example))
     extra = sorted(set(example) - set(spec))
     if missing or extra:
         raise ValueError(f"example does not match the contract: missing {missing}, extra {extra}")
-    ex = example_pb2.Example()
+    ex = example_class()()
     for name, fs in spec.items():
         values = example[name]
         if len(values) != fs.length:
