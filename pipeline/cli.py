@@ -319,6 +319,21 @@ def _cmd_runs(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_report(args: argparse.Namespace) -> int:
+    _quiet_tensorflow()
+    from pipeline.report import write_report
+
+    config = LocalConfig()
+    metadata = args.metadata or config.pipeline_config().metadata_path
+    try:
+        path = write_report(metadata, args.pipeline, args.run, args.out, config.workdir)
+    except (LookupError, FileNotFoundError) as e:
+        print(f"cyclecast report: {e}", file=sys.stderr)
+        return 2
+    print(f"wrote {path}")
+    return 0
+
+
 def _cmd_bench(args: argparse.Namespace) -> int:
     _quiet_tensorflow()
     import tempfile
@@ -490,6 +505,19 @@ def build_parser() -> argparse.ArgumentParser:
         )
         rp.add_argument("--pipeline", default="cyclecast", help="pipeline name")
 
+    rep = sub.add_parser(
+        "report",
+        help="one self-contained HTML page about a run: data, phases, ROC, calibration, baselines",
+    )
+    rep.add_argument("run", nargs="?", default="latest", help="run id, a unique prefix, or latest")
+    rep.add_argument(
+        "--out", type=Path, default=None, help="HTML file (default: .cyclecast/reports/<run>.html)"
+    )
+    rep.add_argument(
+        "--metadata", default=None, help="ML Metadata SQLite file (default: the local run's)"
+    )
+    rep.add_argument("--pipeline", default="cyclecast", help="pipeline name")
+
     ev = sub.add_parser("evaluate", help="a pushed model vs the calendar rule on any split")
     ev.add_argument("--split", default="test", help="split of the latest local run (default test)")
     ev.add_argument("--examples", default=None, help="or a TFRecord pattern of labelled examples")
@@ -548,6 +576,8 @@ def main(argv: list[str] | None = None) -> int:
         return _cmd_runs(args)
     if args.command == "evaluate":
         return _cmd_evaluate(args)
+    if args.command == "report":
+        return _cmd_report(args)
     if args.command == "bench":
         if args.model:
             from pipeline.predict import resolve_model_dir

@@ -39,19 +39,28 @@ def auc(labels, scores) -> float:
     return float((ranks[labels].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
 
+def model_predictions(model_dir: str, rows: list[dict[str, list]]) -> list:
+    """The model's answers (``predict.Prediction``) for labelled example rows.
+
+    Each row goes through the serving signature as a raw request, exactly as TF Serving answers.
+    """
+    from components.serving_request import night_from_example
+    from pipeline.predict import build_requests, predict_local
+
+    return predict_local(model_dir, build_requests([night_from_example(r) for r in rows]))
+
+
 def evaluate(model_dir: str, examples_pattern: str) -> dict:
     """Score the model (its own decision output) and the calendar rule on the same nights."""
     import numpy as np
 
     from components.nightly_features.tf_example import read_examples
-    from components.serving_request import night_from_example
-    from pipeline.predict import build_requests, predict_local
 
     rows = read_examples(examples_pattern)
     if not rows:
         raise FileNotFoundError(f"no examples match {examples_pattern}")
     labels = np.array([r[fc.LABEL_KEY][0] for r in rows])
-    predictions = predict_local(model_dir, build_requests([night_from_example(r) for r in rows]))
+    predictions = model_predictions(model_dir, rows)
     probability = np.array([p.probability for p in predictions])
     model = binary_metrics(labels, np.array([p.fertile for p in predictions]))
     model["auc"] = auc(labels, probability)
