@@ -1,6 +1,6 @@
 """Code that runs inside the pipeline's components."""
 
-_ARTIFACTS = ("NightlyQuarantine", "BaselineMetrics")
+_ARTIFACTS = ("NightlyQuarantine", "BaselineMetrics", "DriftReport")
 
 
 def __getattr__(name: str):

@@ -18,3 +18,9 @@ class BaselineMetrics(types.Artifact):
     """Day-level metrics of a rule-based baseline on one split."""
 
     TYPE_NAME = "components.BaselineMetrics"
+
+
+class DriftReport(types.Artifact):
+    """The new night's statistics against the previous night's: distances and the outcome."""
+
+    TYPE_NAME = "components.DriftReport"

@@ -9,10 +9,12 @@ import argparse
 import json
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from components.nightly_features.salt import SaltError, load_salt
-from pipeline.config import BeamConfig, LocalConfig
+from components.raw_format import NIGHTS_DIR, RAW_SUFFIX
+from pipeline.config import DEFAULT_WORKDIR, BeamConfig, LocalConfig, PipelineConfig
 
 
 def _quiet_tensorflow() -> None:
@@ -116,15 +118,47 @@ def _ensure_default_data(config: LocalConfig) -> None:
     generate_dataset(config.data_root, users=d.users, cycles=d.cycles, seed=d.seed, overwrite=True)
 
 
+def run_config(args: argparse.Namespace) -> PipelineConfig:
+    """The pipeline configuration ``cyclecast run`` uses for its arguments (pure, no I/O)."""
+    config = LocalConfig(workdir=Path(args.workdir)) if args.workdir else LocalConfig()
+    cfg = config.pipeline_config(Path(args.data_root) if args.data_root else None)
+    changes: dict = {"window_nights": args.window_nights, "night": args.night}
+    if args.allow_drift:
+        changes["drift"] = replace(cfg.drift, allow=True)
+    if args.train_steps:
+        changes["training"] = replace(cfg.training, train_steps=args.train_steps)
+    return cfg.with_changes(**changes)
+
+
+def _check_night_landed(data_root: str, night: str | None) -> str | None:
+    """An error message when ``--night`` names a night with no raw recordings, else None."""
+    if night is None:
+        return None
+    folder = Path(data_root) / NIGHTS_DIR / night
+    if not any(folder.glob(f"*{RAW_SUFFIX}")):
+        return f"no raw recordings for night {night}: {folder} has no *{RAW_SUFFIX} files"
+    return None
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
-    config = LocalConfig()
-    _ensure_default_data(config)
+    try:
+        cfg = run_config(args)
+    except ValueError as e:
+        print(f"cyclecast run: {e}", file=sys.stderr)
+        return 2
+    config = LocalConfig(workdir=Path(args.workdir)) if args.workdir else LocalConfig()
+    if not args.data_root:
+        _ensure_default_data(config)
+    problem = _check_night_landed(cfg.data_root, cfg.night)
+    if problem:
+        print(f"cyclecast run: {problem}", file=sys.stderr)
+        return 2
     load_salt(None, create_local=config.salt_file)  # create the local salt once
     _quiet_tensorflow()
     from pipeline.local_runner import RunStopped, run_local
+    from pipeline.run_lock import RunRefused
     from pipeline.run_summary import format_run_summary
 
-    cfg = config.pipeline_config()
     print(
         f"cyclecast pipeline: {cfg.data_root} -> {cfg.pipeline_root} "
         f"(metadata {cfg.metadata_path})",
@@ -136,6 +170,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
     except RunStopped as e:
         print(f"cyclecast run: stopped. {e}", file=sys.stderr)
         return 1
+    except RunRefused as e:
+        print(f"cyclecast run: refused. {e}", file=sys.stderr)
+        return 3
     if args.json:
         print(json.dumps(summary.to_dict(), indent=2, sort_keys=True))
     else:
@@ -405,6 +442,26 @@ def build_parser() -> argparse.ArgumentParser:
         "run", help="the whole pipeline on the default data (generated on first use)"
     )
     r.add_argument("--verbose", action="store_true", help="show TensorFlow, Beam and TFX logs")
+    r.add_argument(
+        "--night",
+        metavar="YYYY-MM-DD",
+        help="process this night as the new span, as the nightly run would (default: the latest)",
+    )
+    r.add_argument(
+        "--window-nights",
+        type=int,
+        default=PipelineConfig.window_nights,
+        help="train on the rolling window of this many nights ending with the night "
+        f"(default {PipelineConfig.window_nights})",
+    )
+    r.add_argument(
+        "--allow-drift",
+        action="store_true",
+        help="override the drift check: record drift beyond the schema's thresholds, and train",
+    )
+    r.add_argument("--data-root", help="raw data root (default: the generated default data)")
+    r.add_argument("--workdir", help=f"where runs keep their state (default {DEFAULT_WORKDIR})")
+    r.add_argument("--train-steps", type=int, help="override the Trainer's steps")
     r.add_argument("--json", action="store_true", help="print the run summary as JSON")
     pr = sub.add_parser(
         "predict", help="score nights against TF Serving (REST or gRPC) or a local SavedModel"

@@ -83,6 +83,18 @@ class EvaluationConfig:
 
 
 @dataclass(frozen=True)
+class DriftConfig:
+    """The nightly drift check: the new night's statistics against the previous night's.
+
+    Thresholds are the ``drift_comparator`` entries in ``schema/schema.pbtxt``. Drift beyond them
+    stops the run before Transform unless ``allow`` (a person's override, recorded in the report).
+    """
+
+    allow: bool = False
+    min_nights: int = 40  # fewer valid nights than this on either night: too few to compare
+
+
+@dataclass(frozen=True)
 class PipelineConfig:
     """Everything ``create_pipeline`` needs; every path is a plain string (local or remote)."""
 
@@ -97,6 +109,11 @@ class PipelineConfig:
     beam: BeamConfig = field(default_factory=BeamConfig)
     training: TrainingConfig = field(default_factory=TrainingConfig)
     evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
+    drift: DriftConfig = field(default_factory=DriftConfig)
+    # The night (span) to process, YYYY-MM-DD; None takes the latest night that has landed.
+    night: str | None = None
+    # Examples cover the rolling window of this many nights ending with that night.
+    window_nights: int = 365
     enable_cache: bool = True
     # Kubeflow: expose the training arguments and the evaluation config (with its thresholds) as
     # run-time parameters of the compiled pipeline; the values above become their defaults.
@@ -107,6 +124,12 @@ class PipelineConfig:
             raise ValueError(f"pipeline_name {self.pipeline_name!r} must match {_KFP_NAME.pattern}")
         if self.training.train_steps < 1 or self.training.eval_steps < 1:
             raise ValueError("train_steps and eval_steps must be at least 1")
+        if self.window_nights < 1:
+            raise ValueError(f"window_nights must be at least 1, got {self.window_nights}")
+        if self.night is not None:
+            from components.nightly_features.window import parse_night
+
+            parse_night(self.night)
 
     def with_changes(self, **changes) -> PipelineConfig:
         """Return a copy with some fields replaced."""

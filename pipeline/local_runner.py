@@ -16,7 +16,8 @@ class RunStopped(RuntimeError):
 def run_local(cfg: PipelineConfig, verbose: bool = False):
     """Run the whole pipeline once and return its ``RunSummary``.
 
-    Raises ``RunStopped`` with the anomalies report when the data breaks the schema.
+    Raises ``RunStopped`` with the report when the data breaks the schema or drifted, and
+    ``RunRefused`` when another run holds the metadata store.
     """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "0" if verbose else "3")
     if not verbose:
@@ -24,6 +25,7 @@ def run_local(cfg: PipelineConfig, verbose: bool = False):
     from tfx.orchestration.local.local_dag_runner import LocalDagRunner
 
     from components.anomaly_gate import AnomaliesFound
+    from components.drift_gate import DriftDetected
     from pipeline.pipeline import create_pipeline
     from pipeline.progress import component_progress
     from pipeline.run_summary import summarize_run
@@ -31,18 +33,29 @@ def run_local(cfg: PipelineConfig, verbose: bool = False):
     if cfg.metadata_path:
         Path(cfg.metadata_path).parent.mkdir(parents=True, exist_ok=True)
     pipeline = create_pipeline(cfg)
-    with component_progress(len(pipeline.components), verbose):
+    with _exclusive(cfg), component_progress(len(pipeline.components), verbose):
         try:
             LocalDagRunner().run(pipeline)
         except Exception as e:  # the runner re-raises what a component raised
             cause = e
-            while cause is not None and not isinstance(cause, AnomaliesFound):
+            while cause is not None and not isinstance(cause, AnomaliesFound | DriftDetected):
                 cause = cause.__cause__ or cause.__context__
             if cause is not None:
                 raise RunStopped(str(cause)) from e
             raise
-    record_run_provenance(cfg)
+        record_run_provenance(cfg)
     return summarize_run(cfg.metadata_path, cfg.pipeline_name)
+
+
+def _exclusive(cfg: PipelineConfig):
+    """The metadata store's run lock (nothing to lock without a local store)."""
+    from contextlib import nullcontext
+
+    from pipeline.run_lock import exclusive_run
+
+    if not cfg.metadata_path:
+        return nullcontext()
+    return exclusive_run(cfg.metadata_path, f"night {cfg.night or 'latest'} of {cfg.data_root}")
 
 
 def git_commit() -> str | None:

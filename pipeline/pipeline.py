@@ -1,9 +1,10 @@
 """``create_pipeline(config)``: the one TFX pipeline, for every orchestrator.
 
-NightlyFeatureGen -> StatisticsGen -> ImportSchemaGen -> ExampleValidator -> AnomalyGate ->
-Transform -> Trainer -> (latest blessed model) -> Evaluator -> Pusher, and the calendar rule scored
-beside the model. Code is referenced by dotted path, so the same installed packages serve the
-local runner and the Kubeflow container.
+NightlyFeatureGen (the new night's span, and its rolling window) -> StatisticsGen ->
+ImportSchemaGen -> ExampleValidator -> AnomalyGate, and DriftGate (the new night against the
+previous one) -> Transform -> Trainer -> (latest blessed model) -> Evaluator -> Pusher, and the
+calendar rule scored beside the model. Code is referenced by dotted path, so the same installed
+packages serve the local runner and the Kubeflow container.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ from tfx import v1 as tfx
 
 from components.anomaly_gate import AnomalyGate
 from components.calendar_baseline import CalendarBaseline
-from components.nightly_features.component import NightlyFeatureGen
+from components.drift_gate import DriftGate
+from components.nightly_features.component import NightlyFeatureGen, night_range_config
 from pipeline.code_version import FEATURE_CODE, TRAINER_CODE, TRANSFORM_CODE, source_fingerprint
 from pipeline.config import PipelineConfig
 from pipeline.eval_config import make_eval_config
@@ -51,6 +53,8 @@ def create_components(cfg: PipelineConfig) -> list:
         input_base=cfg.data_root,
         salt_file=cfg.salt_file,
         code_version=source_fingerprint(FEATURE_CODE),
+        range_config=night_range_config(cfg.night) if cfg.night else None,
+        window_nights=cfg.window_nights,
     )
     examples = example_gen.outputs["examples"]
     statistics_gen = tfx.components.StatisticsGen(examples=examples)
@@ -60,6 +64,12 @@ def create_components(cfg: PipelineConfig) -> list:
         statistics=statistics_gen.outputs["statistics"], schema=schema
     )
     anomaly_gate = AnomalyGate(anomalies=example_validator.outputs["anomalies"])
+    drift_gate = DriftGate(
+        quarantine=example_gen.outputs["quarantine"],
+        schema=schema,
+        allow_drift=int(cfg.drift.allow),
+        min_nights=cfg.drift.min_nights,
+    )
     transform = tfx.components.Transform(
         examples=examples,
         schema=schema,
@@ -67,6 +77,7 @@ def create_components(cfg: PipelineConfig) -> list:
         custom_config={"code_version": source_fingerprint(TRANSFORM_CODE)},
     )
     transform.add_upstream_node(anomaly_gate)
+    transform.add_upstream_node(drift_gate)
     training = cfg.training
     train_args, eval_config = _trainer_and_evaluator_args(cfg)
     trainer = tfx.components.Trainer(
@@ -113,6 +124,7 @@ def create_components(cfg: PipelineConfig) -> list:
         schema_gen,
         example_validator,
         anomaly_gate,
+        drift_gate,
         transform,
         trainer,
         model_resolver,

@@ -24,12 +24,14 @@ from components.nightly_features.records import (
     parse_cycle_line,
     process_raw_file,
 )
+from components.nightly_features.sorted_shards import WriteSortedTFRecords
 from components.nightly_features.user_history import (
     NightStatus,
     build_user_examples,
     pseudonymise,
     split_for_user,
 )
+from components.nightly_features.window import NightWindow
 from transforms import features as fc
 
 NAMESPACE = "cyclecast"
@@ -52,6 +54,8 @@ class FeatureJobConfig:
     split_buckets: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_SPLITS))
     rules: rf.NightRules = rf.NightRules()
     nights_pattern: str = rf.NIGHTS_GLOB  # relative to input_root
+    # The nights to emit; the nights before it are read for history only.
+    window: NightWindow = NightWindow()
 
     def __post_init__(self):
         if not self.salt:
@@ -91,6 +95,12 @@ class _ProcessNightFn(beam.DoFn):
             )
         else:
             outcome = process_raw_file(rel, data, cfg.rules)
+        if not cfg.window.emits(outcome.night_date):
+            # History for the window's first nights; counted by the run whose window held it.
+            if outcome.user_id is not None:
+                outcome.rejected_rows = []
+                yield outcome.user_id, outcome
+            return
         user_key = pseudonymise(outcome.user_id, cfg.salt) if outcome.user_id else None
         beam.metrics.Metrics.counter(NAMESPACE, "files").inc()
         beam.metrics.Metrics.counter(NAMESPACE, "rows_total").inc(outcome.rows_total)
@@ -176,11 +186,16 @@ class _BuildExamplesFn(beam.DoFn):
         user_key = pseudonymise(user_id, self._config.salt)
         result = build_user_examples(user_id, nights, list(grouped["cycles"]), user_key)
         split = split_for_user(user_id, self._config.split_buckets)
+        window = self._config.window
         for entry in result.ledger:
+            if not window.emits(entry[fc.NIGHT_DATE]):
+                continue
             entry["split"] = split
             beam.metrics.Metrics.counter(NAMESPACE, f"nights_{entry['status']}").inc()
             yield beam.pvalue.TaggedOutput(NIGHT_LEDGER, entry)
         for example in result.examples:
+            if not window.emits(example[fc.NIGHT_DATE][0].decode()):
+                continue
             yield beam.pvalue.TaggedOutput(split, to_serialized_example(example))
 
 
@@ -198,6 +213,7 @@ class RawRecordingsToExamples(beam.PTransform):
         nights = (
             pbegin
             | "MatchRaw" >> fileio.MatchFiles(f"{root}/{cfg.nights_pattern}")
+            | "InWindow" >> beam.Filter(lambda m: cfg.window.reads(_rel_path(m.path, root)))
             | "Reshuffle" >> beam.Reshuffle()
             | "ProcessNights"
             >> beam.ParDo(_ProcessNightFn(cfg)).with_outputs(
@@ -264,8 +280,11 @@ def summary_from_counts(counts: dict[str, int], splits: list[str]) -> dict:
 class WriteFeatureOutputs(beam.PTransform):
     """Write examples per split (gzip TFRecords) and the quarantine, and a summary JSON."""
 
-    def __init__(self, examples_dir: str, quarantine_dir: str, splits: list[str]):
+    def __init__(
+        self, examples_dir: str, quarantine_dir: str, splits: list[str], num_shards: int = 1
+    ):
         super().__init__()
+        self._num_shards = num_shards
         self._examples_dir = examples_dir.rstrip("/")
         self._quarantine_dir = quarantine_dir.rstrip("/")
         self._splits = splits
@@ -275,10 +294,8 @@ class WriteFeatureOutputs(beam.PTransform):
         q = self._quarantine_dir
         count_streams = []
         for split, pcoll in outputs["examples"].items():
-            _ = pcoll | f"Write{split}" >> beam.io.WriteToTFRecord(
-                f"{self._examples_dir}/Split-{split}/data_tfrecord",
-                file_name_suffix=".gz",
-                compression_type=CompressionTypes.GZIP,
+            _ = pcoll | f"Write{split}" >> WriteSortedTFRecords(
+                f"{self._examples_dir}/Split-{split}", self._num_shards
             )
             count_streams.append(
                 pcoll | f"Count{split}" >> beam.Map(lambda _, s=split: (f"examples/{s}", 1))

@@ -32,10 +32,20 @@ from components.nightly_features.beam_job import (
     WriteFeatureOutputs,
 )
 from components.nightly_features.salt import load_salt
+from components.nightly_features.window import (
+    DATED_NIGHTS_PATTERN,
+    NightWindow,
+    night_of,
+    parse_night,
+    span_of,
+)
 
 QUARANTINE_KEY = "quarantine"
 SALT_FILE_KEY = "salt_file"
 CODE_VERSION_KEY = "code_version"
+WINDOW_NIGHTS_KEY = "window_nights"
+FIRST_NIGHT_PROPERTY = "first_night"
+LAST_NIGHT_PROPERTY = "last_night"
 
 
 class NightlyFeatureGenSpec(ComponentSpec):
@@ -51,6 +61,8 @@ class NightlyFeatureGenSpec(ComponentSpec):
         SALT_FILE_KEY: ExecutionParameter(type=str, optional=True),
         # A fingerprint of the feature code: part of the cache key, so new code re-processes.
         CODE_VERSION_KEY: ExecutionParameter(type=str, optional=True),
+        # How many nights, ending with the resolved span's night, the examples cover.
+        WINDOW_NIGHTS_KEY: ExecutionParameter(type=int, optional=True),
     }
     INPUTS: dict[str, ChannelParameter] = {}
     OUTPUTS = {
@@ -60,7 +72,11 @@ class NightlyFeatureGenSpec(ComponentSpec):
 
 
 class Driver(example_gen_driver.FileBasedDriver):
-    """File-based ExampleGen driver whose input fingerprint covers the cycle log too."""
+    """File-based ExampleGen driver whose fingerprint covers every raw file and the cycle log.
+
+    TFX fingerprints the resolved span's files only; a run also reads the earlier nights of its
+    window, so all raw files count (a late upload to an earlier night re-runs the job).
+    """
 
     def resolve_exec_properties(self, exec_properties, pipeline_info, component_info):
         """Resolve span and version, and fingerprint the raw files and the cycle log."""
@@ -69,8 +85,9 @@ class Driver(example_gen_driver.FileBasedDriver):
         )
         base = exec_properties[standard_component_specs.INPUT_BASE_KEY]
         cycles = io_utils.generate_fingerprint("cycles", os.path.join(base, rf.CYCLES_FILE))
+        raw = io_utils.generate_fingerprint("all_nights", os.path.join(base, rf.NIGHTS_GLOB))
         key = example_gen_utils.FINGERPRINT_PROPERTY_NAME
-        exec_properties[key] = f"{exec_properties[key]}\n{cycles}"
+        exec_properties[key] = f"{exec_properties[key]}\n{raw}\n{cycles}"
         return exec_properties
 
 
@@ -80,6 +97,21 @@ def split_buckets_from(output_config: example_gen_pb2.Output) -> dict[str, int]:
     if not splits:
         return dict(DEFAULT_SPLITS)
     return {s.name: s.hash_buckets for s in splits}
+
+
+def window_for(span: int, window_nights: int | None) -> NightWindow | None:
+    """The window a resolved span stands for; None for an undated pattern (span 0)."""
+    if span <= 0:
+        return None
+    return NightWindow.ending(night_of(span), window_nights)
+
+
+def night_range_config(night: str) -> range_config_pb2.RangeConfig:
+    """A RangeConfig selecting the span of one night (``YYYY-MM-DD``), for re-runs and backfills."""
+    span = span_of(parse_night(night))
+    return range_config_pb2.RangeConfig(
+        static_range=range_config_pb2.StaticRange(start_span_number=span, end_span_number=span)
+    )
 
 
 class Executor(base_beam_executor.BaseBeamExecutor):
@@ -102,11 +134,17 @@ class Executor(base_beam_executor.BaseBeamExecutor):
             exec_properties[standard_component_specs.OUTPUT_CONFIG_KEY], output_config
         )
         buckets = split_buckets_from(output_config)
+        window = window_for(
+            int(exec_properties.get(example_gen_utils.SPAN_PROPERTY_NAME) or 0),
+            exec_properties.get(WINDOW_NIGHTS_KEY),
+        )
         config = FeatureJobConfig(
             input_root=exec_properties[standard_component_specs.INPUT_BASE_KEY],
             salt=load_salt(exec_properties.get(SALT_FILE_KEY) or None),
             split_buckets=buckets,
-            nights_pattern=input_config.splits[0].pattern,
+            # A dated span reads every night folder its window and history need.
+            nights_pattern=input_config.splits[0].pattern if window is None else rf.NIGHTS_GLOB,
+            window=window or NightWindow(),
         )
         examples = artifact_utils.get_single_instance(
             output_dict[standard_component_specs.EXAMPLES_KEY]
@@ -118,6 +156,10 @@ class Executor(base_beam_executor.BaseBeamExecutor):
                 examples.uri, quarantine.uri, list(buckets)
             )
         examples.split_names = artifact_utils.encode_split_names(list(buckets))
+        if window is not None:
+            for artifact in (examples, quarantine):
+                artifact.set_string_custom_property(FIRST_NIGHT_PROPERTY, str(window.first or ""))
+                artifact.set_string_custom_property(LAST_NIGHT_PROPERTY, str(window.last))
         examples.set_string_custom_property("payload_format", "FORMAT_TF_EXAMPLE")
         examples.set_string_custom_property("file_format", "tfrecords_gzip")
         summary = json.loads(io_utils.read_string_file(os.path.join(quarantine.uri, SUMMARY_FILE)))
@@ -145,9 +187,10 @@ class NightlyFeatureGen(base_beam_component.BaseBeamComponent):
         input_base: str,
         salt_file: str | None = None,
         split_buckets: dict[str, int] | None = None,
-        nights_pattern: str = rf.NIGHTS_GLOB,
+        nights_pattern: str = DATED_NIGHTS_PATTERN,
         range_config: range_config_pb2.RangeConfig | None = None,
         code_version: str | None = None,
+        window_nights: int | None = None,
     ):
         """Configure the component.
 
@@ -156,9 +199,12 @@ class NightlyFeatureGen(base_beam_component.BaseBeamComponent):
           salt_file: a file holding the user-id salt; when None the executor reads
             ``$CYCLECAST_ID_SALT`` or ``$CYCLECAST_ID_SALT_FILE``.
           split_buckets: split names and weights, split by a hash of the user id.
-          nights_pattern: raw files under ``input_base``; ``{SPAN}`` or date specs select spans.
-          range_config: which spans to process (TFX RangeConfig).
+          nights_pattern: raw files under ``input_base``; with TFX's date specs (the default)
+            each night's folder is a span, the latest one unless ``range_config`` names one.
+          range_config: which span to process (TFX RangeConfig, a static range of one span).
           code_version: a fingerprint of the feature code, so a change re-runs the job.
+          window_nights: emit the nights of the rolling window of this many nights ending with
+            the span's night (all earlier nights when None); needs a dated pattern.
         """
         buckets = dict(split_buckets or DEFAULT_SPLITS)
         spec = NightlyFeatureGenSpec(
@@ -177,6 +223,7 @@ class NightlyFeatureGen(base_beam_component.BaseBeamComponent):
             range_config=range_config,
             salt_file=salt_file,
             code_version=code_version,
+            window_nights=window_nights,
             examples=types.Channel(type=standard_artifacts.Examples),
             quarantine=types.Channel(type=NightlyQuarantine),
         )

@@ -112,6 +112,8 @@ def build_user_examples(
             "invalid_reason": night.invalid_reason,
             **night.quality,
         }
+        if night.valid:  # tonight's statistics, labelled or not: what drift is checked on
+            entry["features"] = dict(night.features)
         date = dt.date.fromisoformat(night.night_date)
         if not night.valid:
             entry["status"] = NightStatus.INVALID
