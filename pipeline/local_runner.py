@@ -19,6 +19,11 @@ def run_local(cfg: PipelineConfig, verbose: bool = False):
     Raises ``RunStopped`` with the report when the data breaks the schema or drifted, and
     ``RunRefused`` when another run holds the metadata store.
     """
+    with _exclusive(cfg):  # before the slow imports, so a second run is refused at once
+        return _run_locked(cfg, verbose)
+
+
+def _run_locked(cfg: PipelineConfig, verbose: bool):
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "0" if verbose else "3")
     if not verbose:
         warnings.filterwarnings("ignore")
@@ -33,7 +38,7 @@ def run_local(cfg: PipelineConfig, verbose: bool = False):
     if cfg.metadata_path:
         Path(cfg.metadata_path).parent.mkdir(parents=True, exist_ok=True)
     pipeline = create_pipeline(cfg)
-    with _exclusive(cfg), component_progress(len(pipeline.components), verbose):
+    with component_progress(len(pipeline.components), verbose):
         try:
             LocalDagRunner().run(pipeline)
         except Exception as e:  # the runner re-raises what a component raised

@@ -106,6 +106,29 @@ def window_for(span: int, window_nights: int | None) -> NightWindow | None:
     return NightWindow.ending(night_of(span), window_nights)
 
 
+def resolved_span(exec_properties: dict[str, Any], input_config: example_gen_pb2.Input) -> int:
+    """The span to process: the driver's, or resolved here when no driver ran (Kubeflow v2).
+
+    TFX's Kubeflow v2 compiler keeps no custom driver, so the executor then finds the span the way
+    the file-based driver would: the latest night folder, or the one the range config names.
+    """
+    span = int(exec_properties.get(example_gen_utils.SPAN_PROPERTY_NAME) or 0)
+    if span or "{" not in input_config.splits[0].pattern:
+        return span
+    range_config = None
+    if exec_properties.get(standard_component_specs.RANGE_CONFIG_KEY):
+        range_config = range_config_pb2.RangeConfig()
+        proto_utils.json_to_proto(
+            exec_properties[standard_component_specs.RANGE_CONFIG_KEY], range_config
+        )
+    _, span, _ = example_gen_utils.calculate_splits_fingerprint_span_and_version(
+        exec_properties[standard_component_specs.INPUT_BASE_KEY],
+        input_config.splits,
+        range_config,
+    )
+    return int(span)
+
+
 def night_range_config(night: str) -> range_config_pb2.RangeConfig:
     """A RangeConfig selecting the span of one night (``YYYY-MM-DD``), for re-runs and backfills."""
     span = span_of(parse_night(night))
@@ -134,10 +157,8 @@ class Executor(base_beam_executor.BaseBeamExecutor):
             exec_properties[standard_component_specs.OUTPUT_CONFIG_KEY], output_config
         )
         buckets = split_buckets_from(output_config)
-        window = window_for(
-            int(exec_properties.get(example_gen_utils.SPAN_PROPERTY_NAME) or 0),
-            exec_properties.get(WINDOW_NIGHTS_KEY),
-        )
+        span = resolved_span(exec_properties, input_config)
+        window = window_for(span, exec_properties.get(WINDOW_NIGHTS_KEY))
         config = FeatureJobConfig(
             input_root=exec_properties[standard_component_specs.INPUT_BASE_KEY],
             salt=load_salt(exec_properties.get(SALT_FILE_KEY) or None),
@@ -157,6 +178,7 @@ class Executor(base_beam_executor.BaseBeamExecutor):
             )
         examples.split_names = artifact_utils.encode_split_names(list(buckets))
         if window is not None:
+            examples.span = span
             for artifact in (examples, quarantine):
                 artifact.set_string_custom_property(FIRST_NIGHT_PROPERTY, str(window.first or ""))
                 artifact.set_string_custom_property(LAST_NIGHT_PROPERTY, str(window.last))

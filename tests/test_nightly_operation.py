@@ -1,0 +1,230 @@
+"""Nightly operation: dated spans, the rolling window, byte-identical re-runs, the drift check."""
+
+from __future__ import annotations
+
+import datetime as dt
+import gzip
+import hashlib
+import json
+
+import pytest
+
+from components.nightly_features.window import NightWindow, night_in_path, span_of
+from tests.rawfiles import T0, steady_night, to_file
+
+FIRST = dt.date(2026, 1, 5)
+
+
+def _write_root(root, users=("u1", "u2", "u3"), nights=10):
+    root.mkdir(parents=True)
+    (root / "cycles.csv").write_text(
+        "user_id,cycle_index,start_date,length_days,ovulation_day,menses_days\n"
+        + "".join(f"{u},0,{FIRST.isoformat()},28,14,5\n" for u in users))
+    for u in users:
+        for k in range(nights):
+            path = root / "nights" / (FIRST + dt.timedelta(days=k)).isoformat() / f"{u}.csv.gz"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(to_file(steady_night(5, start=T0 + 86400 * k, hr=str(55 + k))))
+
+
+def test_window_reads_history_but_emits_only_its_nights():
+    w = NightWindow.ending(dt.date(2026, 3, 10), nights=7)
+    assert (w.first, w.last) == (dt.date(2026, 3, 4), dt.date(2026, 3, 10))
+    assert w.read_from == dt.date(2026, 2, 4)  # 28 nights of history before the first night
+    assert w.reads("nights/2026-02-04/u1.csv.gz") and not w.reads("nights/2026-02-03/u1.csv.gz")
+    assert not w.reads("nights/2026-03-11/u1.csv.gz")
+    assert w.reads("nights/not-a-date/u1.csv.gz")  # always read, so it is always quarantined
+    assert w.emits("2026-03-04") and not w.emits("2026-03-03") and not w.emits("2026-03-11")
+    assert night_in_path("nights/2026-02-30/u1.csv.gz") is None
+    assert span_of(dt.date(1970, 1, 2)) == 1
+    with pytest.raises(ValueError, match="at least one night"):
+        NightWindow.ending(dt.date(2026, 3, 10), nights=0)
+
+
+def _run_gen(tmp_path, data, root_name, night=None, window_nights=None, cache=False):
+    from tfx.orchestration import metadata, pipeline
+    from tfx.orchestration.local.local_dag_runner import LocalDagRunner
+
+    from components.nightly_features.component import NightlyFeatureGen, night_range_config
+
+    salt = tmp_path / "salt"
+    salt.write_text("nightly-operation-salt-0123456789")
+    gen = NightlyFeatureGen(
+        input_base=str(data), salt_file=str(salt), window_nights=window_nights,
+        range_config=night_range_config(night) if night else None)
+    LocalDagRunner().run(pipeline.Pipeline(
+        pipeline_name="nightly-op", pipeline_root=str(tmp_path / root_name), components=[gen],
+        enable_cache=cache,
+        metadata_connection_config=metadata.sqlite_metadata_connection_config(
+            str(tmp_path / f"{root_name}.db")),
+        beam_pipeline_args=["--direct_running_mode=in_memory", "--direct_num_workers=1"]))
+    from ml_metadata.metadata_store import metadata_store
+    from ml_metadata.proto import metadata_store_pb2
+
+    config = metadata_store_pb2.ConnectionConfig()
+    config.sqlite.filename_uri = str(tmp_path / f"{root_name}.db")
+    store = metadata_store.MetadataStore(config)
+    return store.get_artifacts_by_type("Examples")[-1], store
+
+
+def _hashes(uri) -> dict[str, str]:
+    from pathlib import Path
+
+    return {str(p.relative_to(uri)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(Path(uri).rglob("*")) if p.is_file()}
+
+
+@pytest.mark.e2e
+def test_spans_rolling_window_and_byte_identical_reruns(tmp_path):
+    from components.nightly_features.tf_example import read_examples
+
+    data = tmp_path / "data"
+    _write_root(data)
+
+    # no night named: the latest night folder is the span
+    latest, _ = _run_gen(tmp_path, data, "latest", window_nights=4)
+    assert latest.properties["span"].int_value == span_of(FIRST + dt.timedelta(days=9))
+    assert latest.custom_properties["first_night"].string_value == "2026-01-11"
+    assert latest.custom_properties["last_night"].string_value == "2026-01-14"
+
+    # one night re-run as the scheduled run would: a 3-night window ending 2026-01-10
+    night = "2026-01-10"
+    first, _ = _run_gen(tmp_path, data, "a", night=night, window_nights=3)
+    assert first.properties["span"].int_value == span_of(dt.date(2026, 1, 10))
+    rows = read_examples(f"{first.uri}/Split-*/*.gz")
+    assert sorted({r["night_date"][0].decode() for r in rows}) == [
+        "2026-01-08", "2026-01-09", "2026-01-10"]
+    assert len(rows) == 3 * 3
+    # the window's first night still has its history: the 3 nights before it were read
+    first_night = next(r for r in rows if r["night_date"][0] == b"2026-01-08")
+    assert first_night["hist_valid"][-3:] == [1, 1, 1] and sum(first_night["hist_valid"]) == 3
+    assert first_night["hist_heart_rate"][-1] == pytest.approx(57.0)
+
+    # the same night again, in a fresh pipeline root: byte-identical examples
+    again, _ = _run_gen(tmp_path, data, "b", night=night, window_nights=3)
+    assert _hashes(first.uri) == _hashes(again.uri)
+    assert len(_hashes(first.uri)) == 3  # one shard per split, the empty ones included
+
+    # the quarantine counts only the window's nights: earlier nights were counted by their runs
+    from tfx.orchestration import metadata  # noqa: F401  (TFX is loaded above)
+    ledger_files = list((tmp_path / "a").rglob("nights-*.jsonl.gz"))
+    ledger = [json.loads(line) for f in ledger_files for line in gzip.open(f)]
+    assert sorted({e["night_date"] for e in ledger}) == ["2026-01-08", "2026-01-09", "2026-01-10"]
+    assert all("features" in e for e in ledger)
+
+
+def test_run_refuses_a_second_run_on_the_same_store(tmp_path):
+    from pipeline.run_lock import RunRefused, exclusive_run
+
+    db = str(tmp_path / "metadata.db")
+    with exclusive_run(db, "night 2026-01-10"):
+        with pytest.raises(RunRefused, match="night 2026-01-10"):
+            with exclusive_run(db, "night 2026-01-10"):
+                pass
+    with exclusive_run(db, "again"):  # released on exit
+        pass
+
+
+def _ledger(nights: dict[str, list[float]], feature="heart_rate") -> list[dict]:
+    base = {"skin_temp": 34.0, "heart_rate": 60.0, "heart_rate_p10": 55.0, "hrv_rmssd": 50.0,
+            "breathing_rate": 15.0, "perfusion": 1.0}
+    out = []
+    for date, values in nights.items():
+        for i, v in enumerate(values):
+            feats = {k: x + 0.01 * i for k, x in base.items()}
+            feats[feature] = v
+            out.append({"night_date": date, "status": "example", "features": feats})
+    out.append({"night_date": "2026-03-02", "status": "invalid", "invalid_reason": "short_wear"})
+    return out
+
+
+def _schema():
+    from tfx.utils import io_utils
+
+    from pipeline.config import SCHEMA_FILE
+
+    return io_utils.SchemaReader().read(str(SCHEMA_FILE))
+
+
+def test_drift_names_the_feature_and_the_distance():
+    from components.drift_gate import compare_nights, drift_features
+
+    schema = _schema()
+    assert set(drift_features(schema)) == {"skin_temp", "heart_rate", "heart_rate_p10",
+                                           "hrv_rmssd", "breathing_rate", "perfusion"}
+    same = [55.0 + 0.5 * i for i in range(50)]
+    shifted = [v + 15.0 for v in same]  # a firmware change reading 15 bpm high
+    result = compare_nights(_ledger({"2026-03-01": same, "2026-03-02": shifted}), schema, 40)
+    assert result.status == "drift"
+    assert (result.night, result.previous_night, result.nights) == ("2026-03-02", "2026-03-01", 50)
+    drifted = {d.feature: d for d in result.drifted}
+    assert set(drifted) == {"heart_rate"}
+    assert drifted["heart_rate"].measure == "jensen_shannon_divergence"
+    assert drifted["heart_rate"].distance > drifted["heart_rate"].threshold == 0.3
+    assert "DRIFT heart_rate: jensen_shannon_divergence" in result.report()
+
+    calm = compare_nights(_ledger({"2026-03-01": same, "2026-03-02": same[::-1]}), schema, 40)
+    assert calm.status == "ok" and not calm.drifted and len(calm.distances) == 6
+
+    few = compare_nights(_ledger({"2026-03-01": same[:10], "2026-03-02": shifted}), schema, 40)
+    assert few.status == "not_checked" and "too few valid nights" in few.reason
+    first = compare_nights(_ledger({"2026-03-02": shifted}), schema, 40)
+    assert first.status == "not_checked" and "no previous night" in first.reason
+
+
+def _shift_heart_rate(night_dir, bpm: float) -> int:
+    """Rewrite every raw file of a night as a firmware reading ``bpm`` too high would."""
+    from components import raw_format as rf
+
+    col = rf.RAW_COLUMNS.index("heart_rate")
+    n = 0
+    for path in sorted(night_dir.glob("*.csv.gz")):
+        try:
+            lines = gzip.decompress(path.read_bytes()).decode().splitlines()
+        except (OSError, EOFError):
+            continue  # a corrupt or truncated upload stays as it is
+        out = [lines[0]]
+        for line in lines[1:]:
+            fields = line.split(",")
+            if len(fields) == len(rf.RAW_COLUMNS) and fields[col]:
+                fields[col] = f"{float(fields[col]) + bpm:.1f}"
+            out.append(",".join(fields))
+        path.write_bytes(gzip.compress(("\n".join(out) + "\n").encode(), mtime=0))
+        n += 1
+    return n
+
+
+@pytest.mark.e2e
+def test_drift_stops_the_run_and_the_override_trains_anyway(tmp_path):
+    from ml_metadata.metadata_store import metadata_store
+    from ml_metadata.proto import metadata_store_pb2
+
+    from components.synthetic.generate import generate_dataset
+    from pipeline.config import DriftConfig
+    from pipeline.local_runner import RunStopped, run_local
+    from tests.conftest import pipeline_config
+
+    data = tmp_path / "data"
+    generate_dataset(data, users=16, cycles=2, seed=11, progress=False)
+    night = "2026-02-20"  # every generated user is recording by then
+    assert _shift_heart_rate(data / "nights" / night, 20.0) >= 14
+    cfg = pipeline_config(tmp_path / "work", data, night=night, window_nights=30,
+                          drift=DriftConfig(min_nights=10))
+    with pytest.raises(RunStopped) as stopped:
+        run_local(cfg)
+    message = str(stopped.value)
+    assert "drifted" in message and "DRIFT heart_rate: jensen_shannon_divergence" in message
+    assert f"night {night}" in message
+
+    config = metadata_store_pb2.ConnectionConfig()
+    config.sqlite.filename_uri = cfg.metadata_path
+    store = metadata_store.MetadataStore(config)
+    assert not store.get_artifacts_by_type("Model")  # nothing trained
+
+    summary = run_local(cfg.with_changes(drift=DriftConfig(min_nights=10, allow=True)))
+    report = store.get_artifacts_by_type("components.DriftReport")[-1]
+    assert report.custom_properties["status"].string_value == "overridden"
+    assert "heart_rate" in report.custom_properties["drifted_features"].string_value
+    saved = json.loads(open(f"{report.uri}/drift.json").read())
+    assert saved["night"] == night and saved["status"] == "overridden"
+    assert store.get_artifacts_by_type("Model") and summary.examples["train"] > 0
