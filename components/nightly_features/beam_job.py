@@ -106,16 +106,24 @@ class _ProcessNightFn(beam.DoFn):
         beam.metrics.Metrics.counter(NAMESPACE, "rows_total").inc(outcome.rows_total)
         for reason, n in outcome.rows_rejected.items():
             beam.metrics.Metrics.counter(NAMESPACE, f"rows_rejected_{reason}").inc(n)
-        for row in outcome.rejected_rows:
+        if outcome.rejected_rows:
+            # One element per file, its rejected rows as JSON lines: a row per element would put
+            # tens of thousands of tiny elements through the runner for 1-2% of the rows.
             yield beam.pvalue.TaggedOutput(
                 REJECTED_ROWS,
-                {
-                    fc.USER_KEY: user_key,
-                    fc.NIGHT_DATE: outcome.night_date,
-                    "line_no": row.line_no,
-                    "reason": row.reason,
-                    "line": row.line,
-                },
+                "\n".join(
+                    json.dumps(
+                        {
+                            fc.USER_KEY: user_key,
+                            fc.NIGHT_DATE: outcome.night_date,
+                            "line_no": row.line_no,
+                            "reason": row.reason,
+                            "line": row.line,
+                        },
+                        sort_keys=True,
+                    )
+                    for row in outcome.rejected_rows
+                ),
             )
         outcome.rejected_rows = []  # emitted above; the counts stay in rows_rejected
         if outcome.file_reject:
@@ -200,7 +208,11 @@ class _BuildExamplesFn(beam.DoFn):
 
 
 class RawRecordingsToExamples(beam.PTransform):
-    """PBegin -> {"examples": {split: PCollection[bytes]}, and the quarantine PCollections}."""
+    """PBegin -> {"examples": {split: PCollection[bytes]}, and the quarantine PCollections}.
+
+    The quarantine's rejected rows are JSON-lines text, one element per file; the other
+    quarantine outputs are dicts, one per rejected file, cycle-log line or night.
+    """
 
     def __init__(self, config: FeatureJobConfig):
         super().__init__()
@@ -301,15 +313,13 @@ class WriteFeatureOutputs(beam.PTransform):
                 pcoll | f"Count{split}" >> beam.Map(lambda _, s=split: (f"examples/{s}", 1))
             )
         for name in (REJECTED_ROWS, REJECTED_FILES, REJECTED_CYCLES, NIGHT_LEDGER):
-            _ = (
-                outputs[name]
-                | f"Json{name}" >> beam.Map(lambda d: json.dumps(d, sort_keys=True))
-                | f"Write{name}"
-                >> beam.io.WriteToText(
-                    f"{q}/{name}",
-                    file_name_suffix=".jsonl.gz",
-                    compression_type=CompressionTypes.GZIP,
-                )
+            lines = outputs[name]
+            if name != REJECTED_ROWS:  # rejected rows come as JSON lines already
+                lines = lines | f"Json{name}" >> beam.Map(lambda d: json.dumps(d, sort_keys=True))
+            _ = lines | f"Write{name}" >> beam.io.WriteToText(
+                f"{q}/{name}",
+                file_name_suffix=".jsonl.gz",
+                compression_type=CompressionTypes.GZIP,
             )
         count_streams.append(outputs[NIGHT_LEDGER] | "CountNights" >> beam.FlatMap(_summary_counts))
         count_streams.append(
