@@ -343,6 +343,17 @@ def _cmd_runs(args: argparse.Namespace) -> int:
         else:
             from pipeline.run_summary import summarize_run
 
+            if args.action == "export":
+                from pipeline.mlflow_export import MlflowMissing, export_run
+
+                r = summarize_run(metadata, args.pipeline, args.ids[0])
+                try:
+                    mlflow_id = export_run(r, args.mlflow_uri, args.experiment)
+                except MlflowMissing as e:
+                    print(f"cyclecast runs: {e}", file=sys.stderr)
+                    return 2
+                print(f"exported {r.run_id} to {args.mlflow_uri} as MLflow run {mlflow_id}")
+                return 0
             a, b = (summarize_run(metadata, args.pipeline, i) for i in args.ids)
             comparison = runs.compare_runs(a, b)
             print(
@@ -548,8 +559,8 @@ def build_parser() -> argparse.ArgumentParser:
     for name, help_text, actions in (
         (
             "runs",
-            "pipeline runs from ML Metadata: list, show RUN, compare RUN RUN",
-            ("list", "show", "compare"),
+            "pipeline runs from ML Metadata: list, show RUN, compare RUN RUN, export RUN",
+            ("list", "show", "compare", "export"),
         ),
         ("models", "pushed model versions and their lineage: list, show VERSION", ("list", "show")),
     ):
@@ -561,6 +572,13 @@ def build_parser() -> argparse.ArgumentParser:
             "--metadata", default=None, help="ML Metadata SQLite file (default: the local run's)"
         )
         rp.add_argument("--pipeline", default="cyclecast", help="pipeline name")
+        if name == "runs":
+            rp.add_argument(
+                "--mlflow-uri",
+                default=None,
+                help="export: the MLflow tracking URI, e.g. file:///tmp/mlruns (needs the extra)",
+            )
+            rp.add_argument("--experiment", default="cyclecast", help="export: MLflow experiment")
 
     rep = sub.add_parser(
         "report",
@@ -627,9 +645,11 @@ def main(argv: list[str] | None = None) -> int:
             args.config = str(DEFAULT_KUBEFLOW_CONFIG)
         return _cmd_compile(args) if args.command == "compile" else _cmd_submit(args)
     if args.command in ("runs", "models"):
-        wanted = {"list": 0, "show": 1, "compare": 2}[args.action]
+        wanted = {"list": 0, "show": 1, "compare": 2, "export": 1}[args.action]
         if len(args.ids) != wanted:
             parser.error(f"{args.command} {args.action} takes {wanted} id(s)")
+        if args.action == "export" and not args.mlflow_uri:
+            parser.error("runs export needs --mlflow-uri")
         return _cmd_runs(args)
     if args.command == "evaluate":
         return _cmd_evaluate(args)

@@ -58,19 +58,25 @@ def run_record(r: RunSummary) -> dict:
     return {**r.to_dict(), "pushed_version": r.pushed_version}
 
 
+def flatten(value, prefix: str = "", out: dict | None = None) -> dict:
+    """Nested dicts as one dict with dotted keys (``{"a": {"b": 1}}`` -> ``{"a.b": 1}``)."""
+    out = {} if out is None else out
+    if isinstance(value, dict):
+        for k, v in value.items():
+            flatten(v, f"{prefix}.{k}" if prefix else k, out)
+    else:
+        out[prefix] = value
+    return out
+
+
+def run_settings(r: RunSummary) -> dict:
+    """A run's configuration, data and code, flattened (``training.train_args.num_steps``...)."""
+    return flatten({"training": r.training, "data": r.data, "code": r.code})
+
+
 def compare_runs(a: RunSummary, b: RunSummary) -> dict:
     """Differences between two runs: configuration, data and code, and metric deltas (b - a)."""
-
-    def flat(prefix: str, value, out: dict) -> dict:
-        if isinstance(value, dict):
-            for k, v in value.items():
-                flat(f"{prefix}.{k}" if prefix else k, v, out)
-        else:
-            out[prefix] = value
-        return out
-
-    left = flat("", {"training": a.training, "data": a.data, "code": a.code}, {})
-    right = flat("", {"training": b.training, "data": b.data, "code": b.code}, {})
+    left, right = run_settings(a), run_settings(b)
     changed = {
         k: (left.get(k), right.get(k))
         for k in sorted(set(left) | set(right))

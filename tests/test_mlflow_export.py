@@ -1,0 +1,59 @@
+"""``cyclecast runs export RUN --mlflow-uri``: runs logged to a local MLflow file store."""
+
+from __future__ import annotations
+
+import pytest
+
+pytestmark = pytest.mark.e2e
+
+
+def test_runs_are_exported_to_an_mlflow_file_store(pipeline_runs, tmp_path, capsys):
+    from mlflow.tracking import MlflowClient
+
+    from pipeline.cli import main
+    from pipeline.mlflow_export import RUN_TAG
+
+    cfg, first, _, worse = pipeline_runs
+    uri = (tmp_path / "mlruns").as_uri()
+    for run in (first, worse, first):  # the second export of a run updates it
+        assert (
+            main(
+                ["runs", "export", run.run_id, "--mlflow-uri", uri, "--metadata", cfg.metadata_path]
+            )
+            == 0
+        )
+        assert f"exported {run.run_id} to {uri}" in capsys.readouterr().out
+
+    client = MlflowClient(tracking_uri=uri)
+    experiment = client.get_experiment_by_name("cyclecast")
+    runs = {r.data.tags[RUN_TAG]: r for r in client.search_runs([experiment.experiment_id])}
+    assert set(runs) == {first.run_id, worse.run_id}  # no duplicate from re-exporting
+
+    one = runs[first.run_id]
+    assert one.info.status == "FINISHED"
+    assert one.data.params["training.train_args.num_steps"] == "300"
+    assert one.data.params["data.input_base"] == cfg.data_root
+    for k, v in first.candidate.items():
+        assert one.data.metrics[k] == pytest.approx(v)
+    assert one.data.metrics["calendar.sensitivity"] == pytest.approx(first.calendar["sensitivity"])
+    assert one.data.metrics["examples.eval"] == first.examples["eval"]
+    assert one.data.tags["cyclecast.model_path"] == first.pushed_path
+    assert one.data.tags["cyclecast.model_version"] == first.pushed_version
+    assert one.data.tags["mlflow.source.git.commit"] == first.code["git_commit"]
+    assert one.data.tags["cyclecast.blessed"] == "true"
+
+    bad = runs[worse.run_id]
+    assert bad.data.params["training.train_args.num_steps"] == "1"
+    assert bad.data.params["training.custom_config.hparams.learning_rate"] == "1e-09"
+    assert bad.data.metrics["baseline.auc"] == pytest.approx(worse.baseline["auc"])
+    assert bad.data.tags["cyclecast.blessed"] == "false"
+    assert "cyclecast.model_path" not in bad.data.tags
+
+
+def test_export_needs_a_tracking_uri(pipeline_runs, capsys):
+    from pipeline.cli import main
+
+    cfg = pipeline_runs[0]
+    with pytest.raises(SystemExit) as stop:
+        main(["runs", "export", "latest", "--metadata", cfg.metadata_path])
+    assert stop.value.code == 2 and "needs --mlflow-uri" in capsys.readouterr().err
