@@ -32,16 +32,32 @@ def _quiet_tensorflow() -> None:
 
 
 def _cmd_generate(args: argparse.Namespace) -> int:
-    from components.synthetic.generate import generate_dataset
+    import datetime as dt
 
+    from components.synthetic.generate import DEFAULT_START_DATE, generate_dataset
+
+    try:
+        start = dt.date.fromisoformat(args.start_date) if args.start_date else DEFAULT_START_DATE
+    except ValueError:
+        print(
+            f"cyclecast generate: --start-date {args.start_date!r} is not YYYY-MM-DD",
+            file=sys.stderr,
+        )
+        return 2
     t0 = time.monotonic()
-    summary = generate_dataset(
-        args.out,
-        users=args.users,
-        cycles=args.cycles,
-        seed=args.seed,
-        progress=not args.no_progress,
-    )
+    try:
+        summary = generate_dataset(
+            args.out,
+            users=args.users,
+            cycles=args.cycles,
+            seed=args.seed,
+            start_date=start,
+            progress=not args.no_progress,
+            overwrite=args.overwrite,
+        )
+    except FileExistsError as e:
+        print(f"cyclecast generate: {e}", file=sys.stderr)
+        return 2
     print(json.dumps(summary.to_dict(), indent=2, sort_keys=True))
     print(f"generated in {time.monotonic() - t0:.1f} s -> {args.out}", file=sys.stderr)
     return 0
@@ -426,6 +442,12 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--out", required=True, help="output data root")
     g.add_argument("--no-progress", action="store_true", help="no progress bar")
     g.add_argument("--overwrite", action="store_true", help="replace data already in --out")
+    g.add_argument(
+        "--start-date",
+        metavar="YYYY-MM-DD",
+        help="the first users start then, the others within 4 weeks; one folder per night follows "
+        "(nights/<date>/, a span each)",
+    )
 
     f = sub.add_parser(
         "features",
