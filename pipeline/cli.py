@@ -402,15 +402,31 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     _quiet_tensorflow()
     import tempfile
 
-    from pipeline.bench import format_markdown, kept_log, run_benchmarks
+    from pipeline.bench import PARTS, SIZES, format_markdown, kept_log, run_benchmarks
 
-    sizes = {"smallest": (2, 1), "small": (10, 1), "default": (40, 1)}
-    users, cycles = sizes[args.size]
+    parts = tuple(p for p in PARTS if p not in args.skip)
+    scales = tuple(int(x) for x in args.whole_run_scales.split(","))
+    run_data = None
+    if "whole-run" in parts and SIZES[args.size].run_users is None:
+        config = LocalConfig()
+        _ensure_default_data(config)
+        run_data = str(config.data_root.resolve())
     with tempfile.TemporaryDirectory(prefix="cyclecast-bench-") as work:
-        figures = run_benchmarks(users, cycles, work, model_dir=args.model)
+        figures = run_benchmarks(
+            args.size,
+            work,
+            model_dir=args.model,
+            run_data=run_data,
+            parts=parts,
+            whole_run_scales=scales,
+        )
     command = f"cyclecast bench --size {args.size}" + (
         f" --model {args.model}" if args.model else ""
     )
+    if args.skip:
+        command += "".join(f" --skip {p}" for p in args.skip)
+    if args.whole_run_scales != "1":
+        command += f" --whole-run-scales {args.whole_run_scales}"
     output = Path(args.output)
     log = kept_log(output.read_text()) if output.exists() else ""
     output.write_text(format_markdown(figures, command, log) + "\n")
@@ -625,14 +641,29 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ev.add_argument("--json", action="store_true")
 
-    b = sub.add_parser("bench", help="measure feature extraction (and serving) into BENCHMARKS.md")
+    b = sub.add_parser(
+        "bench", help="measure feature extraction, scaling, the whole run and serving"
+    )
     b.add_argument("--size", choices=("smallest", "small", "default"), default="default")
     b.add_argument(
         "--model",
         default=None,
-        help="a pushed SavedModel (or base path) to measure serving latency",
+        help="a pushed SavedModel (or base path) to measure serving latency "
+        "(default: the one the whole run pushed)",
     )
     b.add_argument("--output", default="BENCHMARKS.md")
+    b.add_argument(
+        "--skip",
+        action="append",
+        default=[],
+        choices=("features", "scaling", "whole-run", "serving"),
+        help="leave a part out (repeatable)",
+    )
+    b.add_argument(
+        "--whole-run-scales",
+        default="1",
+        help="comma-separated multiples of the default data for the whole run, e.g. 1,4",
+    )
 
     sk = sub.add_parser("skew", help="check logged serving requests for skew against training")
     sk.add_argument("--requests", required=True, help="request log files (pattern)")

@@ -35,16 +35,101 @@ def test_peers_compute_the_same_nightly_features(data):
                 assert got[name] == pytest.approx(want[name], abs=1e-6), (peer.__name__, name)
 
 
+def test_examples_without_tensorflow_are_byte_identical_to_tensorflow_s(data):
+    """The feature job builds tf.Examples from a private proto; TensorFlow's must agree."""
+    from tensorflow.core.example import example_pb2
+
+    from components.nightly_features import example_proto
+    from components.nightly_features.tf_example import to_serialized_example
+    from pipeline.plain_baseline import nightly_examples
+
+    rows = [e for split in nightly_examples(str(data), b"test-salt-0123456789").values()
+            for e in split]
+    assert rows
+    ours = [to_serialized_example(e) for e in rows]
+    original = example_proto.example_class
+    try:
+        example_proto.example_class = lambda: example_pb2.Example
+        theirs = [to_serialized_example(e) for e in rows]
+    finally:
+        example_proto.example_class = original
+    assert ours == theirs
+
+
+def test_plain_script_builds_the_feature_jobs_examples(data, tmp_path):
+    """The plain baseline's examples are the Beam job's, split for split, byte for byte."""
+    from components.nightly_features.job import run_feature_job
+    from components.nightly_features.tf_example import read_examples, to_serialized_example
+    from pipeline.plain_baseline import nightly_examples
+
+    salt = b"test-salt-0123456789"
+    run_feature_job(str(data), str(tmp_path / "out"), salt, ["--runner=DirectRunner"])
+    plain = nightly_examples(str(data), salt)
+    for split, rows in plain.items():
+        beam = read_examples(str(tmp_path / "out" / "examples" / f"Split-{split}" / "*.gz"))
+        want = sorted(to_serialized_example(e) for e in beam)
+        assert sorted(to_serialized_example(e) for e in rows) == want, split
+
+
+def test_replicated_data_and_the_scaling_exponent(data, tmp_path):
+    from pipeline.bench_process import replicate_dataset, scaling_exponent, users_of
+
+    users = users_of(str(data))
+    replicate_dataset(str(data), str(tmp_path / "x3"), 3 * len(users))
+    copies = users_of(str(tmp_path / "x3"))
+    assert len(copies) == 3 * len(users) and set(users) <= set(copies)
+    assert len(raw_files(str(tmp_path / "x3"))) == 3 * len(raw_files(str(data)))
+    cycles = (tmp_path / "x3" / "cycles.csv").read_text().splitlines()
+    assert len(cycles) - 1 == 3 * (len((data / "cycles.csv").read_text().splitlines()) - 1)
+    replicate_dataset(str(data), str(tmp_path / "tiny"), 1, max_files=1)
+    assert len(raw_files(str(tmp_path / "tiny"))) == 1
+    # t = 2 + n: the exponent beyond the start-up is 1
+    k = scaling_exponent([1, 4, 16], [3.0, 6.0, 18.0], 2.0)
+    assert k["step"] == pytest.approx(1.0) and k["fit"] == pytest.approx(1.0)
+
+
 @pytest.mark.e2e
 def test_bench_command_writes_every_figure(tmp_path):
     from pipeline.cli import main
 
     out = tmp_path / "BENCHMARKS.md"
-    assert main(["bench", "--size", "smallest", "--output", str(out)]) == 0
+    # the whole TFX run takes minutes even on the smallest data: measured by the real bench only
+    assert main(["bench", "--size", "smallest", "--skip", "whole-run", "--output", str(out)]) == 0
     text = out.read_text()
     for name in ("floor", "pandas", "Beam DirectRunner in_memory",
                  "Beam DirectRunner multi_processing"):
         row = next(line for line in text.splitlines() if line.startswith(f"| {name}"))
-        seconds, rate = (float(x.replace(",", "")) for x in row.split("|")[2:4])
-        assert seconds > 0 and rate > 0
+        seconds, cpu, rate = (float(x.replace(",", "")) for x in row.split("|")[2:5])
+        assert seconds > 0 and cpu > 0 and rate > 0
+    for factor in ("1x", "4x", "16x"):
+        row = next(line for line in text.splitlines() if line.startswith(f"| {factor} "))
+        assert row.rstrip().endswith("MiB |")
+    assert "Fixed start-up (one raw file)" in text
     assert re.search(r"one night of a 200,000-user fleet is [\d,.]+ core-hours", text)
+
+
+def test_bench_markdown_renders_the_whole_run_and_serving():
+    """The sections the smoke test leaves out, rendered from figures of the right shape."""
+    from pipeline.bench import format_markdown
+
+    timing = {"p50_ms": 1.0, "p99_ms": 2.0, "batch_1_per_s": 900.0, "batch_32_per_s": 2e4,
+              "batch_1024_per_s": 1e5}
+    side = {"seconds": 100.0, "cpu_seconds": 90.0, "peak_rss_mb": 900.0}
+    figures = {
+        "machine": "m", "size": "smallest", "users": 2, "cycles": 1, "files": 3, "rows": 9,
+        "load_before": (0.1, 0.2, 0.3), "load_after": (0.1, 0.2, 0.3),
+        "whole_run": [{
+            "scale": 1, "files": 3,
+            "tfx": side | {"mlmd_seconds": 80.0, "components": {"Trainer": 30.0},
+                           "metrics": {"auc": 0.9, "recall": 0.6, "specificity": 0.9}},
+            "plain": side | {"seconds": 50.0, "cpu_seconds": 45.0,
+                             "stages": {"features": 10.0, "train": 30.0},
+                             "metrics": {"auc": 0.9, "sensitivity": 0.6, "specificity": 0.9}},
+        }],
+        "serving": {"serving": timing, "bare_keras": timing | {"p50_ms": 0.4}},
+        "serving_model": "/m/1",
+    }
+    text = format_markdown(figures, "cyclecast bench")
+    assert "| process wall time, s | 100 | 50 | **2.00** |" in text
+    assert "Trainer 30.0" in text and "features 10.0" in text
+    assert "cost 0.60 ms of the one-request p50" in text
