@@ -119,7 +119,7 @@ def test_bench_markdown_renders_the_whole_run_and_serving():
         "machine": "m", "size": "smallest", "users": 2, "cycles": 1, "files": 3, "rows": 9,
         "load_before": (0.1, 0.2, 0.3), "load_after": (0.1, 0.2, 0.3),
         "whole_run": [{
-            "scale": 1, "files": 3,
+            "scale": 1, "files": 3, "data": "2 users x 1 cycles, seed 1",
             "tfx": side | {"mlmd_seconds": 80.0, "components": {"Trainer": 30.0},
                            "metrics": {"auc": 0.9, "recall": 0.6, "specificity": 0.9}},
             "plain": side | {"seconds": 50.0, "cpu_seconds": 45.0,
