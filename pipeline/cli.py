@@ -12,7 +12,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from components.nightly_features.salt import SaltError, load_salt
+from components.nightly_features.salt import SaltError, load_salt, local_salt_file
 from components.raw_format import NIGHTS_DIR, RAW_SUFFIX
 from pipeline.config import DEFAULT_WORKDIR, BeamConfig, LocalConfig, PipelineConfig
 
@@ -169,7 +169,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if problem:
         print(f"cyclecast run: {problem}", file=sys.stderr)
         return 2
-    load_salt(None, create_local=config.salt_file)  # create the local salt once
+    cfg = cfg.with_changes(salt_file=local_salt_file(config.salt_file))
     _quiet_tensorflow()
     from pipeline.local_runner import RunStopped, run_local
     from pipeline.run_lock import RunRefused

@@ -9,8 +9,6 @@ that the user's valid nights all became examples.
 from __future__ import annotations
 
 import datetime as dt
-import gzip
-import json
 from collections import Counter
 from pathlib import Path
 
@@ -20,7 +18,7 @@ from components import raw_format as rf
 from components.nightly_features.job import run_feature_job
 from components.nightly_features.tf_example import read_examples
 from components.nightly_features.user_history import pseudonymise
-from tests.rawfiles import T0, row, steady_night, to_file
+from tests.rawfiles import T0, read_jsonl, row, steady_night, to_file
 
 pytestmark = pytest.mark.e2e
 
@@ -77,14 +75,6 @@ def _build(data: Path) -> None:
                 to_file(steady_night(HOURS, start=_night_start(n), temp="93.20")))
 
 
-def _jsonl(directory: Path, name: str) -> list[dict]:
-    out = []
-    for path in sorted(directory.glob(f"{name}-*.jsonl.gz")):
-        with gzip.open(path, "rt") as f:
-            out.extend(json.loads(line) for line in f)
-    return out
-
-
 @pytest.fixture(scope="module")
 def job(tmp_path_factory):
     root = tmp_path_factory.mktemp("faults")
@@ -92,7 +82,7 @@ def job(tmp_path_factory):
     _build(data)
     summary = run_feature_job(str(data), str(out), SALT, ["--runner=DirectRunner"])
     q = out / "quarantine"
-    ledger = _jsonl(q, "nights")
+    ledger = read_jsonl(q, "nights")
     examples = read_examples(str(out / "examples" / "Split-*" / "*.gz"))
     key_of = {pseudonymise(u, SALT): u for u in USERS}
     by_user: dict[str, list[dict]] = {u: [] for u in USERS}
@@ -105,8 +95,8 @@ def job(tmp_path_factory):
         "ledger": by_user,
         "bad_path_ledger": [e for e in ledger if e["user_key"] is None],
         "examples": examples_by_user,
-        "rows": _jsonl(q, "rejected_rows"),
-        "files": _jsonl(q, "rejected_files"),
+        "rows": read_jsonl(q, "rejected_rows"),
+        "files": read_jsonl(q, "rejected_files"),
         "key": {u: k for k, u in key_of.items()},
     }
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import gzip
 import json
 from collections import Counter
-from pathlib import Path
 
 import pytest
 
@@ -13,6 +12,7 @@ from components.nightly_features.job import run_feature_job
 from components.nightly_features.tf_example import read_examples
 from components.nightly_features.user_history import pseudonymise
 from components.synthetic.generate import FaultRates, generate_dataset
+from tests.rawfiles import read_jsonl
 from transforms import features as fc
 
 SALT = b"feature-job-test-salt-0123456789"
@@ -22,14 +22,6 @@ BEAM_ARGS = ["--runner=DirectRunner", "--direct_running_mode=in_memory",
 FAULTS = FaultRates(missing_night=0.05, off_wrist=0.15, motion_corrupted=0.3, short_night=0.05,
                     duplicated_rows=0.1, out_of_order_rows=0.1, truncated_file=0.03,
                     corrupt_file=0.03, fahrenheit_user=0.3, sensor_glitch_row=0.002)
-
-
-def _jsonl(pattern_dir: Path, name: str) -> list[dict]:
-    rows = []
-    for path in sorted(pattern_dir.glob(f"{name}-*.jsonl.gz")):
-        with gzip.open(path, "rt") as f:
-            rows.extend(json.loads(line) for line in f)
-    return rows
 
 
 @pytest.fixture(scope="module")
@@ -61,16 +53,16 @@ def test_quarantine_counts_equal_the_injected_faults(job):
     assert summary["files"] == summary["nights"] == t["nights_written"]
     assert summary["rows_total"] == sum(n["rows_written"] for n in manifest["nights"]
                                         if n["path"] and not n["expected_file_reject"])
-    rejected = _jsonl(out / "quarantine", "rejected_rows")
+    rejected = read_jsonl(out / "quarantine", "rejected_rows")
     assert Counter(r["reason"] for r in rejected) == Counter(summary["rows_rejected_by_reason"])
     assert all(r["line"] and r["line_no"] >= 2 for r in rejected)
-    files = _jsonl(out / "quarantine", "rejected_files")
+    files = read_jsonl(out / "quarantine", "rejected_files")
     assert Counter(f["reason"] for f in files) == Counter(summary["files_rejected_by_reason"])
 
 
 def test_per_night_rejects_match_the_manifest(job):
     _, out, _, manifest = job
-    ledger = {(n["user_key"], n["night_date"]): n for n in _jsonl(out / "quarantine", "nights")}
+    ledger = {(n["user_key"], n["night_date"]): n for n in read_jsonl(out / "quarantine", "nights")}
     for night in manifest["nights"]:
         if not night["path"]:
             continue
@@ -81,7 +73,7 @@ def test_per_night_rejects_match_the_manifest(job):
 
 def test_counts_add_up_and_no_night_is_lost(job):
     _, out, summary, _ = job
-    ledger = _jsonl(out / "quarantine", "nights")
+    ledger = read_jsonl(out / "quarantine", "nights")
     assert len(ledger) == summary["files"]
     assert sum(summary["night_status"].values()) == summary["files"]
     examples = {s: read_examples(str(out / "examples" / f"Split-{s}" / "*.gz"))

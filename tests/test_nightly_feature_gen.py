@@ -2,27 +2,14 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 
 import pytest
 
-from tests.rawfiles import T0, steady_night, to_file
+from tests.rawfiles import write_steady_root
 
 pytestmark = pytest.mark.e2e
 
-
-def _write_root(root, users=("u1", "u2", "u3"), nights=6):
-    root.mkdir(parents=True)
-    (root / "cycles.csv").write_text(
-        "user_id,cycle_index,start_date,length_days,ovulation_day,menses_days\n"
-        + "".join(f"{u},0,2026-01-05,28,14,5\n" for u in users))
-    for u in users:
-        for k in range(nights):
-            date = dt.date(2026, 1, 5) + dt.timedelta(days=k)
-            path = root / "nights" / date.isoformat() / f"{u}.csv.gz"
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(to_file(steady_night(5, start=T0 + 86400 * k)))
 
 
 def _executions(metadata_path):
@@ -43,7 +30,7 @@ def test_component_outputs_caching_and_cycle_log_fingerprint(tmp_path):
     from components.nightly_features.component import NightlyFeatureGen, NightlyQuarantine
 
     data = tmp_path / "data"
-    _write_root(data)
+    write_steady_root(data)
     salt = tmp_path / "salt"
     salt.write_text("component-test-salt-0123456789")
     db = tmp_path / "metadata.db"

@@ -10,21 +10,10 @@ import json
 import pytest
 
 from components.nightly_features.window import NightWindow, night_in_path, span_of
-from tests.rawfiles import T0, steady_night, to_file
+from tests.rawfiles import write_steady_root
 
 FIRST = dt.date(2026, 1, 5)
 
-
-def _write_root(root, users=("u1", "u2", "u3"), nights=10):
-    root.mkdir(parents=True)
-    (root / "cycles.csv").write_text(
-        "user_id,cycle_index,start_date,length_days,ovulation_day,menses_days\n"
-        + "".join(f"{u},0,{FIRST.isoformat()},28,14,5\n" for u in users))
-    for u in users:
-        for k in range(nights):
-            path = root / "nights" / (FIRST + dt.timedelta(days=k)).isoformat() / f"{u}.csv.gz"
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(to_file(steady_night(5, start=T0 + 86400 * k, hr=str(55 + k))))
 
 
 def test_window_reads_history_but_emits_only_its_nights():
@@ -79,7 +68,7 @@ def test_spans_rolling_window_and_byte_identical_reruns(tmp_path):
     from components.nightly_features.tf_example import read_examples
 
     data = tmp_path / "data"
-    _write_root(data)
+    write_steady_root(data, nights=10, vary_heart_rate=True)
 
     # no night named: the latest night folder is the span
     latest, _ = _run_gen(tmp_path, data, "latest", window_nights=4)

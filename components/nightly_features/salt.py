@@ -42,3 +42,15 @@ def load_salt(salt_file: str | Path | None = None, create_local: Path | None = N
     if len(salt) < 16:
         raise SaltError(f"the salt in {path} is shorter than 16 characters")
     return salt
+
+
+def local_salt_file(local: Path) -> str | None:
+    """The salt file a local run passes to its executors.
+
+    None when the environment provides the salt (the executors read it there); otherwise
+    ``local``, created once with a random salt.
+    """
+    if os.environ.get(SALT_ENV) or os.environ.get(SALT_FILE_ENV):
+        return None
+    load_salt(None, create_local=local)
+    return str(Path(local).resolve())
