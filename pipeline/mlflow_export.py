@@ -74,18 +74,35 @@ def export_record(r: RunSummary) -> ExportRecord:
     return ExportRecord(params, metrics, tags, start_ms, end_ms, finished)
 
 
-def export_run(r: RunSummary, tracking_uri: str, experiment: str = "cyclecast") -> str:
-    """Log the run to MLflow at ``tracking_uri`` (e.g. ``file:///tmp/mlruns``); return its id."""
+def _import_mlflow():
+    """Import MLflow's client without letting its logging set-up close other handlers.
+
+    ``import mlflow`` calls ``logging.config.dictConfig``, which closes every existing handler;
+    absl's (TensorFlow's) handler then closes the stream it was given, ``sys.stderr`` as it was
+    when TensorFlow was imported. Where that is a redirect (a notebook, pytest's capture) its
+    owner still writes to it and fails. MLflow's own handler is set up as usual.
+    """
+    import logging.config
+
+    clear = logging.config._clearExistingHandlers
+    logging.config._clearExistingHandlers = lambda: None
     try:
-        from mlflow.entities import Metric, Param, RunTag
-        from mlflow.tracking import MlflowClient
+        from mlflow import entities, tracking
     except ImportError as e:
         raise MlflowMissing(
             "MLflow is not installed: install cyclecast with the 'mlflow' extra"
         ) from e
+    finally:
+        logging.config._clearExistingHandlers = clear
+    return entities, tracking.MlflowClient
+
+
+def export_run(r: RunSummary, tracking_uri: str, experiment: str = "cyclecast") -> str:
+    """Log the run to MLflow at ``tracking_uri`` (e.g. ``file:///tmp/mlruns``); return its id."""
+    entities, client_class = _import_mlflow()
 
     rec = export_record(r)
-    client = MlflowClient(tracking_uri=tracking_uri)
+    client = client_class(tracking_uri=tracking_uri)
     found = client.get_experiment_by_name(experiment)
     experiment_id = found.experiment_id if found else client.create_experiment(experiment)
     existing = client.search_runs([experiment_id], f"tags.`{RUN_TAG}` = '{r.run_id}'")
@@ -96,9 +113,9 @@ def export_run(r: RunSummary, tracking_uri: str, experiment: str = "cyclecast") 
     timestamp = rec.end_ms or rec.start_ms or 0
     client.log_batch(
         mlflow_run_id,
-        metrics=[Metric(k, v, timestamp, 0) for k, v in rec.metrics.items()],
-        params=[Param(k, v) for k, v in rec.params.items()] if not existing else [],
-        tags=[RunTag(k, v) for k, v in rec.tags.items()],
+        metrics=[entities.Metric(k, v, timestamp, 0) for k, v in rec.metrics.items()],
+        params=[entities.Param(k, v) for k, v in rec.params.items()] if not existing else [],
+        tags=[entities.RunTag(k, v) for k, v in rec.tags.items()],
     )
     client.set_terminated(
         mlflow_run_id, "FINISHED" if rec.finished else "FAILED", end_time=rec.end_ms

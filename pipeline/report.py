@@ -789,7 +789,8 @@ def _model_section(d: ReportData) -> str:
         f"here on the {sc['nights']} nights of the {sc['split']} split through its serving "
         "signature, as TF Serving would answer; the calendar rule on the same nights. "
         f"AUC from the plotted ROC points: <b id='auc-curve'>{_num(sc['auc_curve'])}</b> "
-        f"(TFMA: {_num(tfma_auc)}).</p>"
+        f"(TFMA: {_num(tfma_auc)}; TFMA buckets scores at 10,000 thresholds, so scores closer "
+        "than 0.0001, as many are near 0, tie there and the two can differ).</p>"
         f"{table}<div class='figs'>"
         + _figure(
             "roc",

@@ -8,8 +8,6 @@ pytestmark = pytest.mark.e2e
 
 
 def test_runs_are_exported_to_an_mlflow_file_store(pipeline_runs, tmp_path, capsys):
-    from mlflow.tracking import MlflowClient
-
     from pipeline.cli import main
     from pipeline.mlflow_export import RUN_TAG
 
@@ -23,6 +21,8 @@ def test_runs_are_exported_to_an_mlflow_file_store(pipeline_runs, tmp_path, caps
             == 0
         )
         assert f"exported {run.run_id} to {uri}" in capsys.readouterr().out
+
+    from mlflow.tracking import MlflowClient  # imported by the export, which guards the import
 
     client = MlflowClient(tracking_uri=uri)
     experiment = client.get_experiment_by_name("cyclecast")

@@ -57,6 +57,25 @@ def chromium(page: Path, tmp_path: Path, *mode: str) -> subprocess.CompletedProc
     )
 
 
+def tfma_auc_bounds(d: dict, thresholds: int = 10_000) -> tuple[float, float]:
+    """The AUC from the page's ROC points when scores are bucketed at TFMA's thresholds.
+
+    Pairs of a fertile and another night whose scores share a bucket count 0 (lower) or 1
+    (upper); TFMA's interpolated AUC lies between.
+    """
+    fertile = sum(r["fertile_nights"] for r in d["by_cycle_day"])
+    other = sum(r["other_nights"] for r in d["by_cycle_day"])
+    roc = d["roc"]
+    pos = np.diff(roc["tpr"]) * fertile  # nights at each plotted threshold
+    neg = np.diff(roc["fpr"]) * other
+    bucket = np.floor(np.array(roc["thresholds"][1:], float) * (thresholds - 1)).astype(int)
+    keys = np.unique(bucket)
+    pos_b = np.array([pos[bucket == k].sum() for k in keys])
+    neg_b = np.array([neg[bucket == k].sum() for k in keys])
+    lower = (pos_b * (np.cumsum(neg_b) - neg_b)).sum() / (fertile * other)
+    return lower, lower + (pos_b * neg_b).sum() / (fertile * other)
+
+
 # ------------------------------------------------------------------ pure figure data
 
 
@@ -172,10 +191,14 @@ def test_figure_data_agree_with_tfma_and_the_calendar_baseline(reports):
         d = page_data(page.read_text())
         nights = run.examples["eval"]
         assert d["scored"]["nights"] == nights
-        # ROC: the area under the plotted points is TFMA's AUC (TFMA buckets its thresholds)
+        # ROC: the area under the plotted points is the exact (rank) AUC of the model's scores,
+        # and TFMA's AUC lies where its 10,000 threshold buckets allow (pairs tied in a bucket)
         fpr, tpr = np.array(d["roc"]["fpr"]), np.array(d["roc"]["tpr"])
         area = float(np.sum(np.diff(fpr) * (tpr[1:] + tpr[:-1]) / 2))
-        assert area == pytest.approx(run.candidate["auc"], abs=2e-3)
+        assert area == pytest.approx(d["scored"]["auc_rank"], abs=1e-9)
+        lower, upper = tfma_auc_bounds(d)
+        assert lower - 1e-3 <= run.candidate["auc"] <= upper + 1e-3
+        assert upper - lower < 0.1  # only near-equal scores tie there
         # calibration bins: every night once; TFMA's calibration is mean prediction / mean label
         bins = [b for b in d["calibration"] if b["count"]]
         assert sum(b["count"] for b in bins) == nights
