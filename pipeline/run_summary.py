@@ -9,8 +9,9 @@ from dataclasses import dataclass, field
 from ml_metadata.metadata_store import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
-from components.artifacts import BaselineMetrics, NightlyQuarantine
+from components.artifacts import BaselineMetrics, DriftReport, NightlyQuarantine
 from components.calendar_baseline import METRICS_FILE
+from components.drift_gate import REPORT_FILE as DRIFT_REPORT_FILE
 from components.nightly_features.beam_job import SUMMARY_FILE
 
 METRICS_SHOWN = (
@@ -42,7 +43,8 @@ class RunSummary:
     started: float | None = None  # seconds since the epoch, first execution's start
     duration_s: float | None = None  # first execution's start to the last one's end
     training: dict = field(default_factory=dict)  # Trainer's train_args and custom_config
-    data: dict = field(default_factory=dict)  # raw-data root, span and input fingerprint
+    data: dict = field(default_factory=dict)  # raw-data root, span, window and input fingerprint
+    drift: dict = field(default_factory=dict)  # DriftGate's report: status, nights, distances
     code: dict = field(default_factory=dict)  # git commit and code fingerprints
 
     @property
@@ -175,11 +177,16 @@ def summarize_run(metadata_path: str, pipeline_name: str, run_id: str | None = N
             config = summary.training.get("custom_config") or {}
             summary.code["trainer_code"] = config.get("code_version")
         elif name == "NightlyFeatureGen":
-            summary.data = {k: props.get(k) for k in ("input_base", "span", "input_fingerprint")}
+            summary.data.update(
+                {k: props.get(k) for k in ("input_base", "span", "input_fingerprint")}
+            )
             summary.code["feature_code"] = props.get("code_version")
     for artifact in store.get_artifacts_by_context(run.id):
         kind = types.get(artifact.type_id)
         if kind == "Examples":
+            for key in ("first_night", "last_night"):
+                if _prop(artifact, key) is not None:
+                    summary.data[key] = _prop(artifact, key)
             for split in ("train", "eval", "test"):
                 n = _prop(artifact, f"examples_{split}")
                 if n is not None:
@@ -193,10 +200,33 @@ def summarize_run(metadata_path: str, pipeline_name: str, run_id: str | None = N
             summary.blessed = bool(_prop(artifact, "blessed"))
         elif kind == "PushedModel" and _prop(artifact, "pushed"):
             summary.pushed_path = _prop(artifact, "pushed_destination")
+        elif kind == DriftReport.TYPE_NAME:
+            with open(os.path.join(artifact.uri, DRIFT_REPORT_FILE)) as f:
+                summary.drift = json.load(f)
         elif kind == BaselineMetrics.TYPE_NAME:
             with open(os.path.join(artifact.uri, METRICS_FILE)) as f:
                 summary.calendar = json.load(f)
     return summary
+
+
+def _nights_line(data: dict) -> str:
+    if not data.get("last_night"):
+        return "every night under the data root"
+    return f"{data.get('first_night') or 'start'}..{data['last_night']} (span {data.get('span')})"
+
+
+def _drift_line(drift: dict) -> str:
+    if not drift:
+        return "not recorded"
+    if drift["status"] == "not_checked":
+        return f"not checked: {drift['reason']}"
+    worst = max(drift["distances"], key=lambda d: d["distance"])
+    head = {"ok": "none", "overridden": "OVERRIDDEN", "drift": "DRIFT"}[drift["status"]]
+    flagged = ", ".join(drift["drifted_features"]) or "nothing beyond threshold"
+    return (
+        f"{head}: {drift['night']} vs {drift['previous_night']}, {flagged}; largest "
+        f"{worst['feature']} {worst['distance']:.3f} (threshold {worst['threshold']})"
+    )
 
 
 def format_run_summary(s: RunSummary) -> str:
@@ -212,7 +242,9 @@ def format_run_summary(s: RunSummary) -> str:
         f"rejected           rows={sum(s.quarantine.get('rows_rejected_by_reason', {}).values())}"
         f"  files={sum(s.quarantine.get('files_rejected_by_reason', {}).values())}"
         f"  invalid nights={sum(s.quarantine.get('nights_invalid_by_reason', {}).values())}",
+        f"nights             {_nights_line(s.data)}",
         "anomalies          none (the schema check passed)",
+        f"drift              {_drift_line(s.drift)}",
         f"model              {metrics_line(s.candidate)}",
         f"baseline model     {metrics_line(s.baseline) if s.baseline else 'none yet (first run)'}",
     ]

@@ -217,3 +217,11 @@ def test_drift_stops_the_run_and_the_override_trains_anyway(tmp_path):
     saved = json.loads(open(f"{report.uri}/drift.json").read())
     assert saved["night"] == night and saved["status"] == "overridden"
     assert store.get_artifacts_by_type("Model") and summary.examples["train"] > 0
+    # the run summary (`cyclecast run`, `runs show`) says what was overridden, and which nights
+    from pipeline.run_summary import format_run_summary
+
+    assert summary.drift["status"] == "overridden"
+    assert summary.data["last_night"] == night and summary.data["first_night"] == "2026-01-22"
+    text = format_run_summary(summary)
+    assert f"OVERRIDDEN: {night} vs 2026-02-19, heart_rate" in text
+    assert f"2026-01-22..{night} (span {span_of(dt.date(2026, 2, 20))})" in text
