@@ -687,41 +687,49 @@ def _phase_section(d: ReportData) -> str:
     )
 
 
+def _unit_square(series: list[sp.Series], label: str, x_label: str, y_label: str) -> str:
+    """A chart of rates or probabilities on both axes, with the diagonal drawn."""
+    return sp.line_chart(
+        series,
+        label=label,
+        x_label=x_label,
+        y_label=y_label,
+        x_range=(0, 1),
+        y_range=(0, 1),
+        diagonal=True,
+    )
+
+
+def _operating_point(name: str, metrics: dict, color: str) -> sp.Series:
+    """A predictor's (1 - specificity, sensitivity) as one ROC marker."""
+    return sp.Series(
+        name,
+        [1 - metrics["specificity"]],
+        [metrics["sensitivity"]],
+        color,
+        markers=True,
+        line=False,
+    )
+
+
 def _model_section(d: ReportData) -> str:
     if not d.roc:
         return ""
     sc = d.scored
     fpr, tpr = d.roc["fpr"], d.roc["tpr"]
     m, cal = sc["model"], sc["calendar rule"]
-    roc = sp.line_chart(
+    roc = _unit_square(
         [
             sp.Series("model", fpr, tpr, sp.PALETTE[0]),
-            sp.Series(
-                "model at decision threshold",
-                [1 - m["specificity"]],
-                [m["sensitivity"]],
-                sp.PALETTE[3],
-                markers=True,
-                line=False,
-            ),
-            sp.Series(
-                "calendar rule",
-                [1 - cal["specificity"]],
-                [cal["sensitivity"]],
-                sp.PALETTE[1],
-                markers=True,
-                line=False,
-            ),
+            _operating_point("model at decision threshold", m, sp.PALETTE[3]),
+            _operating_point("calendar rule", cal, sp.PALETTE[1]),
         ],
-        label="ROC curve",
-        x_label="1 - specificity (false-positive rate)",
-        y_label="sensitivity (true-positive rate)",
-        x_range=(0, 1),
-        y_range=(0, 1),
-        diagonal=True,
+        "ROC curve",
+        "1 - specificity (false-positive rate)",
+        "sensitivity (true-positive rate)",
     )
     bins = [b for b in d.calibration if b["count"]]
-    calib = sp.line_chart(
+    calib = _unit_square(
         [
             sp.Series(
                 "model",
@@ -731,12 +739,9 @@ def _model_section(d: ReportData) -> str:
                 markers=True,
             )
         ],
-        label="calibration curve",
-        x_label="mean predicted probability (bin)",
-        y_label="observed fertile fraction",
-        x_range=(0, 1),
-        y_range=(0, 1),
-        diagonal=True,
+        "calibration curve",
+        "mean predicted probability (bin)",
+        "observed fertile fraction",
     )
     days = [r["day"] for r in d.by_cycle_day]
 
