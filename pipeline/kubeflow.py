@@ -15,6 +15,7 @@ from pathlib import Path
 from pipeline.config import (
     REPO_ROOT,
     BeamConfig,
+    DriftConfig,
     EvaluationConfig,
     PipelineConfig,
     TrainingConfig,
@@ -61,6 +62,7 @@ def load_kubeflow_config(path: str | Path = DEFAULT_KUBEFLOW_CONFIG) -> Kubeflow
     if "hparams" in training:
         training["hparams"] = tuple(sorted(training["hparams"].items()))
     evaluation = raw.pop("evaluation", {})
+    drift = raw.pop("drift", {})
     pipeline = _build(
         PipelineConfig,
         {
@@ -70,6 +72,7 @@ def load_kubeflow_config(path: str | Path = DEFAULT_KUBEFLOW_CONFIG) -> Kubeflow
             else _build(BeamConfig, beam, f"{path} [beam]"),
             "training": _build(TrainingConfig, training, f"{path} [training]"),
             "evaluation": _build(EvaluationConfig, evaluation, f"{path} [evaluation]"),
+            "drift": _build(DriftConfig, drift, f"{path} [drift]"),
             "runtime_parameters": True,
             "metadata_path": None,
         },

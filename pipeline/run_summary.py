@@ -187,6 +187,8 @@ def summarize_run(metadata_path: str, pipeline_name: str, run_id: str | None = N
             for key in ("first_night", "last_night"):
                 if _prop(artifact, key) is not None:
                     summary.data[key] = _prop(artifact, key)
+            if "span" in artifact.properties:  # also when the feature job came from the cache
+                summary.data["span"] = artifact.properties["span"].int_value
             for split in ("train", "eval", "test"):
                 n = _prop(artifact, f"examples_{split}")
                 if n is not None:

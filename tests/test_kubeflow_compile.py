@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from pipeline.config import REPO_ROOT
 from pipeline.kubeflow import (
     ConfigError,
     load_kubeflow_config,
@@ -56,6 +57,30 @@ def test_configuration_reaches_the_spec(compiled_spec):
     assert trainer["train_args"] == {"componentInputParameter": "train_args"}
     defaults = spec["pipelineSpec"]["root"]["inputDefinitions"]["parameters"]
     assert set(defaults) == {"train_args", "eval_config"}
+    # the nightly span, its window and the drift switch come from the TOML file
+    def constant(params, name):
+        value = params[name]["runtimeValue"]["constantValue"]
+        return value.get("intValue") or value.get("stringValue")
+
+    gen = tasks["NightlyFeatureGen"]["inputs"]["parameters"]
+    assert constant(gen, "window_nights") == str(config.pipeline.window_nights) == "365"
+    assert "nights/{YYYY}-{MM}-{DD}/*.csv.gz" in constant(gen, "input_config")
+    drift = tasks["DriftGate"]["inputs"]["parameters"]
+    assert constant(drift, "allow_drift") == "0"
+    assert constant(drift, "min_nights") == str(config.pipeline.drift.min_nights)
+
+
+def test_drift_override_and_window_from_the_config_file(tmp_path):
+    text = (REPO_ROOT / "pipeline" / "configs" / "kubeflow.toml").read_text()
+    assert "allow = false" in text and "window_nights = 365" in text
+    custom = tmp_path / "kf.toml"
+    custom.write_text(text.replace("allow = false", "allow = true")
+                      .replace("window_nights = 365", "window_nights = 90"))
+    config = load_kubeflow_config(custom)
+    assert config.pipeline.drift.allow and config.pipeline.window_nights == 90
+    custom.write_text(text.replace("allow = false", "allow = false\nalow = 1"))
+    with pytest.raises(ConfigError, match=r"\[drift\].*unknown key\(s\) \['alow'\]"):
+        load_kubeflow_config(custom)
 
 
 def test_runtime_parameter_values_from_friendly_keys():
