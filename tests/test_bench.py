@@ -127,7 +127,7 @@ def test_bench_markdown_renders_the_whole_run_and_serving():
                              "metrics": {"auc": 0.9, "sensitivity": 0.6, "specificity": 0.9}},
         }],
         "serving": {"serving": timing, "bare_keras": timing | {"p50_ms": 0.4}},
-        "serving_model": "/m/1",
+        "serving_model": "`/m/1`",
     }
     text = format_markdown(figures, "cyclecast bench")
     assert "| process wall time, s | 100 | 50 | **2.00** |" in text
