@@ -15,9 +15,18 @@ def data(tmp_path_factory):
     from components.synthetic.generate import FaultRates, generate_dataset
 
     root = tmp_path_factory.mktemp("bench")
-    clean = FaultRates(missing_night=0, off_wrist=0, motion_corrupted=0.3, short_night=0,
-                       duplicated_rows=0, out_of_order_rows=0, truncated_file=0, corrupt_file=0,
-                       fahrenheit_user=0, sensor_glitch_row=0)
+    clean = FaultRates(
+        missing_night=0,
+        off_wrist=0,
+        motion_corrupted=0.3,
+        short_night=0,
+        duplicated_rows=0,
+        out_of_order_rows=0,
+        truncated_file=0,
+        corrupt_file=0,
+        fahrenheit_user=0,
+        sensor_glitch_row=0,
+    )
     generate_dataset(root, users=2, cycles=1, seed=9, faults=clean, progress=False)
     return root
 
@@ -43,8 +52,9 @@ def test_examples_without_tensorflow_are_byte_identical_to_tensorflow_s(data):
     from components.nightly_features.tf_example import to_serialized_example
     from pipeline.plain_baseline import nightly_examples
 
-    rows = [e for split in nightly_examples(str(data), b"test-salt-0123456789").values()
-            for e in split]
+    rows = [
+        e for split in nightly_examples(str(data), b"test-salt-0123456789").values() for e in split
+    ]
     assert rows
     ours = [to_serialized_example(e) for e in rows]
     original = example_proto.example_class
@@ -96,8 +106,12 @@ def test_bench_command_writes_every_figure(tmp_path):
     # the whole TFX run takes minutes even on the smallest data: measured by the real bench only
     assert main(["bench", "--size", "smallest", "--skip", "whole-run", "--output", str(out)]) == 0
     text = out.read_text()
-    for name in ("floor", "pandas", "Beam DirectRunner in_memory",
-                 "Beam DirectRunner multi_processing"):
+    for name in (
+        "floor",
+        "pandas",
+        "Beam DirectRunner in_memory",
+        "Beam DirectRunner multi_processing",
+    ):
         row = next(line for line in text.splitlines() if line.startswith(f"| {name}"))
         seconds, cpu, rate = (float(x.replace(",", "")) for x in row.split("|")[2:5])
         assert seconds > 0 and cpu > 0 and rate > 0
@@ -112,20 +126,43 @@ def test_bench_markdown_renders_the_whole_run_and_serving():
     """The sections the smoke test leaves out, rendered from figures of the right shape."""
     from pipeline.bench import format_markdown
 
-    timing = {"p50_ms": 1.0, "p99_ms": 2.0, "batch_1_per_s": 900.0, "batch_32_per_s": 2e4,
-              "batch_1024_per_s": 1e5}
+    timing = {
+        "p50_ms": 1.0,
+        "p99_ms": 2.0,
+        "batch_1_per_s": 900.0,
+        "batch_32_per_s": 2e4,
+        "batch_1024_per_s": 1e5,
+    }
     side = {"seconds": 100.0, "cpu_seconds": 90.0, "peak_rss_mb": 900.0}
     figures = {
-        "machine": "m", "size": "smallest", "users": 2, "cycles": 1, "files": 3, "rows": 9,
-        "load_before": (0.1, 0.2, 0.3), "load_after": (0.1, 0.2, 0.3),
-        "whole_run": [{
-            "scale": 1, "files": 3, "data": "2 users x 1 cycles, seed 1",
-            "tfx": side | {"mlmd_seconds": 80.0, "components": {"Trainer": 30.0},
-                           "metrics": {"auc": 0.9, "recall": 0.6, "specificity": 0.9}},
-            "plain": side | {"seconds": 50.0, "cpu_seconds": 45.0,
-                             "stages": {"features": 10.0, "train": 30.0},
-                             "metrics": {"auc": 0.9, "sensitivity": 0.6, "specificity": 0.9}},
-        }],
+        "machine": "m",
+        "size": "smallest",
+        "users": 2,
+        "cycles": 1,
+        "files": 3,
+        "rows": 9,
+        "load_before": (0.1, 0.2, 0.3),
+        "load_after": (0.1, 0.2, 0.3),
+        "whole_run": [
+            {
+                "scale": 1,
+                "files": 3,
+                "data": "2 users x 1 cycles, seed 1",
+                "tfx": side
+                | {
+                    "mlmd_seconds": 80.0,
+                    "components": {"Trainer": 30.0},
+                    "metrics": {"auc": 0.9, "recall": 0.6, "specificity": 0.9},
+                },
+                "plain": side
+                | {
+                    "seconds": 50.0,
+                    "cpu_seconds": 45.0,
+                    "stages": {"features": 10.0, "train": 30.0},
+                    "metrics": {"auc": 0.9, "sensitivity": 0.6, "specificity": 0.9},
+                },
+            }
+        ],
         "serving": {"serving": timing, "bare_keras": timing | {"p50_ms": 0.4}},
         "serving_model": "`/m/1`",
     }
