@@ -36,11 +36,15 @@ def test_compiled_spec_runs_task_by_task_through_the_tfx_container_entrypoint(tm
 
     assert result.order[0] == "ImportSchemaGen" and result.order[-1] == "Pusher"
     assert set(result.order) == {"ImportSchemaGen", "NightlyFeatureGen", "StatisticsGen",
-                                 "ExampleValidator", "AnomalyGate", "Transform", "Trainer",
-                                 "Evaluator", "CalendarBaseline", "Pusher"}
+                                 "ExampleValidator", "AnomalyGate", "DriftGate", "Transform",
+                                 "Trainer", "Evaluator", "CalendarBaseline", "Pusher"}
     assert len(result.skipped) == 2  # the resolvers: nothing blessed yet
     examples = result.outputs["NightlyFeatureGen"]["examples"]
     assert examples["metadata"]["split_names"] == '["train", "eval", "test"]'
+    # no driver runs on Kubeflow v2: the executor resolved the newest night as the span itself
+    newest = max(p.name for p in (tmp_path / "data" / "nights").iterdir())
+    assert examples["metadata"]["last_night"] == newest
+    assert result.outputs["DriftGate"]["report"]["metadata"]["status"] == "not_checked"
     assert result.outputs["Evaluator"]["blessing"]["metadata"]["blessed"] == 1
     assert result.outputs["Pusher"]["pushed_model"]["metadata"]["pushed"] == 1
     versions = list((tmp_path / "serving" / "cyclecast").iterdir())
