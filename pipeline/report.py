@@ -20,7 +20,14 @@ from pathlib import Path
 import numpy as np
 
 from pipeline import svg_plot as sp
-from pipeline.run_summary import RunSummary, connect, find_run, summarize_run
+from pipeline.run_summary import (
+    RunSummary,
+    connect,
+    drift_line,
+    find_run,
+    nights_line,
+    summarize_run,
+)
 from transforms import features as fc
 
 SCORED_SPLIT = "eval"  # the split the Evaluator and the calendar baseline score
@@ -294,6 +301,8 @@ class ReportData:
     comparison: dict
     examples: dict
     quarantine: dict
+    nights: str = ""  # the window of nights the examples cover
+    drift: str = ""  # the drift check's outcome
     statistics: dict = field(default_factory=dict)  # split -> feature rows
     anomalies: dict = field(default_factory=dict)  # split -> anomaly rows
     phases: dict = field(default_factory=dict)  # feature -> phase -> percentiles
@@ -354,6 +363,8 @@ def collect_report(metadata_path: str, pipeline_name: str, run_id: str | None) -
         comparison=metric_comparison(summary),
         examples=summary.examples,
         quarantine=summary.quarantine,
+        nights=nights_line(summary.data),
+        drift=drift_line(summary.drift),
     )
     stats_uri = outputs.get("StatisticsGen.statistics")
     anomalies_uri = outputs.get("ExampleValidator.anomalies")
@@ -571,6 +582,10 @@ def _comparison_section(d: ReportData) -> str:
 
 def _data_section(d: ReportData) -> str:
     parts = ["<h2>Data: statistics and anomalies</h2>"]
+    if d.nights:
+        parts.append(f'<p class="nights">Nights: {escape(d.nights)}.</p>')
+    if d.drift:
+        parts.append(f'<p class="drift">Drift against the previous night: {escape(d.drift)}.</p>')
     if d.examples:
         parts.append(
             "<p>Examples per split: "

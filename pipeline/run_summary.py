@@ -211,13 +211,15 @@ def summarize_run(metadata_path: str, pipeline_name: str, run_id: str | None = N
     return summary
 
 
-def _nights_line(data: dict) -> str:
+def nights_line(data: dict) -> str:
+    """The nights a run's examples cover, as one line of text."""
     if not data.get("last_night"):
         return "every night under the data root"
     return f"{data.get('first_night') or 'start'}..{data['last_night']} (span {data.get('span')})"
 
 
-def _drift_line(drift: dict) -> str:
+def drift_line(drift: dict) -> str:
+    """The drift check's outcome, as one line of text."""
     if not drift:
         return "not recorded"
     if drift["status"] == "not_checked":
@@ -244,9 +246,9 @@ def format_run_summary(s: RunSummary) -> str:
         f"rejected           rows={sum(s.quarantine.get('rows_rejected_by_reason', {}).values())}"
         f"  files={sum(s.quarantine.get('files_rejected_by_reason', {}).values())}"
         f"  invalid nights={sum(s.quarantine.get('nights_invalid_by_reason', {}).values())}",
-        f"nights             {_nights_line(s.data)}",
+        f"nights             {nights_line(s.data)}",
         "anomalies          none (the schema check passed)",
-        f"drift              {_drift_line(s.drift)}",
+        f"drift              {drift_line(s.drift)}",
         f"model              {metrics_line(s.candidate)}",
         f"baseline model     {metrics_line(s.baseline) if s.baseline else 'none yet (first run)'}",
     ]

@@ -181,6 +181,15 @@ def test_metrics_on_the_page_are_the_run_summarys(reports):
     assert not first.baseline and worse.baseline  # the worse run is compared with the first
     assert "not blessed" in reports["worse"][1].read_text()
     assert f"pushed as version {first.pushed_version}" in reports["first"][1].read_text()
+    # the nights the examples cover and the drift outcome, as `runs show` prints them
+    from html import escape
+
+    from pipeline.run_summary import drift_line, nights_line
+
+    page = reports["first"][1].read_text()
+    assert f"Nights: {escape(nights_line(first.data))}." in page
+    assert f"Drift against the previous night: {escape(drift_line(first.drift))}." in page
+    assert first.data["last_night"] and first.drift["status"] == "not_checked"
 
 
 @pytest.mark.e2e
