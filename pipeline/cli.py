@@ -173,7 +173,6 @@ def _cmd_run(args: argparse.Namespace) -> int:
     _quiet_tensorflow()
     from pipeline.local_runner import RunStopped, run_local
     from pipeline.run_lock import RunRefused
-    from pipeline.run_summary import format_run_summary
 
     print(
         f"cyclecast pipeline: {cfg.data_root} -> {cfg.pipeline_root} "
@@ -192,6 +191,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(summary.to_dict(), indent=2, sort_keys=True))
     else:
+        from pipeline.run_summary import format_run_summary
+
         print(format_run_summary(summary))
     print(f"finished in {time.monotonic() - t0:.0f} s", file=sys.stderr)
     return 0
