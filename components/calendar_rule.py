@@ -49,11 +49,15 @@ def binary_metrics(labels: np.ndarray, predicted: np.ndarray) -> dict[str, float
     }
 
 
-def score_examples(rows: list[dict[str, list]]) -> dict[str, float]:
-    """The calendar rule's metrics on labelled nightly examples (feature dicts)."""
-    predicted = calendar_predictions(
+def predict_examples(rows: list[dict[str, list]]) -> np.ndarray:
+    """The calendar rule's call (1 fertile, 0 not) for each nightly example (feature dicts)."""
+    return calendar_predictions(
         np.array([r[fc.CYCLE_DAY][0] for r in rows]),
         np.array([r[fc.PREV_CYCLE_LENGTHS] for r in rows], dtype=float),
         np.array([r[fc.PREV_CYCLE_COUNT][0] for r in rows]),
     )
-    return binary_metrics(np.array([r[fc.LABEL_KEY][0] for r in rows]), predicted)
+
+
+def score_examples(rows: list[dict[str, list]]) -> dict[str, float]:
+    """The calendar rule's metrics on labelled nightly examples (feature dicts)."""
+    return binary_metrics(np.array([r[fc.LABEL_KEY][0] for r in rows]), predict_examples(rows))

@@ -162,13 +162,13 @@ def read_ledger(quarantine_uri: str) -> list[dict]:
     """Read the night ledger the feature job wrote into its quarantine artifact."""
     import gzip
 
-    from tensorflow.io import gfile
+    from tfx.dsl.io import fileio
 
     from components.nightly_features.beam_job import NIGHT_LEDGER
 
     entries = []
-    for path in sorted(gfile.glob(os.path.join(quarantine_uri, f"{NIGHT_LEDGER}*.jsonl.gz"))):
-        with gfile.GFile(path, "rb") as f:
+    for path in sorted(fileio.glob(os.path.join(quarantine_uri, f"{NIGHT_LEDGER}*.jsonl.gz"))):
+        with fileio.open(path, "rb") as f:
             entries.extend(json.loads(line) for line in gzip.decompress(f.read()).splitlines())
     return entries
 

@@ -156,8 +156,6 @@ def serving_latency(model_dir: str, example: dict[str, list]) -> dict:
     function like the signature, so the difference is the price of parsing, checking and
     transforming in the graph.
     """
-    import os
-
     os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
     import tensorflow as tf
     import tf_keras
@@ -203,14 +201,12 @@ def serving_latency(model_dir: str, example: dict[str, list]) -> dict:
 
 def machine() -> str:
     """A line describing the machine and the versions measured."""
-    import apache_beam
-    import numpy
-    import pandas
+    from importlib.metadata import version
 
     return (
         f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-        f"Python {platform.python_version()}, Beam {apache_beam.__version__}, "
-        f"pandas {pandas.__version__}, numpy {numpy.__version__}"
+        f"Python {platform.python_version()}, Beam {version('apache-beam')}, "
+        f"pandas {version('pandas')}, numpy {version('numpy')}"
     )
 
 
@@ -290,7 +286,6 @@ def run_benchmarks(
     ``run_data`` is the whole run's data root (generated in ``work_dir`` when None);
     ``model_dir`` the model whose serving is measured (the whole run's pushed model when None).
     """
-    import json
     import sys
 
     from components.synthetic.generate import generate_dataset
@@ -365,7 +360,8 @@ def run_benchmarks(
         from components.nightly_features.tf_example import read_examples
 
         log.write(f"bench: serving latency of {model_dir}\n")
-        example = read_examples(os.path.join(beam_dir, "out", "examples", "Split-*", "*.gz"))[0]
+        pattern = os.path.join(beam_dir, "out", "examples", "Split-*", "*.gz")
+        example = read_examples(pattern, limit=1)[0]
         figures["serving"] = serving_latency(model_dir, example)
         figures["serving_model"] = model_label
     figures["load_after"] = os.getloadavg()

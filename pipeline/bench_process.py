@@ -273,12 +273,13 @@ def main(argv: list[str]) -> int:
         from pipeline.plain_baseline import run_plain
 
         steps = int(args[1])
+        training = TrainingConfig()
         result = run_plain(
             args[0],
             BENCH_SALT.encode(),
             steps,
-            TrainingConfig().eval_steps,
-            TrainingConfig().seed,
+            training.eval_steps,
+            training.seed,
             log=sys.stderr,
         )
     else:

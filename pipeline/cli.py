@@ -134,10 +134,14 @@ def _ensure_default_data(config: LocalConfig) -> None:
     generate_dataset(config.data_root, users=d.users, cycles=d.cycles, seed=d.seed, overwrite=True)
 
 
+def _local_config(args: argparse.Namespace) -> LocalConfig:
+    """The local set-up (work directory, default data) ``cyclecast run`` uses."""
+    return LocalConfig(workdir=Path(args.workdir)) if args.workdir else LocalConfig()
+
+
 def run_config(args: argparse.Namespace) -> PipelineConfig:
     """The pipeline configuration ``cyclecast run`` uses for its arguments (pure, no I/O)."""
-    config = LocalConfig(workdir=Path(args.workdir)) if args.workdir else LocalConfig()
-    cfg = config.pipeline_config(Path(args.data_root) if args.data_root else None)
+    cfg = _local_config(args).pipeline_config(Path(args.data_root) if args.data_root else None)
     changes: dict = {"window_nights": args.window_nights, "night": args.night}
     if args.allow_drift:
         changes["drift"] = replace(cfg.drift, allow=True)
@@ -162,7 +166,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     except ValueError as e:
         print(f"cyclecast run: {e}", file=sys.stderr)
         return 2
-    config = LocalConfig(workdir=Path(args.workdir)) if args.workdir else LocalConfig()
+    config = _local_config(args)
     if not args.data_root:
         _ensure_default_data(config)
     problem = _check_night_landed(cfg.data_root, cfg.night)

@@ -66,7 +66,7 @@ def nights_from_examples(pattern: str, limit: int) -> list[dict]:
     """Serving nights taken from TFRecord examples (e.g. the pipeline's eval split)."""
     from components.nightly_features.tf_example import read_examples
 
-    rows = read_examples(pattern)[:limit]
+    rows = read_examples(pattern, limit)
     if not rows:
         raise FileNotFoundError(f"no examples match {pattern}")
     return [night_from_example(r) for r in rows]

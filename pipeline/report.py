@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from components.calendar_rule import binary_metrics, predict_examples
 from pipeline import svg_plot as sp
 from pipeline.run_summary import (
     RunSummary,
@@ -120,8 +121,6 @@ def rates_by_cycle_day(
     Days past ``max_day`` are pooled into ``max_day``. A rate is None where it is undefined (no
     fertile night, or no other night, on that day).
     """
-    from components.calendar_rule import binary_metrics
-
     days = np.minimum(np.asarray(cycle_day, int), max_day)
     labels = np.asarray(labels, int)
     rows = []
@@ -176,14 +175,16 @@ def cycle_phases(rows: list[dict[str, list]]) -> list[str | None]:
 
 
 def phase_distributions(
-    rows: list[dict[str, list]], feature_names: tuple[str, ...] = fc.NIGHTLY_FEATURES
+    rows: list[dict[str, list]],
+    feature_names: tuple[str, ...] = fc.NIGHTLY_FEATURES,
+    phases: list[str] | None = None,
 ) -> dict[str, dict[str, list[float] | None]]:
     """Per feature and phase: percentiles (10, 25, 50, 75, 90) of values relative to the user.
 
     Each night's value minus the same user's median: between-person differences would otherwise
-    hide the cycle.
+    hide the cycle. ``phases`` are the rows' ``cycle_phases``, when already known.
     """
-    phases = cycle_phases(rows)
+    phases = phases if phases is not None else cycle_phases(rows)
     users = np.array([r[fc.USER_KEY][0] for r in rows], dtype=object)
     out: dict[str, dict[str, list[float] | None]] = {}
     for name in feature_names:
@@ -320,7 +321,6 @@ def _split_files(examples_uri: str, split: str) -> str:
 
 def _scores(model_dir: str, rows: list[dict]) -> dict:
     """Model probability and decision, and the calendar rule's call, for each row."""
-    from components.calendar_rule import calendar_predictions
     from pipeline.evaluate import model_predictions
 
     predictions = model_predictions(model_dir, rows)
@@ -329,11 +329,7 @@ def _scores(model_dir: str, rows: list[dict]) -> dict:
         "cycle_day": np.array([r[fc.CYCLE_DAY][0] for r in rows], int),
         "probability": np.array([p.probability for p in predictions], float),
         "model": np.array([p.fertile for p in predictions], int),
-        "calendar rule": calendar_predictions(
-            np.array([r[fc.CYCLE_DAY][0] for r in rows]),
-            np.array([r[fc.PREV_CYCLE_LENGTHS] for r in rows], dtype=float),
-            np.array([r[fc.PREV_CYCLE_COUNT][0] for r in rows]),
-        ),
+        "calendar rule": predict_examples(rows),
     }
 
 
@@ -342,7 +338,6 @@ def collect_report(metadata_path: str, pipeline_name: str, run_id: str | None) -
     import tensorflow_data_validation as tfdv
     from tensorflow_metadata.proto.v0 import anomalies_pb2
 
-    from components.calendar_rule import binary_metrics
     from components.nightly_features.tf_example import read_examples
     from pipeline.evaluate import auc
 
@@ -384,8 +379,8 @@ def collect_report(metadata_path: str, pipeline_name: str, run_id: str | None) -
         data.missing.append("examples")
         return data
     train_rows = read_examples(_split_files(examples_uri, PHASE_SPLIT))
-    data.phases = phase_distributions(train_rows)
     phases = cycle_phases(train_rows)
+    data.phases = phase_distributions(train_rows, phases=phases)
     data.phase_counts = {p: phases.count(p) for p in PHASES}
 
     model_uri = outputs.get("Trainer.model")

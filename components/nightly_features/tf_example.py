@@ -39,14 +39,20 @@ def to_serialized_example(
     return ex.SerializeToString()
 
 
-def read_examples(file_pattern: str) -> list[dict[str, list]]:
-    """Read gzip TFRecords of tf.Examples back into feature dicts (for tests and small reports)."""
+def read_examples(file_pattern: str, limit: int | None = None) -> list[dict[str, list]]:
+    """Read gzip TFRecords of tf.Examples back into feature dicts (for tests and small reports).
+
+    ``limit`` stops after that many examples (files in name order), so nothing more is decoded.
+    """
     import tensorflow as tf
     from tensorflow.core.example import example_pb2
 
     out = []
     files = sorted(tf.io.gfile.glob(file_pattern))
-    for record in tf.data.TFRecordDataset(files, compression_type="GZIP").as_numpy_iterator():
+    records = tf.data.TFRecordDataset(files, compression_type="GZIP")
+    if limit is not None:
+        records = records.take(limit)
+    for record in records.as_numpy_iterator():
         ex = example_pb2.Example.FromString(record)
         row = {}
         for name, feature in ex.features.feature.items():
