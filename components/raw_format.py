@@ -17,6 +17,7 @@ extraction uses it to parse and validate. It imports numpy only.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from dataclasses import dataclass
 
@@ -158,6 +159,17 @@ class NightInvalid:
     LONG_GAP = "long_gap"
     NO_LOW_MOTION_SLEEP = "no_low_motion_sleep"
     ALL = (NO_VALID_ROWS, SHORT_WEAR, SHORT_SLEEP, LONG_GAP, NO_LOW_MOTION_SLEEP)
+
+
+def night_in_path(rel_path: str) -> dt.date | None:
+    """Return the night of ``nights/<YYYY-MM-DD>/<file>``; None when the path has no valid date."""
+    parts = rel_path.replace("\\", "/").split("/")
+    if len(parts) < 3 or parts[-3] != NIGHTS_DIR or not DATE_PATTERN.match(parts[-2]):
+        return None
+    try:
+        return dt.date.fromisoformat(parts[-2])
+    except ValueError:  # e.g. 2026-02-30
+        return None
 
 
 def night_path(date_iso: str, user_id: str) -> str:

@@ -134,6 +134,11 @@ def _ensure_default_data(config: LocalConfig) -> None:
     generate_dataset(config.data_root, users=d.users, cycles=d.cycles, seed=d.seed, overwrite=True)
 
 
+def _metadata_path(args: argparse.Namespace) -> str:
+    """``--metadata``, or the local runs' ML Metadata store."""
+    return args.metadata or LocalConfig().pipeline_config().metadata_path
+
+
 def _local_config(args: argparse.Namespace) -> LocalConfig:
     """The local set-up (work directory, default data) ``cyclecast run`` uses."""
     return LocalConfig(workdir=Path(args.workdir)) if args.workdir else LocalConfig()
@@ -174,7 +179,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         print(f"cyclecast run: {problem}", file=sys.stderr)
         return 2
     cfg = cfg.with_changes(salt_file=local_salt_file(config.salt_file))
-    _quiet_tensorflow()
+    if not args.verbose:
+        _quiet_tensorflow()
     from pipeline.local_runner import RunStopped, run_local
     from pipeline.run_lock import RunRefused
 
@@ -219,7 +225,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         if args.model:
             from pipeline.runs import find_model
 
-            metadata = args.metadata or LocalConfig().pipeline_config().metadata_path
+            metadata = _metadata_path(args)
             version = find_model(metadata, args.model_name, args.model)
             predictions = p.predict_local(version.path, serialized)
         elif args.local:
@@ -263,8 +269,6 @@ def _cmd_compile(args: argparse.Namespace) -> int:
         print(f"cyclecast compile: {e}", file=sys.stderr)
         return 2
     if args.image:
-        from dataclasses import replace
-
         config = replace(config, image=args.image)
     print(f"compiled {compile_pipeline(config, args.output)} (image {config.image})")
     return 0
@@ -324,7 +328,7 @@ def _cmd_runs(args: argparse.Namespace) -> int:
     _quiet_tensorflow()
     from pipeline import runs
 
-    metadata = args.metadata or LocalConfig().pipeline_config().metadata_path
+    metadata = _metadata_path(args)
     try:
         if args.command == "models":
             if args.action == "list":
@@ -353,29 +357,26 @@ def _cmd_runs(args: argparse.Namespace) -> int:
                 else runs.format_runs_table(found)
             )
         elif args.action == "show":
-            from pipeline.run_summary import format_run_summary, summarize_run
+            from pipeline.run_summary import format_run_summary
 
-            r = summarize_run(metadata, args.pipeline, args.ids[0])
+            r = runs.summarize_run(metadata, args.pipeline, args.ids[0])
             print(
                 json.dumps(runs.run_record(r), indent=2, sort_keys=True, default=str)
                 if args.json
                 else format_run_summary(r)
             )
+        elif args.action == "export":
+            from pipeline.mlflow_export import MlflowMissing, export_run
+
+            r = runs.summarize_run(metadata, args.pipeline, args.ids[0])
+            try:
+                mlflow_id = export_run(r, args.mlflow_uri, args.experiment)
+            except MlflowMissing as e:
+                print(f"cyclecast runs: {e}", file=sys.stderr)
+                return 2
+            print(f"exported {r.run_id} to {args.mlflow_uri} as MLflow run {mlflow_id}")
         else:
-            from pipeline.run_summary import summarize_run
-
-            if args.action == "export":
-                from pipeline.mlflow_export import MlflowMissing, export_run
-
-                r = summarize_run(metadata, args.pipeline, args.ids[0])
-                try:
-                    mlflow_id = export_run(r, args.mlflow_uri, args.experiment)
-                except MlflowMissing as e:
-                    print(f"cyclecast runs: {e}", file=sys.stderr)
-                    return 2
-                print(f"exported {r.run_id} to {args.mlflow_uri} as MLflow run {mlflow_id}")
-                return 0
-            a, b = (summarize_run(metadata, args.pipeline, i) for i in args.ids)
+            a, b = (runs.summarize_run(metadata, args.pipeline, i) for i in args.ids)
             comparison = runs.compare_runs(a, b)
             print(
                 json.dumps(comparison, indent=2, sort_keys=True, default=str)

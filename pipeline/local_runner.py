@@ -24,8 +24,10 @@ def run_local(cfg: PipelineConfig, verbose: bool = False):
 
 
 def _run_locked(cfg: PipelineConfig, verbose: bool):
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "0" if verbose else "3")
-    if not verbose:
+    if verbose:  # asked for: overrides the quiet default (./dev sets one)
+        os.environ["TF_CPP_MIN_LOG_LEVEL"] = "0"
+    else:
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
         warnings.filterwarnings("ignore")
     from tfx.orchestration.local.local_dag_runner import LocalDagRunner
 

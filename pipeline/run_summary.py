@@ -96,7 +96,8 @@ def find_run(store: metadata_store.MetadataStore, pipeline_name: str, run_id: st
     return matches[0]
 
 
-def _prop_value(value):
+def prop_value(value):
+    """The Python value of an ML Metadata property value (None when unset)."""
     return getattr(value, value.WhichOneof("value")) if value.WhichOneof("value") else None
 
 
@@ -109,9 +110,7 @@ def _json_or_text(text):
 
 def _prop(artifact, name: str):
     value = artifact.custom_properties.get(name)
-    if value is None:
-        return None
-    return getattr(value, value.WhichOneof("value"))
+    return None if value is None else prop_value(value)
 
 
 def _tfma_metrics(eval_uri: str) -> tuple[dict, dict, dict]:
@@ -137,7 +136,7 @@ def _tfma_metrics(eval_uri: str) -> tuple[dict, dict, dict]:
                 if kv.key.model_name == "baseline":
                     continue
                 target = slices.setdefault(slice_name, {})
-            target[_metric_name(kv.key)] = value
+            target[kv.key.name] = value
     return candidate, baseline, slices
 
 
@@ -147,16 +146,12 @@ def _slice_value(key) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
-def _metric_name(key) -> str:
-    return key.name
-
-
 def summarize_run(metadata_path: str, pipeline_name: str, run_id: str | None = None) -> RunSummary:
     """Collect a run's (the latest by default) data, configuration, metrics and outcome."""
     store = connect(metadata_path)
     run = find_run(store, pipeline_name, run_id)
     summary = RunSummary(run_id=run.name)
-    summary.code = {k: _prop_value(v) for k, v in run.custom_properties.items()}
+    summary.code = {k: prop_value(v) for k, v in run.custom_properties.items()}
     types = {t.id: t.name for t in store.get_artifact_types()}
     exec_types = {t.id: t.name for t in store.get_execution_types()}
     executions = store.get_executions_by_context(run.id)
@@ -169,7 +164,7 @@ def summarize_run(metadata_path: str, pipeline_name: str, run_id: str | None = N
         name = exec_types.get(execution.type_id, "?").rsplit(".", 1)[-1]
         state = metadata_store_pb2.Execution.State.Name(execution.last_known_state)
         summary.executions[name] = state
-        props = {k: _prop_value(v) for k, v in execution.custom_properties.items()}
+        props = {k: prop_value(v) for k, v in execution.custom_properties.items()}
         if name == "Trainer":
             summary.training = {
                 k: _json_or_text(props.get(k)) for k in ("train_args", "eval_args", "custom_config")
@@ -185,8 +180,9 @@ def summarize_run(metadata_path: str, pipeline_name: str, run_id: str | None = N
         kind = types.get(artifact.type_id)
         if kind == "Examples":
             for key in ("first_night", "last_night"):
-                if _prop(artifact, key) is not None:
-                    summary.data[key] = _prop(artifact, key)
+                value = _prop(artifact, key)
+                if value is not None:
+                    summary.data[key] = value
             if "span" in artifact.properties:  # also when the feature job came from the cache
                 summary.data["span"] = artifact.properties["span"].int_value
             for split in ("train", "eval", "test"):
@@ -233,12 +229,13 @@ def drift_line(drift: dict) -> str:
     )
 
 
+def metrics_line(metrics: dict, names: tuple[str, ...] = METRICS_SHOWN) -> str:
+    """``name=value`` for the named metrics present, or ``none``."""
+    return "  ".join(f"{k}={metrics[k]:.3f}" for k in names if k in metrics) or "none"
+
+
 def format_run_summary(s: RunSummary) -> str:
     """Render the run summary for a person."""
-
-    def metrics_line(d: dict) -> str:
-        return "  ".join(f"{k}={d[k]:.3f}" for k in METRICS_SHOWN if k in d) or "none"
-
     cal = s.calendar
     lines = [
         f"run                {s.run_id}",

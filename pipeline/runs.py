@@ -11,7 +11,14 @@ import datetime as dt
 import os
 from dataclasses import dataclass, field
 
-from pipeline.run_summary import RunSummary, connect, run_contexts, summarize_run
+from pipeline.run_summary import (
+    RunSummary,
+    connect,
+    metrics_line,
+    prop_value,
+    run_contexts,
+    summarize_run,
+)
 
 COMPARED_METRICS = ("auc", "recall", "specificity", "precision", "binary_accuracy", "calibration")
 
@@ -186,7 +193,7 @@ def list_models(metadata_path: str, pipeline_name: str) -> list[ModelVersion]:
                 if raw is not None:
                     mv.examples_uri = raw.uri
                     mv.data = {
-                        k: getattr(v, v.WhichOneof("value"))
+                        k: prop_value(v)
                         for k, v in raw.custom_properties.items()
                         if k in ("span", "input_fingerprint")
                     }
@@ -224,8 +231,5 @@ def format_model(m: ModelVersion) -> str:
     for k, v in m.data.items():
         lines.append(f"  {k:<17} {str(v).replace(chr(10), '; ')}")
     if m.metrics:
-        lines.append(
-            "metrics            "
-            + "  ".join(f"{k}={m.metrics[k]:.3f}" for k in COMPARED_METRICS if k in m.metrics)
-        )
+        lines.append(f"metrics            {metrics_line(m.metrics, COMPARED_METRICS)}")
     return "\n".join(lines)

@@ -9,7 +9,8 @@ import json
 
 import pytest
 
-from components.nightly_features.window import NightWindow, night_in_path, span_of
+from components.nightly_features.window import NightWindow, span_of
+from components.raw_format import night_in_path
 from tests.rawfiles import write_steady_root
 
 FIRST = dt.date(2026, 1, 5)

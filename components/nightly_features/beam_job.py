@@ -165,8 +165,8 @@ class _ParseCycleFn(beam.DoFn):
             row = parse_cycle_line(line)
         except BadCycleRow as e:
             beam.metrics.Metrics.counter(NAMESPACE, "cycle_rows_rejected").inc()
-            user = line.split(",", 1)[0].strip()
-            rest = line.split(",", 1)[1] if "," in line else ""
+            user, _, rest = line.partition(",")
+            user = user.strip()
             key = pseudonymise(user, self._salt) if rf.USER_ID_PATTERN.match(user) else None
             yield beam.pvalue.TaggedOutput(
                 REJECTED_CYCLES,

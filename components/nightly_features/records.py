@@ -49,14 +49,13 @@ def parse_night_path(rel_path: str) -> tuple[str, str]:
         raise UnreadableFile(
             rf.FileReject.BAD_PATH, f"expected nights/<date>/<user>.csv.gz: {rel_path}"
         )
-    date_s, user_id = parts[-2], parts[-1][: -len(rf.RAW_SUFFIX)]
-    if not rf.DATE_PATTERN.match(date_s) or not rf.USER_ID_PATTERN.match(user_id):
-        raise UnreadableFile(rf.FileReject.BAD_PATH, f"bad date or user id in {rel_path}")
-    try:
-        dt.date.fromisoformat(date_s)
-    except ValueError as e:
-        raise UnreadableFile(rf.FileReject.BAD_PATH, f"impossible date in {rel_path}") from e
-    return user_id, date_s
+    user_id = parts[-1][: -len(rf.RAW_SUFFIX)]
+    if not rf.USER_ID_PATTERN.match(user_id):
+        raise UnreadableFile(rf.FileReject.BAD_PATH, f"bad user id in {rel_path}")
+    night = rf.night_in_path(rel_path)
+    if night is None:
+        raise UnreadableFile(rf.FileReject.BAD_PATH, f"bad or impossible date in {rel_path}")
+    return user_id, night.isoformat()
 
 
 def process_raw_file(rel_path: str, data: bytes, rules: rf.NightRules) -> NightOutcome:

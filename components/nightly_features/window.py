@@ -38,20 +38,6 @@ def parse_night(text: str) -> dt.date:
         raise ValueError(f"night {text!r} is not a date in the form YYYY-MM-DD") from None
 
 
-def night_in_path(rel_path: str) -> dt.date | None:
-    """Return the night of ``nights/<date>/<file>``, or None when the path has no valid date."""
-    parts = rel_path.replace("\\", "/").split("/")
-    if len(parts) < 3 or parts[-3] != rf.NIGHTS_DIR:
-        return None
-    folder = parts[-2]
-    if not rf.DATE_PATTERN.match(folder):
-        return None
-    try:
-        return dt.date.fromisoformat(folder)
-    except ValueError:
-        return None
-
-
 @dataclass(frozen=True)
 class NightWindow:
     """Nights ``first``..``last`` (inclusive) are emitted; None leaves that end open."""
@@ -78,7 +64,7 @@ class NightWindow:
 
     def reads(self, rel_path: str) -> bool:
         """True when the job must read this raw file (a path with no valid date always is)."""
-        night = night_in_path(rel_path)
+        night = rf.night_in_path(rel_path)
         if night is None:
             return True  # quarantined as bad_path by every run, so it can't go unnoticed
         if self.last is not None and night > self.last:
