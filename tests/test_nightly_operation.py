@@ -227,3 +227,15 @@ def test_drift_stops_the_run_and_the_override_trains_anyway(tmp_path):
     (line,) = [x for x in text.splitlines() if x.startswith("drift ")]
     assert f"OVERRIDDEN: {night} vs 2026-02-19," in line and "heart_rate" in line
     assert f"2026-01-22..{night} (span {span_of(dt.date(2026, 2, 20))})" in text
+
+
+def test_drift_calibration_counts_noise_and_detections():
+    from pipeline.drift_calibration import calibrate, format_calibration
+
+    base = [55.0 + 0.5 * i for i in range(50)]
+    ledger = _ledger({"2026-03-01": base, "2026-03-02": base[::-1], "2026-03-03": base})
+    ledger += _ledger({"2026-03-05": base[:10]})  # too few nights: no pair with it
+    c = calibrate(ledger, _schema(), 40, shifts=(("heart_rate", 15.0), ("heart_rate", 0.0)))
+    assert len(c.noise) == 2 and max(c.noise) < 0.3
+    assert c.detected == {"heart_rate +15": (2, 2), "heart_rate +0": (0, 2)}
+    assert "flagged on 2 of 2 pairs" in format_calibration(c, 40)
