@@ -20,7 +20,7 @@ METRICS_FILE = "metrics.json"
 def score_calendar_rule(examples_pattern: str) -> dict[str, float]:
     """Read examples and return the calendar rule's metrics against their labels."""
     from components.calendar_rule import score_examples
-    from components.nightly_features.tf_example import read_examples
+    from transforms.tf_example import read_examples
 
     rows = read_examples(examples_pattern)
     if not rows:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from pipeline.config import REPO_ROOT
 
-FEATURE_CODE = ("components/raw_format.py", "components/nightly_features", "transforms/features.py")
+FEATURE_CODE = ("transforms/raw_format.py", "components/nightly_features", "transforms/features.py")
 TRANSFORM_CODE = ("transforms",)
 TRAINER_CODE = ("transforms", "components/trainer")
 

@@ -6,9 +6,9 @@ import json
 
 import tensorflow_model_analysis as tfma
 
-from components.serving_request import PROBABILITY, SERVING_SIGNATURE
 from pipeline.config import EvaluationConfig
 from transforms import features as fc
+from transforms.serving_request import PROBABILITY, SERVING_SIGNATURE
 
 
 def _at_threshold(

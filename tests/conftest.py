@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from components.synthetic.generate import generate_dataset
 from pipeline.config import EvaluationConfig, LocalConfig, TrainingConfig
+from synthetic.generate import generate_dataset
 
 
 def pipeline_config(workdir: Path, data_root: Path, **changes):
@@ -26,7 +26,7 @@ def pipeline_config(workdir: Path, data_root: Path, **changes):
 @pytest.fixture(scope="session")
 def pipeline_runs(tmp_path_factory):
     """Three runs on 16 users x 3 cycles: first, same again (cached), and a worse candidate."""
-    from pipeline.local_runner import run_local
+    from pipeline.orchestration.local_runner import run_local
 
     root = tmp_path_factory.mktemp("e2e")
     data = root / "data"
@@ -48,7 +48,7 @@ def pipeline_runs(tmp_path_factory):
 @pytest.fixture(scope="session")
 def compiled_spec(tmp_path_factory) -> Path:
     """The default Kubeflow config compiled once per session (KFP v2 pipeline spec JSON)."""
-    from pipeline.kubeflow import compile_pipeline, load_kubeflow_config
+    from pipeline.orchestration.kubeflow import compile_pipeline, load_kubeflow_config
 
     return compile_pipeline(load_kubeflow_config(),
                             tmp_path_factory.mktemp("kfp") / "cyclecast.json")

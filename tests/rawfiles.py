@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gzip
 
-from components import raw_format as rf
+from transforms import raw_format as rf
 
 T0 = 1_767_650_400  # 2026-01-05 22:00:00 UTC
 

@@ -7,12 +7,12 @@ import re
 import pytest
 
 from components.nightly_features.night import decode_file, extract_features, parse_rows
-from pipeline.bench import floor_features, pandas_features, raw_files
+from pipeline.bench.runner import floor_features, pandas_features, raw_files
 
 
 @pytest.fixture(scope="module")
 def data(tmp_path_factory):
-    from components.synthetic.generate import FaultRates, generate_dataset
+    from synthetic.generate import FaultRates, generate_dataset
 
     root = tmp_path_factory.mktemp("bench")
     clean = FaultRates(
@@ -49,8 +49,8 @@ def test_examples_without_tensorflow_are_byte_identical_to_tensorflow_s(data):
     from tensorflow.core.example import example_pb2
 
     from components.nightly_features import example_proto
-    from components.nightly_features.tf_example import to_serialized_example
-    from pipeline.plain_baseline import nightly_examples
+    from pipeline.bench.plain_baseline import nightly_examples
+    from transforms.tf_example import to_serialized_example
 
     rows = [
         e for split in nightly_examples(str(data), b"test-salt-0123456789").values() for e in split
@@ -69,8 +69,8 @@ def test_examples_without_tensorflow_are_byte_identical_to_tensorflow_s(data):
 def test_plain_script_builds_the_feature_jobs_examples(data, tmp_path):
     """The plain baseline's examples are the Beam job's, split for split, byte for byte."""
     from components.nightly_features.job import run_feature_job
-    from components.nightly_features.tf_example import read_examples, to_serialized_example
-    from pipeline.plain_baseline import nightly_examples
+    from pipeline.bench.plain_baseline import nightly_examples
+    from transforms.tf_example import read_examples, to_serialized_example
 
     salt = b"test-salt-0123456789"
     run_feature_job(str(data), str(tmp_path / "out"), salt, ["--runner=DirectRunner"])
@@ -82,7 +82,7 @@ def test_plain_script_builds_the_feature_jobs_examples(data, tmp_path):
 
 
 def test_replicated_data_and_the_scaling_exponent(data, tmp_path):
-    from pipeline.bench_process import replicate_dataset, scaling_exponent, users_of
+    from pipeline.bench.process import replicate_dataset, scaling_exponent, users_of
 
     users = users_of(str(data))
     replicate_dataset(str(data), str(tmp_path / "x3"), 3 * len(users))
@@ -124,7 +124,7 @@ def test_bench_command_writes_every_figure(tmp_path):
 
 def test_bench_markdown_renders_the_whole_run_and_serving():
     """The sections the smoke test leaves out, rendered from figures of the right shape."""
-    from pipeline.bench import format_markdown
+    from pipeline.bench.runner import format_markdown
 
     timing = {
         "p50_ms": 1.0,

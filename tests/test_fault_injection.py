@@ -14,11 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from components import raw_format as rf
 from components.nightly_features.job import run_feature_job
-from components.nightly_features.tf_example import read_examples
 from components.nightly_features.user_history import pseudonymise
 from tests.rawfiles import T0, read_jsonl, row, steady_night, to_file
+from transforms import raw_format as rf
+from transforms.tf_example import read_examples
 
 pytestmark = pytest.mark.e2e
 

@@ -9,11 +9,11 @@ from collections import Counter
 import pytest
 
 from components.nightly_features.job import run_feature_job
-from components.nightly_features.tf_example import read_examples
 from components.nightly_features.user_history import pseudonymise
-from components.synthetic.generate import FaultRates, generate_dataset
+from synthetic.generate import FaultRates, generate_dataset
 from tests.rawfiles import read_jsonl
 from transforms import features as fc
+from transforms.tf_example import read_examples
 
 SALT = b"feature-job-test-salt-0123456789"
 BEAM_ARGS = ["--runner=DirectRunner", "--direct_running_mode=in_memory",

@@ -1,8 +1,8 @@
-"""Tests of the synthetic-data generator (components/synthetic).
+"""Tests of the synthetic-data generator (synthetic).
 
 Statistics are checked against the "Domain facts for the synthetic data" table of DESIGN.md; the
 generated files are checked against an independent reference validator written here from the
-rules in components/raw_format.py.
+rules in transforms/raw_format.py.
 """
 
 from __future__ import annotations
@@ -22,19 +22,19 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from components import raw_format
-from components.raw_format import FileReject, NightInvalid, RowReject, SleepState
-from components.synthetic import faults as injection
-from components.synthetic.cycles import simulate_user_cycles
-from components.synthetic.expectations import count_row_rejects, row_reject_codes
-from components.synthetic.generate import FaultRates, generate_dataset
-from components.synthetic.night_rows import anchor_to_latent, simulate_night
-from components.synthetic.physiology import (
+from synthetic import faults as injection
+from synthetic.cycles import simulate_user_cycles
+from synthetic.expectations import count_row_rejects, row_reject_codes
+from synthetic.generate import FaultRates, generate_dataset
+from synthetic.night_rows import anchor_to_latent, simulate_night
+from synthetic.physiology import (
     draw_user_traits,
     midluteal_days,
     simulate_nightly_latents,
 )
-from components.synthetic.raw_file import quantise
+from synthetic.raw_file import quantise
+from transforms import raw_format
+from transforms.raw_format import FileReject, NightInvalid, RowReject, SleepState
 
 START = dt.date(2026, 1, 5)
 

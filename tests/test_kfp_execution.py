@@ -12,9 +12,13 @@ pytestmark = pytest.mark.e2e
 
 
 def test_compiled_spec_runs_task_by_task_through_the_tfx_container_entrypoint(tmp_path):
-    from components.synthetic.generate import generate_dataset
-    from pipeline.kfp_local import run_spec_locally
-    from pipeline.kubeflow import compile_pipeline, load_kubeflow_config, runtime_parameter_values
+    from pipeline.orchestration.kfp_local import run_spec_locally
+    from pipeline.orchestration.kubeflow import (
+        compile_pipeline,
+        load_kubeflow_config,
+        runtime_parameter_values,
+    )
+    from synthetic.generate import generate_dataset
 
     generate_dataset(tmp_path / "data", users=10, cycles=1, seed=4, progress=False)
     # the cluster config with local paths: what changes between a cluster and here is config

@@ -20,7 +20,7 @@ from urllib.parse import parse_qsl, urlsplit
 import pytest
 
 from pipeline.cli import main
-from pipeline.kfp_submit import (
+from pipeline.orchestration.kfp_submit import (
     SubmitError,
     default_run_name,
     load_token,

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from pipeline.config import REPO_ROOT
-from pipeline.kubeflow import (
+from pipeline.orchestration.kubeflow import (
     ConfigError,
     load_kubeflow_config,
     runtime_parameter_values,

@@ -903,7 +903,7 @@ def test_no_secret_value_is_committed():
 
 
 def test_recurring_run_settings(recurring_run, kubeflow_config):
-    from pipeline.kubeflow import EVALUATION_KEYS, TRAINING_KEYS
+    from pipeline.orchestration.kubeflow import EVALUATION_KEYS, TRAINING_KEYS
 
     run = recurring_run
     assert _is_settings_document(run)

@@ -9,7 +9,7 @@ pytestmark = pytest.mark.e2e
 
 def test_runs_are_exported_to_an_mlflow_file_store(pipeline_runs, tmp_path, capsys):
     from pipeline.cli import main
-    from pipeline.mlflow_export import RUN_TAG
+    from pipeline.runs.mlflow_export import RUN_TAG
 
     cfg, first, _, worse = pipeline_runs
     uri = (tmp_path / "mlruns").as_uri()

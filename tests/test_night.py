@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from components import raw_format as rf
 from components.nightly_features.night import (
     UnreadableFile,
     assess_night,
@@ -15,6 +14,7 @@ from components.nightly_features.night import (
 )
 from components.nightly_features.records import parse_night_path, process_raw_file
 from tests.rawfiles import T0, row, steady_night, to_file
+from transforms import raw_format as rf
 
 R = rf.RowReject
 

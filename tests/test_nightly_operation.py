@@ -10,8 +10,8 @@ import json
 import pytest
 
 from components.nightly_features.window import NightWindow, span_of
-from components.raw_format import night_in_path
 from tests.rawfiles import write_steady_root
+from transforms.raw_format import night_in_path
 
 FIRST = dt.date(2026, 1, 5)
 
@@ -66,7 +66,7 @@ def _hashes(uri) -> dict[str, str]:
 
 @pytest.mark.e2e
 def test_spans_rolling_window_and_byte_identical_reruns(tmp_path):
-    from components.nightly_features.tf_example import read_examples
+    from transforms.tf_example import read_examples
 
     data = tmp_path / "data"
     write_steady_root(data, nights=10, vary_heart_rate=True)
@@ -104,7 +104,7 @@ def test_spans_rolling_window_and_byte_identical_reruns(tmp_path):
 
 
 def test_run_refuses_a_second_run_on_the_same_store(tmp_path):
-    from pipeline.run_lock import RunRefused, exclusive_run
+    from pipeline.orchestration.run_lock import RunRefused, exclusive_run
 
     db = str(tmp_path / "metadata.db")
     with exclusive_run(db, "night 2026-01-10"):
@@ -164,7 +164,7 @@ def test_drift_names_the_feature_and_the_distance():
 
 def _shift_heart_rate(night_dir, bpm: float) -> int:
     """Rewrite every raw file of a night as a firmware reading ``bpm`` too high would."""
-    from components import raw_format as rf
+    from transforms import raw_format as rf
 
     col = rf.RAW_COLUMNS.index("heart_rate")
     n = 0
@@ -189,9 +189,9 @@ def test_drift_stops_the_run_and_the_override_trains_anyway(tmp_path):
     from ml_metadata.metadata_store import metadata_store
     from ml_metadata.proto import metadata_store_pb2
 
-    from components.synthetic.generate import generate_dataset
     from pipeline.config import DriftConfig
-    from pipeline.local_runner import RunStopped, run_local
+    from pipeline.orchestration.local_runner import RunStopped, run_local
+    from synthetic.generate import generate_dataset
     from tests.conftest import pipeline_config
 
     data = tmp_path / "data"
@@ -219,7 +219,7 @@ def test_drift_stops_the_run_and_the_override_trains_anyway(tmp_path):
     assert saved["night"] == night and saved["status"] == "overridden"
     assert store.get_artifacts_by_type("Model") and summary.examples["train"] > 0
     # the run summary (`cyclecast run`, `runs show`) says what was overridden, and which nights
-    from pipeline.run_summary import format_run_summary
+    from pipeline.runs.summary import format_run_summary
 
     assert summary.drift["status"] == "overridden"
     assert summary.data["last_night"] == night and summary.data["first_night"] == "2026-01-22"
@@ -230,7 +230,7 @@ def test_drift_stops_the_run_and_the_override_trains_anyway(tmp_path):
 
 
 def test_drift_calibration_counts_noise_and_detections():
-    from pipeline.drift_calibration import calibrate, format_calibration
+    from pipeline.bench.drift_calibration import calibrate, format_calibration
 
     base = [55.0 + 0.5 * i for i in range(50)]
     ledger = _ledger({"2026-03-01": base, "2026-03-02": base[::-1], "2026-03-03": base})

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from components.synthetic.generate import generate_dataset
+from synthetic.generate import generate_dataset
 from tests.conftest import pipeline_config
 
 pytestmark = pytest.mark.e2e
@@ -97,8 +97,8 @@ def _shift_temperature(path: Path, by: float) -> None:
 
 
 def test_schema_violations_stop_the_run_before_transform(tmp_path):
-    from pipeline.local_runner import RunStopped, run_local
-    from pipeline.run_summary import summarize_run
+    from pipeline.orchestration.local_runner import RunStopped, run_local
+    from pipeline.runs.summary import summarize_run
 
     data = tmp_path / "data"
     generate_dataset(data, users=10, cycles=1, seed=3, progress=False)

@@ -56,7 +56,7 @@ def _wait_for(predicate, timeout_s: float, what: str, proc: subprocess.Popen):
 
 
 def test_sigkill_mid_component_then_rerun_and_a_racing_run(tmp_path):
-    from components.synthetic.generate import generate_dataset
+    from synthetic.generate import generate_dataset
 
     data = tmp_path / "data"
     generate_dataset(data, users=16, cycles=2, seed=3, progress=False)
@@ -115,7 +115,7 @@ def test_sigkill_mid_component_then_rerun_and_a_racing_run(tmp_path):
     assert summary["blessed"] == (summary["pushed_path"] is not None)
     assert [a for a in _store(db).get_artifacts_by_type("Model") if a.state == live]
     # and no raw user id reached the run's output or log
-    from components.synthetic.generate import user_id
+    from synthetic.generate import user_id
 
     printed = rerun.stdout + rerun.stderr + racing.stderr
     assert not [u for u in map(user_id, range(16)) if u in printed]

@@ -12,7 +12,7 @@ pytestmark = pytest.mark.e2e
 
 def test_runs_are_listed_in_order_with_their_configuration(pipeline_runs, capsys):
     from pipeline.cli import main
-    from pipeline.runs import list_runs
+    from pipeline.runs.catalog import list_runs
 
     cfg, first, second, worse = pipeline_runs
     runs = list_runs(cfg.metadata_path, cfg.pipeline_name)
@@ -49,7 +49,7 @@ def test_runs_show_and_compare(pipeline_runs, capsys):
 
 def test_models_have_lineage_back_to_run_examples_and_raw_data(pipeline_runs, capsys):
     from pipeline.cli import main
-    from pipeline.runs import list_models
+    from pipeline.runs.catalog import list_models
 
     cfg, first, second, _ = pipeline_runs
     models = list_models(cfg.metadata_path, cfg.pipeline_name)
@@ -66,9 +66,9 @@ def test_models_have_lineage_back_to_run_examples_and_raw_data(pipeline_runs, ca
 
 
 def test_predict_by_model_version(pipeline_runs, tmp_path, capsys):
-    from components.nightly_features.tf_example import read_examples
-    from components.serving_request import night_from_example
     from pipeline.cli import main
+    from transforms.serving_request import night_from_example
+    from transforms.tf_example import read_examples
 
     cfg, first, _, _ = pipeline_runs
     pattern = next(Path(cfg.pipeline_root).glob("NightlyFeatureGen/examples/*/Split-eval"))

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from pipeline.config import BeamConfig
-from pipeline.kubeflow import ConfigError, load_kubeflow_config
+from pipeline.orchestration.kubeflow import ConfigError, load_kubeflow_config
 
 PROFILES = ("direct", "dataflow", "flink", "spark")
 
@@ -87,7 +87,7 @@ def test_kubeflow_config_takes_a_beam_profile(tmp_path):
 @pytest.mark.e2e
 def test_feature_job_on_the_direct_runner_in_multi_processing_mode(tmp_path):
     from components.nightly_features.job import run_feature_job
-    from components.synthetic.generate import generate_dataset
+    from synthetic.generate import generate_dataset
 
     data = tmp_path / "data"
     generate_dataset(data, users=6, cycles=1, seed=21, progress=False)

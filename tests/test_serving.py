@@ -13,14 +13,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from components.serving_request import (
+from transforms import features as fc
+from transforms.serving_request import (
     BadRequest,
     load_schema,
     night_from_example,
     schema_ranges,
     validate_night,
 )
-from transforms import features as fc
 
 pytestmark = pytest.mark.e2e
 
@@ -118,7 +118,7 @@ def test_parity_served_predictions_equal_the_keras_model_on_transform_output(ser
 
 
 def _nights(served, n=8):
-    from components.nightly_features.tf_example import read_examples
+    from transforms.tf_example import read_examples
 
     return [night_from_example(r) for r in read_examples(f"{served['raw_dir']}/*.gz")[:n]]
 
@@ -126,7 +126,7 @@ def _nights(served, n=8):
 def test_raw_tensor_signature_agrees_with_serialized_examples(served):
     import tensorflow as tf
 
-    from pipeline.predict import build_requests
+    from pipeline.serving.predict import build_requests
 
     nights = _nights(served)
     by_example = served["model"].signatures["serving_default"](
@@ -207,7 +207,7 @@ def rest_server(served):
 
 
 def test_rest_contract(served, rest_server):
-    from pipeline.predict import ServingError, build_requests, predict_local, predict_rest
+    from pipeline.serving.predict import ServingError, build_requests, predict_local, predict_rest
 
     serialized = build_requests(_nights(served))
     local = predict_local(served["first"].pushed_path, serialized)
@@ -226,7 +226,7 @@ def test_grpc_contract(served):
     import tensorflow as tf
     from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
-    from pipeline.predict import build_requests, predict_grpc, predict_local
+    from pipeline.serving.predict import build_requests, predict_grpc, predict_local
 
     seen = []
 
@@ -278,7 +278,7 @@ def test_bad_requests_are_named_before_sending(served):
 def test_bad_requests_get_a_clear_error_from_the_model_not_a_nan(served):
     import tensorflow as tf
 
-    from components.nightly_features.tf_example import to_serialized_example
+    from transforms.tf_example import to_serialized_example
 
     good = validate_night(_nights(served, 1)[0])
     spec = fc.serving_spec()
@@ -311,8 +311,8 @@ def test_predict_command_answers_from_the_pushed_model(served, tmp_path, capsys)
 
 
 def test_requests_from_the_eval_split_show_no_skew(served, tmp_path):
-    from pipeline.predict import build_requests, log_requests
-    from pipeline.skew import check_serving_skew
+    from pipeline.serving.predict import build_requests, log_requests
+    from pipeline.serving.skew import check_serving_skew
 
     log_requests(str(tmp_path / "log"), build_requests(_nights(served, 10_000)))
     report = check_serving_skew(str(tmp_path / "log" / "*"), served["stats"])
@@ -320,9 +320,9 @@ def test_requests_from_the_eval_split_show_no_skew(served, tmp_path):
 
 
 def test_skewed_requests_are_flagged(served, tmp_path):
-    from components.nightly_features.tf_example import to_serialized_example
-    from pipeline.predict import log_requests
-    from pipeline.skew import check_serving_skew
+    from pipeline.serving.predict import log_requests
+    from pipeline.serving.skew import check_serving_skew
+    from transforms.tf_example import to_serialized_example
 
     spec = {k: v for k, v in fc.serving_spec().items() if k != "hrv_rmssd"}  # an app bug
     skewed = []
@@ -339,7 +339,7 @@ def test_skewed_requests_are_flagged(served, tmp_path):
 
 
 def test_evaluate_command_agrees_with_tfma_and_the_calendar_component(served):
-    from pipeline.evaluate import evaluate
+    from pipeline.serving.evaluate import evaluate
 
     first = served["first"]
     result = evaluate(first.pushed_path, f"{served['raw_dir']}/*.gz")
@@ -353,7 +353,7 @@ def test_evaluate_command_agrees_with_tfma_and_the_calendar_component(served):
 
 
 def test_auc_is_the_exact_rank_statistic():
-    from pipeline.evaluate import auc
+    from pipeline.serving.evaluate import auc
 
     assert auc([0, 0, 1, 1], [0.1, 0.4, 0.35, 0.8]) == pytest.approx(0.75)
     assert auc([0, 1, 0, 1], [0.5, 0.5, 0.2, 0.9]) == pytest.approx(0.875)  # a tie counts 1/2

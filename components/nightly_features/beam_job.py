@@ -17,7 +17,6 @@ from apache_beam.io import fileio
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
-from components import raw_format as rf
 from components.nightly_features.records import (
     BadCycleRow,
     NightOutcome,
@@ -33,6 +32,7 @@ from components.nightly_features.user_history import (
 )
 from components.nightly_features.window import NightWindow
 from transforms import features as fc
+from transforms import raw_format as rf
 
 NAMESPACE = "cyclecast"
 DEFAULT_SPLITS: dict[str, int] = {"train": 14, "eval": 3, "test": 3}
@@ -185,7 +185,7 @@ class _BuildExamplesFn(beam.DoFn):
         self._config = config
 
     def process(self, element):
-        from components.nightly_features.tf_example import to_serialized_example
+        from transforms.tf_example import to_serialized_example
 
         user_id, grouped = element
         nights = list(grouped["nights"])

@@ -22,7 +22,6 @@ from tfx.types import artifact_utils, standard_artifacts, standard_component_spe
 from tfx.types.component_spec import ChannelParameter, ComponentSpec, ExecutionParameter
 from tfx.utils import io_utils, proto_utils
 
-from components import raw_format as rf
 from components.artifacts import NightlyQuarantine
 from components.nightly_features.beam_job import (
     DEFAULT_SPLITS,
@@ -39,6 +38,7 @@ from components.nightly_features.window import (
     parse_night,
     span_of,
 )
+from transforms import raw_format as rf
 
 QUARANTINE_KEY = "quarantine"
 SALT_FILE_KEY = "salt_file"

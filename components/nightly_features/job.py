@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from components import raw_format as rf
+from transforms import raw_format as rf
 
 EXAMPLES_SUBDIR = "examples"
 QUARANTINE_SUBDIR = "quarantine"

@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from components import raw_format as rf
 from transforms import features as fc
+from transforms import raw_format as rf
 
 _N_COLS = len(rf.RAW_COLUMNS)
 _COL = {name: i for i, name in enumerate(rf.RAW_COLUMNS)}

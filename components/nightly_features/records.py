@@ -9,7 +9,6 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
-from components import raw_format as rf
 from components.nightly_features.night import (
     RejectedRow,
     UnreadableFile,
@@ -18,6 +17,7 @@ from components.nightly_features.night import (
     extract_features,
     parse_rows,
 )
+from transforms import raw_format as rf
 
 
 @dataclass

@@ -12,8 +12,8 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from components import raw_format as rf
 from transforms import features as fc
+from transforms import raw_format as rf
 
 UNIX_EPOCH = dt.date(1970, 1, 1)
 # The raw files of one night, with TFX's date placeholders: the span is the folder's date.

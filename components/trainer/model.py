@@ -17,10 +17,10 @@ import tf_keras as keras  # noqa: E402
 from tfx.components.trainer.fn_args_utils import FnArgs  # noqa: E402
 from tfx_bsl.public import tfxio  # noqa: E402
 
-from components.serving_request import schema_ranges  # noqa: E402
 from components.trainer.signatures import make_serving_signatures  # noqa: E402
 from components.trainer.warmup import write_warmup_requests  # noqa: E402
 from transforms import features as fc  # noqa: E402
+from transforms.serving_request import schema_ranges  # noqa: E402
 
 DEFAULT_HPARAMS = {
     "hidden_units": [32, 16],

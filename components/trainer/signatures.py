@@ -14,7 +14,8 @@ from __future__ import annotations
 import tensorflow as tf
 import tensorflow_transform as tft
 
-from components.serving_request import (
+from transforms import features as fc
+from transforms.serving_request import (
     DECISION,
     EXAMPLES_INPUT,
     PROBABILITY,
@@ -23,7 +24,6 @@ from components.serving_request import (
     TRANSFORM_SIGNATURE,
     schema_ranges,
 )
-from transforms import features as fc
 
 
 def serving_feature_spec(tf_transform_output: tft.TFTransformOutput) -> dict:

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import os
 
-from components.serving_request import predict_request, serving_example
 from transforms import features as fc
+from transforms.serving_request import predict_request, serving_example
 
 WARMUP_FILE = os.path.join("assets.extra", "tf_serving_warmup_requests")
 

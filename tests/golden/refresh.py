@@ -7,7 +7,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from pipeline.kubeflow import compile_pipeline, load_kubeflow_config, stable_spec
+from pipeline.orchestration.kubeflow import compile_pipeline, load_kubeflow_config, stable_spec
 
 GOLDEN = Path(__file__).with_name("kfp_pipeline.json")
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from components.serving_request import DEFAULT_SCHEMA
+from transforms.serving_request import DEFAULT_SCHEMA
 
 
 @dataclass

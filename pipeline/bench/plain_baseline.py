@@ -21,8 +21,8 @@ from collections import defaultdict
 
 import numpy as np
 
-from components import raw_format as rf
 from transforms import features as fc
+from transforms import raw_format as rf
 
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")  # the Keras the Trainer's model is built with
 
@@ -120,7 +120,7 @@ def run_plain(
 
     from components.calendar_rule import binary_metrics, score_examples
     from components.trainer.model import DEFAULT_HPARAMS, build_model
-    from pipeline.evaluate import auc
+    from pipeline.serving.evaluate import auc
 
     def note(stage: str) -> None:
         if log is not None:

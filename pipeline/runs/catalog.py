@@ -11,7 +11,7 @@ import datetime as dt
 import os
 from dataclasses import dataclass, field
 
-from pipeline.run_summary import (
+from pipeline.runs.summary import (
     RunSummary,
     connect,
     metrics_line,

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pipeline.run_summary import RunSummary
-from pipeline.runs import run_settings
+from pipeline.runs.catalog import run_settings
+from pipeline.runs.summary import RunSummary
 
 RUN_TAG = "cyclecast.run_id"
 MAX_PARAM_CHARS = 250  # MLflow refuses longer parameter values (the limit differs by version)

@@ -1,6 +1,6 @@
 """Orchestration: simulate every user's cycles, nights and faults, and write the dataset.
 
-Output under ``out_dir`` (formats from ``components.raw_format``):
+Output under ``out_dir`` (formats from ``transforms.raw_format``):
 
 - ``nights/<YYYY-MM-DD>/<user_id>.csv.gz``: one raw file per recorded user-night;
 - ``cycles.csv``: the cycle log (``CYCLES_COLUMNS``), ground truth for labels;
@@ -27,22 +27,22 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from components import raw_format
-from components.raw_format import FileReject, NightInvalid, NightRules, RowReject
-from components.synthetic import expectations, raw_file
-from components.synthetic import faults as injection
-from components.synthetic.cycles import Cycle, simulate_user_cycles
-from components.synthetic.faults import FaultRates, NightFaultPlan
-from components.synthetic.night_rows import (
+from synthetic import expectations, raw_file
+from synthetic import faults as injection
+from synthetic.cycles import Cycle, simulate_user_cycles
+from synthetic.faults import FaultRates, NightFaultPlan
+from synthetic.night_rows import (
     NORMAL_NIGHT_HOURS,
     anchor_to_latent,
     simulate_night,
 )
-from components.synthetic.physiology import (
+from synthetic.physiology import (
     NightlyLatents,
     draw_user_traits,
     simulate_nightly_latents,
 )
+from transforms import raw_format
+from transforms.raw_format import FileReject, NightInvalid, NightRules, RowReject
 
 __all__ = ["FaultRates", "GenerationSummary", "generate_dataset", "user_id"]
 

@@ -44,8 +44,8 @@ def model_predictions(model_dir: str, rows: list[dict[str, list]]) -> list:
 
     Each row goes through the serving signature as a raw request, exactly as TF Serving answers.
     """
-    from components.serving_request import night_from_example
-    from pipeline.predict import build_requests, predict_local
+    from pipeline.serving.predict import build_requests, predict_local
+    from transforms.serving_request import night_from_example
 
     return predict_local(model_dir, build_requests([night_from_example(r) for r in rows]))
 
@@ -54,7 +54,7 @@ def evaluate(model_dir: str, examples_pattern: str) -> dict:
     """Score the model (its own decision output) and the calendar rule on the same nights."""
     import numpy as np
 
-    from components.nightly_features.tf_example import read_examples
+    from transforms.tf_example import read_examples
 
     rows = read_examples(examples_pattern)
     if not rows:

@@ -1,8 +1,8 @@
 """Synthetic wearable data: cycle histories, nightly raw files with injected faults, ground truth.
 
-Entry point: ``components.synthetic.generate.generate_dataset``.
+Entry point: ``synthetic.generate.generate_dataset``.
 """
 
-from components.synthetic.generate import FaultRates, GenerationSummary, generate_dataset
+from synthetic.generate import FaultRates, GenerationSummary, generate_dataset
 
 __all__ = ["FaultRates", "GenerationSummary", "generate_dataset"]

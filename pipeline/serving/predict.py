@@ -14,7 +14,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from components.serving_request import (
+from transforms.serving_request import (
     DECISION,
     EXAMPLES_INPUT,
     PROBABILITY,
@@ -64,7 +64,7 @@ def build_requests(nights: list[dict], schema_path: str | None = None) -> list[b
 
 def nights_from_examples(pattern: str, limit: int) -> list[dict]:
     """Serving nights taken from TFRecord examples (e.g. the pipeline's eval split)."""
-    from components.nightly_features.tf_example import read_examples
+    from transforms.tf_example import read_examples
 
     rows = read_examples(pattern, limit)
     if not rows:

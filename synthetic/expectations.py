@@ -1,6 +1,6 @@
 """The verdict the raw-format rules give on what the generator writes (the manifest's ground truth).
 
-This applies the rules of ``components.raw_format`` to the quantised rows (vectorised) and to the
+This applies the rules of ``transforms.raw_format`` to the quantised rows (vectorised) and to the
 compressed bytes, so the manifest states exactly what a validator following those rules finds.
 
 Row rules in ``RowReject`` order; the timestamp rules are vectorised with one observation: the
@@ -19,8 +19,8 @@ import zlib
 
 import numpy as np
 
-from components import raw_format
-from components.raw_format import FileReject, NightInvalid, NightRules, RowReject
+from transforms import raw_format
+from transforms.raw_format import FileReject, NightInvalid, NightRules, RowReject
 
 ACCEPTED = -1
 # file_reject_reason when the two gzip readers disagree (the generator never writes such a file).

@@ -1,6 +1,6 @@
 """Benchmark jobs in fresh processes: wall time and peak memory, scaled data, the whole TFX run.
 
-Every measured job runs as ``python -m pipeline.bench_process <job> ...`` in its own process, so
+Every measured job runs as ``python -m pipeline.bench.process <job> ...`` in its own process, so
 its figures include what a user waits for (imports and start-up) and its peak resident memory is
 that process's own (``os.wait4``'s ``ru_maxrss``: the largest of the process and the children it
 waited for, e.g. the DirectRunner's multi_processing workers).
@@ -23,7 +23,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from components import raw_format as rf
+from transforms import raw_format as rf
 
 BENCH_SALT = "benchmark-salt-0123456789"
 BYTECODE_CACHE = Path(".cyclecast") / "bench-pycache"
@@ -54,13 +54,13 @@ class ProcessRun:
 
 
 def run_measured(job: list[str], work_dir: str, env: dict[str, str] | None = None) -> ProcessRun:
-    """Run ``python -m pipeline.bench_process JOB...`` and measure it; raise if it fails."""
+    """Run ``python -m pipeline.bench.process JOB...`` and measure it; raise if it fails."""
     Path(work_dir).mkdir(parents=True, exist_ok=True)
     out_path, err_path = (os.path.join(work_dir, f"job.{s}") for s in ("out", "err"))
     with open(out_path, "wb") as out, open(err_path, "wb") as err:
         started = time.perf_counter()
         proc = subprocess.Popen(
-            [sys.executable, "-m", "pipeline.bench_process", *job],
+            [sys.executable, "-m", "pipeline.bench.process", *job],
             stdout=out,
             stderr=err,
             env=env or bench_env(),
@@ -215,7 +215,7 @@ def measure_scaling(data_root: str, work_dir: str, factors=(1, 4, 16), log=None)
 
 def component_durations(metadata_path: str, pipeline_name: str) -> dict[str, float]:
     """Seconds per component of the latest run, from its executions in ML Metadata."""
-    from pipeline.run_summary import connect, find_run
+    from pipeline.runs.summary import connect, find_run
 
     store = connect(metadata_path)
     run = find_run(store, pipeline_name, None)
@@ -239,7 +239,7 @@ def _job_features(data_root: str, out_dir: str, mode: str, workers: str) -> dict
 
 def _job_tfx(data_root: str, workdir: str, train_steps: str) -> dict:
     from pipeline.config import LocalConfig, TrainingConfig
-    from pipeline.local_runner import run_local
+    from pipeline.orchestration.local_runner import run_local
 
     config = LocalConfig(workdir=Path(workdir))
     config.salt_file.parent.mkdir(parents=True, exist_ok=True)
@@ -269,8 +269,8 @@ def main(argv: list[str]) -> int:
     elif job == "tfx":
         result = _job_tfx(*args)
     elif job == "plain":
+        from pipeline.bench.plain_baseline import run_plain
         from pipeline.config import TrainingConfig
-        from pipeline.plain_baseline import run_plain
 
         steps = int(args[1])
         training = TrainingConfig()

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from components.synthetic.cycles import Cycle
+from synthetic.cycles import Cycle
 
 SIGNALS: tuple[str, ...] = (
     "heart_rate",

@@ -13,8 +13,8 @@ from dataclasses import replace
 from pathlib import Path
 
 from components.nightly_features.salt import SaltError, load_salt, local_salt_file
-from components.raw_format import NIGHTS_DIR, RAW_SUFFIX
 from pipeline.config import DEFAULT_WORKDIR, BeamConfig, LocalConfig, PipelineConfig
+from transforms.raw_format import NIGHTS_DIR, RAW_SUFFIX
 
 
 def _quiet_tensorflow() -> None:
@@ -34,7 +34,7 @@ def _quiet_tensorflow() -> None:
 def _cmd_generate(args: argparse.Namespace) -> int:
     import datetime as dt
 
-    from components.synthetic.generate import DEFAULT_START_DATE, generate_dataset
+    from synthetic.generate import DEFAULT_START_DATE, generate_dataset
 
     try:
         start = dt.date.fromisoformat(args.start_date) if args.start_date else DEFAULT_START_DATE
@@ -123,7 +123,7 @@ def _cmd_features(args: argparse.Namespace, extra: list[str]) -> int:
 def _ensure_default_data(config: LocalConfig) -> None:
     if (config.data_root / "cycles.csv").exists():
         return
-    from components.synthetic.generate import generate_dataset
+    from synthetic.generate import generate_dataset
 
     d = config.data
     print(
@@ -181,8 +181,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     cfg = cfg.with_changes(salt_file=local_salt_file(config.salt_file))
     if not args.verbose:
         _quiet_tensorflow()
-    from pipeline.local_runner import RunStopped, run_local
-    from pipeline.run_lock import RunRefused
+    from pipeline.orchestration.local_runner import RunStopped, run_local
+    from pipeline.orchestration.run_lock import RunRefused
 
     print(
         f"cyclecast pipeline: {cfg.data_root} -> {cfg.pipeline_root} "
@@ -201,7 +201,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(summary.to_dict(), indent=2, sort_keys=True))
     else:
-        from pipeline.run_summary import format_run_summary
+        from pipeline.runs.summary import format_run_summary
 
         print(format_run_summary(summary))
     print(f"finished in {time.monotonic() - t0:.0f} s", file=sys.stderr)
@@ -210,8 +210,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 def _cmd_predict(args: argparse.Namespace) -> int:
     _quiet_tensorflow()
-    from components.serving_request import BadRequest
-    from pipeline import predict as p
+    from pipeline.serving import predict as p
+    from transforms.serving_request import BadRequest
 
     try:
         if args.night:
@@ -223,7 +223,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         if args.log_requests:
             print(f"logged to {p.log_requests(args.log_requests, serialized)}", file=sys.stderr)
         if args.model:
-            from pipeline.runs import find_model
+            from pipeline.runs.catalog import find_model
 
             metadata = _metadata_path(args)
             version = find_model(metadata, args.model_name, args.model)
@@ -248,7 +248,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 
 def _cmd_skew(args: argparse.Namespace) -> int:
     _quiet_tensorflow()
-    from pipeline.skew import check_serving_skew
+    from pipeline.serving.skew import check_serving_skew
 
     try:
         report = check_serving_skew(args.requests, args.baseline, args.schema)
@@ -261,7 +261,7 @@ def _cmd_skew(args: argparse.Namespace) -> int:
 
 def _cmd_compile(args: argparse.Namespace) -> int:
     _quiet_tensorflow()
-    from pipeline.kubeflow import ConfigError, compile_pipeline, load_kubeflow_config
+    from pipeline.orchestration.kubeflow import ConfigError, compile_pipeline, load_kubeflow_config
 
     try:
         config = load_kubeflow_config(args.config)
@@ -276,8 +276,12 @@ def _cmd_compile(args: argparse.Namespace) -> int:
 
 def _cmd_submit(args: argparse.Namespace) -> int:
     _quiet_tensorflow()
-    from pipeline.kfp_submit import SubmitError, load_token, submit_pipeline
-    from pipeline.kubeflow import ConfigError, load_kubeflow_config, runtime_parameter_values
+    from pipeline.orchestration.kfp_submit import SubmitError, load_token, submit_pipeline
+    from pipeline.orchestration.kubeflow import (
+        ConfigError,
+        load_kubeflow_config,
+        runtime_parameter_values,
+    )
 
     try:
         overrides = dict(_key_value(p) for p in args.param)
@@ -286,7 +290,7 @@ def _cmd_submit(args: argparse.Namespace) -> int:
         parameters = runtime_parameter_values(config, overrides) if overrides else {}
         spec = args.spec
         if spec is None:
-            from pipeline.kubeflow import compile_pipeline
+            from pipeline.orchestration.kubeflow import compile_pipeline
 
             spec = str(compile_pipeline(config, ".cyclecast/kubeflow/cyclecast.json"))
         result = submit_pipeline(
@@ -308,7 +312,7 @@ def _cmd_submit(args: argparse.Namespace) -> int:
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     _quiet_tensorflow()
-    from pipeline.evaluate import evaluate, format_evaluation, latest_examples
+    from pipeline.serving.evaluate import evaluate, format_evaluation, latest_examples
 
     config = LocalConfig()
     try:
@@ -326,7 +330,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
 def _cmd_runs(args: argparse.Namespace) -> int:
     _quiet_tensorflow()
-    from pipeline import runs
+    from pipeline.runs import catalog as runs
 
     metadata = _metadata_path(args)
     try:
@@ -357,7 +361,7 @@ def _cmd_runs(args: argparse.Namespace) -> int:
                 else runs.format_runs_table(found)
             )
         elif args.action == "show":
-            from pipeline.run_summary import format_run_summary
+            from pipeline.runs.summary import format_run_summary
 
             r = runs.summarize_run(metadata, args.pipeline, args.ids[0])
             print(
@@ -366,7 +370,7 @@ def _cmd_runs(args: argparse.Namespace) -> int:
                 else format_run_summary(r)
             )
         elif args.action == "export":
-            from pipeline.mlflow_export import MlflowMissing, export_run
+            from pipeline.runs.mlflow_export import MlflowMissing, export_run
 
             r = runs.summarize_run(metadata, args.pipeline, args.ids[0])
             try:
@@ -391,7 +395,7 @@ def _cmd_runs(args: argparse.Namespace) -> int:
 
 def _cmd_report(args: argparse.Namespace) -> int:
     _quiet_tensorflow()
-    from pipeline.report import write_report
+    from pipeline.runs.report import write_report
 
     config = LocalConfig()
     metadata = args.metadata or config.pipeline_config().metadata_path
@@ -408,7 +412,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     _quiet_tensorflow()
     import tempfile
 
-    from pipeline.bench import PARTS, SIZES, format_markdown, kept_log, run_benchmarks
+    from pipeline.bench.runner import PARTS, SIZES, format_markdown, kept_log, run_benchmarks
 
     parts = tuple(p for p in PARTS if p not in args.skip)
     scales = tuple(int(x) for x in args.whole_run_scales.split(","))
@@ -699,7 +703,7 @@ def main(argv: list[str] | None = None) -> int:
         return _cmd_predict(args)
     if args.command in ("compile", "submit"):
         if args.config is None:
-            from pipeline.kubeflow import DEFAULT_KUBEFLOW_CONFIG
+            from pipeline.orchestration.kubeflow import DEFAULT_KUBEFLOW_CONFIG
 
             args.config = str(DEFAULT_KUBEFLOW_CONFIG)
         return _cmd_compile(args) if args.command == "compile" else _cmd_submit(args)
@@ -716,13 +720,13 @@ def main(argv: list[str] | None = None) -> int:
         return _cmd_report(args)
     if args.command == "bench":
         if args.model:
-            from pipeline.predict import resolve_model_dir
+            from pipeline.serving.predict import resolve_model_dir
 
             args.model = resolve_model_dir(args.model)
         return _cmd_bench(args)
     if args.command == "skew":
         if args.schema is None:
-            from components.serving_request import DEFAULT_SCHEMA
+            from transforms.serving_request import DEFAULT_SCHEMA
 
             args.schema = str(DEFAULT_SCHEMA)
         return _cmd_skew(args)

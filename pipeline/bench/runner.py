@@ -21,8 +21,8 @@ import platform
 import time
 from dataclasses import dataclass
 
-from components import raw_format as rf
 from transforms import features as fc
+from transforms import raw_format as rf
 
 
 @dataclass
@@ -110,7 +110,7 @@ def time_beam(data_root: str, work_dir: str, mode: str, workers: int, rows: int)
     It runs in its own process (``bench_process``), like ``cyclecast features``: the figure
     includes the imports and Beam's start-up, and the peak memory is the job's own.
     """
-    from pipeline.bench_process import measure_feature_job
+    from pipeline.bench.process import measure_feature_job
 
     run = measure_feature_job(data_root, work_dir, mode, workers)
     m = Measurement(f"Beam DirectRunner {mode} ({workers} worker(s))", run.seconds, rows, workers)
@@ -160,14 +160,14 @@ def serving_latency(model_dir: str, example: dict[str, list]) -> dict:
     import tensorflow as tf
     import tf_keras
 
-    from components.nightly_features.tf_example import to_serialized_example
-    from components.serving_request import (
+    from transforms.serving_request import (
         EXAMPLES_INPUT,
         SERVING_SIGNATURE,
         TRANSFORM_SIGNATURE,
         night_from_example,
         serving_example,
     )
+    from transforms.tf_example import to_serialized_example
 
     signatures = tf.saved_model.load(model_dir).signatures
     serve = signatures[SERVING_SIGNATURE]
@@ -234,7 +234,7 @@ SIZES = {
 
 def whole_run(data_root: str, work_dir: str, train_steps: int, scale: int, log) -> dict:
     """The whole TFX run and the plain script on the same data, each in its own process."""
-    from pipeline.bench_process import replicate_dataset, run_measured, users_of
+    from pipeline.bench.process import replicate_dataset, run_measured, users_of
 
     with open(os.path.join(data_root, rf.MANIFEST_FILE)) as f:
         params = json.load(f)["parameters"]
@@ -288,7 +288,7 @@ def run_benchmarks(
     """
     import sys
 
-    from components.synthetic.generate import generate_dataset
+    from synthetic.generate import generate_dataset
 
     log = log or sys.stderr
     spec = SIZES[size]
@@ -331,7 +331,7 @@ def run_benchmarks(
             m.__dict__ | {"rows_per_second_per_core": m.rows_per_second_per_core} for m in results
         ]
     if "scaling" in parts:
-        from pipeline.bench_process import measure_scaling
+        from pipeline.bench.process import measure_scaling
 
         figures["scaling"] = measure_scaling(data, os.path.join(work_dir, "scaling"), log=log)
     if "whole-run" in parts:
@@ -357,7 +357,7 @@ def run_benchmarks(
             f"(version {os.path.basename(model_dir)})"
         )
     if "serving" in parts and model_dir:
-        from components.nightly_features.tf_example import read_examples
+        from transforms.tf_example import read_examples
 
         log.write(f"bench: serving latency of {model_dir}\n")
         pattern = os.path.join(beam_dir, "out", "examples", "Split-*", "*.gz")
@@ -472,7 +472,8 @@ def _whole_run_lines(runs: list[dict]) -> list[str]:
         "## The whole run: TFX against a plain script",
         "",
         "The TFX run is `cyclecast run`'s pipeline (LocalDagRunner, Beam in_memory, no cache) in "
-        "its own process; the plain script (`pipeline/plain_baseline.py`) does the same work in "
+        "its own process; the plain script (`pipeline/bench/plain_baseline.py`) does the same work "
+        "in "
         "one process with no TFX: the same feature code in a loop, the same engineered features "
         "z-scored with the training split's statistics, the same Keras model, steps and seed, "
         "the same metrics on the eval split. It skips what only TFX does (statistics, schema "
@@ -577,7 +578,7 @@ def format_markdown(figures: dict, command: str, log: str = "") -> str:
         f"Data: {figures['users']} generated users x {figures['cycles']} cycles, "
         f"{figures['files']} raw files, {figures['rows']:,} raw rows (the same files for every "
         "implementation, in one run). Jobs run in their own processes share a warm bytecode "
-        "cache (`pipeline/bench_process.py` says why).",
+        "cache (`pipeline/bench/process.py` says why).",
         "",
     ]
     if "features" in figures and len(figures["features"]) > 1:

@@ -22,10 +22,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from components import raw_format
-from components.raw_format import FileReject, SleepState
-from components.synthetic import expectations
-from components.synthetic.night_rows import ROWS_PER_MINUTE, NightRecording
+from synthetic import expectations
+from synthetic.night_rows import ROWS_PER_MINUTE, NightRecording
+from transforms import raw_format
+from transforms.raw_format import FileReject, SleepState
 
 # Fault names as recorded in the manifest.
 MISSING_NIGHT = "missing_night"

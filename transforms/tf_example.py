@@ -17,7 +17,7 @@ def to_serialized_example(
     ``spec`` defaults to the full training example (``features.example_spec()``); pass
     ``features.serving_spec()`` for a serving request.
     """
-    from components.nightly_features.example_proto import example_class
+    from transforms.example_proto import example_class
 
     spec = spec or fc.example_spec()
     missing = sorted(set(spec) - set(example))

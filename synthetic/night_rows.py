@@ -16,8 +16,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from components import raw_format
-from components.raw_format import SleepState
+from transforms import raw_format
+from transforms.raw_format import SleepState
 
 ROWS_PER_MINUTE = 60 // raw_format.SAMPLE_PERIOD_S
 ROWS_PER_HOUR = 60 * ROWS_PER_MINUTE

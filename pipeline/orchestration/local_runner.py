@@ -33,9 +33,9 @@ def _run_locked(cfg: PipelineConfig, verbose: bool):
 
     from components.anomaly_gate import AnomaliesFound
     from components.drift_gate import DriftDetected
+    from pipeline.orchestration.progress import component_progress
     from pipeline.pipeline import create_pipeline
-    from pipeline.progress import component_progress
-    from pipeline.run_summary import summarize_run
+    from pipeline.runs.summary import summarize_run
 
     if cfg.metadata_path:
         Path(cfg.metadata_path).parent.mkdir(parents=True, exist_ok=True)
@@ -58,7 +58,7 @@ def _exclusive(cfg: PipelineConfig):
     """The metadata store's run lock (nothing to lock without a local store)."""
     from contextlib import nullcontext
 
-    from pipeline.run_lock import exclusive_run
+    from pipeline.orchestration.run_lock import exclusive_run
 
     if not cfg.metadata_path:
         return nullcontext()
@@ -92,7 +92,7 @@ def record_run_provenance(cfg: PipelineConfig) -> None:
     import dataclasses
     import json
 
-    from pipeline.run_summary import connect, find_run
+    from pipeline.runs.summary import connect, find_run
 
     store = connect(cfg.metadata_path)
     run = find_run(store, cfg.pipeline_name, None)

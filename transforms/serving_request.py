@@ -95,7 +95,7 @@ def validate_night(night: dict, ranges: dict[str, tuple] | None = None) -> dict[
 
 def serving_example(night: dict, ranges: dict[str, tuple] | None = None) -> bytes:
     """Validate a night and serialise it as the tf.Example ``serving_default`` takes."""
-    from components.nightly_features.tf_example import to_serialized_example
+    from transforms.tf_example import to_serialized_example
 
     return to_serialized_example(validate_night(night, ranges), spec=fc.serving_spec())
 

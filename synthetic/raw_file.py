@@ -1,4 +1,4 @@
-"""Writing rows in the raw file format of ``components.raw_format``: fixed decimals, gzip.
+"""Writing rows in the raw file format of ``transforms.raw_format``: fixed decimals, gzip.
 
 Values are first *quantised* to the decimals they are written with, so that the checks the
 generator runs to predict the validator's verdict see exactly the numbers a parser reads back.
@@ -10,7 +10,7 @@ import gzip
 
 import numpy as np
 
-from components import raw_format
+from transforms import raw_format
 
 # Decimals written per column, in raw_format.RAW_COLUMNS order.
 DECIMALS: dict[str, int] = {

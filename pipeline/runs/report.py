@@ -3,7 +3,7 @@
 The figures' data are computed by pure functions (``roc_curve``, ``calibration_bins``,
 ``rates_by_cycle_day``, ``cycle_phases``, ``phase_distributions``, ``feature_statistics``,
 ``metric_comparison``) from what the run recorded in ML Metadata and the artifacts it points to;
-``render_report`` turns them into HTML with inline SVG (``pipeline.svg_plot``), CSS and a few
+``render_report`` turns them into HTML with inline SVG (``pipeline.runs.svg_plot``), CSS and a few
 lines of JavaScript. Nothing on the page loads from the network.
 """
 
@@ -20,8 +20,8 @@ from pathlib import Path
 import numpy as np
 
 from components.calendar_rule import binary_metrics, predict_examples
-from pipeline import svg_plot as sp
-from pipeline.run_summary import (
+from pipeline.runs import svg_plot as sp
+from pipeline.runs.summary import (
     RunSummary,
     connect,
     drift_line,
@@ -69,7 +69,7 @@ def roc_curve(labels, scores) -> dict[str, list[float]]:
     Starts at (0, 0) and ends at (1, 1); ``thresholds[i]`` is the lowest score called positive at
     point i (None for the first point, where nothing is). Tied scores move the curve
     diagonally, so the area under these points equals the rank statistic
-    (``pipeline.evaluate.auc``).
+    (``pipeline.serving.evaluate.auc``).
     """
     labels = np.asarray(labels, bool)
     scores = np.asarray(scores, float)
@@ -321,7 +321,7 @@ def _split_files(examples_uri: str, split: str) -> str:
 
 def _scores(model_dir: str, rows: list[dict]) -> dict:
     """Model probability and decision, and the calendar rule's call, for each row."""
-    from pipeline.evaluate import model_predictions
+    from pipeline.serving.evaluate import model_predictions
 
     predictions = model_predictions(model_dir, rows)
     return {
@@ -338,8 +338,8 @@ def collect_report(metadata_path: str, pipeline_name: str, run_id: str | None) -
     import tensorflow_data_validation as tfdv
     from tensorflow_metadata.proto.v0 import anomalies_pb2
 
-    from components.nightly_features.tf_example import read_examples
-    from pipeline.evaluate import auc
+    from pipeline.serving.evaluate import auc
+    from transforms.tf_example import read_examples
 
     summary = summarize_run(metadata_path, pipeline_name, run_id)
     outputs = run_outputs(metadata_path, pipeline_name, summary.run_id)
