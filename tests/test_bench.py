@@ -6,8 +6,8 @@ import re
 
 import pytest
 
+from benchmarks.runner import floor_features, pandas_features, raw_files
 from components.nightly_features.night import decode_file, extract_features, parse_rows
-from pipeline.bench.runner import floor_features, pandas_features, raw_files
 
 
 @pytest.fixture(scope="module")
@@ -48,8 +48,8 @@ def test_examples_without_tensorflow_are_byte_identical_to_tensorflow_s(data):
     """The feature job builds tf.Examples from a private proto; TensorFlow's must agree."""
     from tensorflow.core.example import example_pb2
 
-    from components.nightly_features import example_proto
-    from pipeline.bench.plain_baseline import nightly_examples
+    from benchmarks.plain_baseline import nightly_examples
+    from transforms import example_proto
     from transforms.tf_example import to_serialized_example
 
     rows = [
@@ -68,8 +68,8 @@ def test_examples_without_tensorflow_are_byte_identical_to_tensorflow_s(data):
 
 def test_plain_script_builds_the_feature_jobs_examples(data, tmp_path):
     """The plain baseline's examples are the Beam job's, split for split, byte for byte."""
+    from benchmarks.plain_baseline import nightly_examples
     from components.nightly_features.job import run_feature_job
-    from pipeline.bench.plain_baseline import nightly_examples
     from transforms.tf_example import read_examples, to_serialized_example
 
     salt = b"test-salt-0123456789"
@@ -82,7 +82,7 @@ def test_plain_script_builds_the_feature_jobs_examples(data, tmp_path):
 
 
 def test_replicated_data_and_the_scaling_exponent(data, tmp_path):
-    from pipeline.bench.process import replicate_dataset, scaling_exponent, users_of
+    from benchmarks.process import replicate_dataset, scaling_exponent, users_of
 
     users = users_of(str(data))
     replicate_dataset(str(data), str(tmp_path / "x3"), 3 * len(users))
@@ -124,7 +124,7 @@ def test_bench_command_writes_every_figure(tmp_path):
 
 def test_bench_markdown_renders_the_whole_run_and_serving():
     """The sections the smoke test leaves out, rendered from figures of the right shape."""
-    from pipeline.bench.runner import format_markdown
+    from benchmarks.runner import format_markdown
 
     timing = {
         "p50_ms": 1.0,

@@ -230,7 +230,7 @@ def test_drift_stops_the_run_and_the_override_trains_anyway(tmp_path):
 
 
 def test_drift_calibration_counts_noise_and_detections():
-    from pipeline.bench.drift_calibration import calibrate, format_calibration
+    from benchmarks.drift_calibration import calibrate, format_calibration
 
     base = [55.0 + 0.5 * i for i in range(50)]
     ledger = _ledger({"2026-03-01": base, "2026-03-02": base[::-1], "2026-03-03": base})

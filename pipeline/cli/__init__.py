@@ -412,7 +412,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     _quiet_tensorflow()
     import tempfile
 
-    from pipeline.bench.runner import PARTS, SIZES, format_markdown, kept_log, run_benchmarks
+    from benchmarks.runner import PARTS, SIZES, format_markdown, kept_log, run_benchmarks
 
     parts = tuple(p for p in PARTS if p not in args.skip)
     scales = tuple(int(x) for x in args.whole_run_scales.split(","))

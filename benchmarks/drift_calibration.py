@@ -6,7 +6,7 @@ come from ordinary night-to-night noise), then shifts one feature of the later n
 amount and counts how often the check flags it::
 
     .venv/bin/cyclecast features --input .cyclecast/data/default --out /tmp/features
-    .venv/bin/python -m pipeline.bench.drift_calibration /tmp/features
+    .venv/bin/python -m benchmarks.drift_calibration /tmp/features
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Benchmark jobs in fresh processes: wall time and peak memory, scaled data, the whole TFX run.
 
-Every measured job runs as ``python -m pipeline.bench.process <job> ...`` in its own process, so
+Every measured job runs as ``python -m benchmarks.process <job> ...`` in its own process, so
 its figures include what a user waits for (imports and start-up) and its peak resident memory is
 that process's own (``os.wait4``'s ``ru_maxrss``: the largest of the process and the children it
 waited for, e.g. the DirectRunner's multi_processing workers).
@@ -54,13 +54,13 @@ class ProcessRun:
 
 
 def run_measured(job: list[str], work_dir: str, env: dict[str, str] | None = None) -> ProcessRun:
-    """Run ``python -m pipeline.bench.process JOB...`` and measure it; raise if it fails."""
+    """Run ``python -m benchmarks.process JOB...`` and measure it; raise if it fails."""
     Path(work_dir).mkdir(parents=True, exist_ok=True)
     out_path, err_path = (os.path.join(work_dir, f"job.{s}") for s in ("out", "err"))
     with open(out_path, "wb") as out, open(err_path, "wb") as err:
         started = time.perf_counter()
         proc = subprocess.Popen(
-            [sys.executable, "-m", "pipeline.bench.process", *job],
+            [sys.executable, "-m", "benchmarks.process", *job],
             stdout=out,
             stderr=err,
             env=env or bench_env(),
@@ -269,7 +269,7 @@ def main(argv: list[str]) -> int:
     elif job == "tfx":
         result = _job_tfx(*args)
     elif job == "plain":
-        from pipeline.bench.plain_baseline import run_plain
+        from benchmarks.plain_baseline import run_plain
         from pipeline.config import TrainingConfig
 
         steps = int(args[1])

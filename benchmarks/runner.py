@@ -110,7 +110,7 @@ def time_beam(data_root: str, work_dir: str, mode: str, workers: int, rows: int)
     It runs in its own process (``bench_process``), like ``cyclecast features``: the figure
     includes the imports and Beam's start-up, and the peak memory is the job's own.
     """
-    from pipeline.bench.process import measure_feature_job
+    from benchmarks.process import measure_feature_job
 
     run = measure_feature_job(data_root, work_dir, mode, workers)
     m = Measurement(f"Beam DirectRunner {mode} ({workers} worker(s))", run.seconds, rows, workers)
@@ -234,7 +234,7 @@ SIZES = {
 
 def whole_run(data_root: str, work_dir: str, train_steps: int, scale: int, log) -> dict:
     """The whole TFX run and the plain script on the same data, each in its own process."""
-    from pipeline.bench.process import replicate_dataset, run_measured, users_of
+    from benchmarks.process import replicate_dataset, run_measured, users_of
 
     with open(os.path.join(data_root, rf.MANIFEST_FILE)) as f:
         params = json.load(f)["parameters"]
@@ -331,7 +331,7 @@ def run_benchmarks(
             m.__dict__ | {"rows_per_second_per_core": m.rows_per_second_per_core} for m in results
         ]
     if "scaling" in parts:
-        from pipeline.bench.process import measure_scaling
+        from benchmarks.process import measure_scaling
 
         figures["scaling"] = measure_scaling(data, os.path.join(work_dir, "scaling"), log=log)
     if "whole-run" in parts:
@@ -472,7 +472,7 @@ def _whole_run_lines(runs: list[dict]) -> list[str]:
         "## The whole run: TFX against a plain script",
         "",
         "The TFX run is `cyclecast run`'s pipeline (LocalDagRunner, Beam in_memory, no cache) in "
-        "its own process; the plain script (`pipeline/bench/plain_baseline.py`) does the same work "
+        "its own process; the plain script (`benchmarks/plain_baseline.py`) does the same work "
         "in "
         "one process with no TFX: the same feature code in a loop, the same engineered features "
         "z-scored with the training split's statistics, the same Keras model, steps and seed, "
@@ -578,7 +578,7 @@ def format_markdown(figures: dict, command: str, log: str = "") -> str:
         f"Data: {figures['users']} generated users x {figures['cycles']} cycles, "
         f"{figures['files']} raw files, {figures['rows']:,} raw rows (the same files for every "
         "implementation, in one run). Jobs run in their own processes share a warm bytecode "
-        "cache (`pipeline/bench/process.py` says why).",
+        "cache (`benchmarks/process.py` says why).",
         "",
     ]
     if "features" in figures and len(figures["features"]) > 1:
