@@ -6,15 +6,13 @@ come from ordinary night-to-night noise), then shifts one feature of the later n
 amount and counts how often the check flags it::
 
     .venv/bin/cyclecast features --input .cyclecast/data/default --out /tmp/features
-    .venv/bin/python -m benchmarks.drift_calibration /tmp/features
+    .venv/bin/cyclecast calibrate-drift /tmp/features
 """
 
 from __future__ import annotations
 
-import argparse
 import copy
 import statistics
-import sys
 from dataclasses import dataclass
 
 # (feature, shift) pairs tried by default: a firmware change of that size on one night.
@@ -91,26 +89,18 @@ def format_calibration(c: Calibration, min_nights: int) -> str:
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Print the calibration of a feature-job output's ledger against the schema's thresholds."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("features_out", help="a `cyclecast features --out` directory")
-    parser.add_argument("--min-nights", type=int, default=40)
-    args = parser.parse_args(argv)
+def calibrate_feature_output(features_out: str, min_nights: int = 40) -> str:
+    """The calibration of a ``cyclecast features --out`` directory, formatted for a person.
 
+    Raises ``FileNotFoundError`` when the directory holds no night ledger.
+    """
     from tfx.utils import io_utils
 
     from components.drift_gate import read_ledger
     from pipeline.config import SCHEMA_FILE
 
-    ledger = read_ledger(f"{args.features_out.rstrip('/')}/quarantine")
+    ledger = read_ledger(f"{features_out.rstrip('/')}/quarantine")
     if not ledger:
-        print(f"no night ledger under {args.features_out}/quarantine", file=sys.stderr)
-        return 2
+        raise FileNotFoundError(f"no night ledger under {features_out}/quarantine")
     schema = io_utils.SchemaReader().read(str(SCHEMA_FILE))
-    print(format_calibration(calibrate(ledger, schema, args.min_nights), args.min_nights))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    return format_calibration(calibrate(ledger, schema, min_nights), min_nights)

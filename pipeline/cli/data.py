@@ -1,0 +1,148 @@
+"""``cyclecast generate`` and ``cyclecast features``: synthetic raw data and the feature job."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from pipeline.cli.common import CommandError, add_workdir, fail, local_config, print_json
+from pipeline.config import BeamConfig, DefaultData
+
+
+def add_commands(sub: argparse._SubParsersAction) -> None:
+    """Register ``generate`` and ``features``."""
+    default = DefaultData()
+    g = sub.add_parser(
+        "generate", help="write synthetic raw recordings, a cycle log and a manifest"
+    )
+    g.add_argument("--users", type=_positive, default=default.users,
+                   help=f"default {default.users}")
+    g.add_argument("--cycles", type=_positive, default=default.cycles,
+                   help=f"cycles per user (default {default.cycles})")
+    g.add_argument("--seed", type=int, default=default.seed,
+                   help=f"default {default.seed} (the default data's)")
+    g.add_argument("--out", type=Path, required=True, help="output data root (a directory)")
+    g.add_argument("--no-progress", action="store_true", help="no progress bar")
+    g.add_argument("--overwrite", action="store_true", help="replace data already in --out")
+    g.add_argument(
+        "--start-date",
+        metavar="YYYY-MM-DD",
+        help="the first users start then, the others within 4 weeks; one folder per night follows "
+        "(nights/<date>/, a span each)",
+    )
+    g.set_defaults(func=generate)
+
+    f = sub.add_parser(
+        "features",
+        help="re-process raw recordings into nightly tf.Examples (any Beam runner)",
+        description="Extra arguments go to Beam, e.g. --direct_running_mode=multi_processing "
+        "or --project/--region/--temp_location for Dataflow.",
+    )
+    f.add_argument("--input", required=True, help="data root with nights/ and cycles.csv")
+    f.add_argument("--out", required=True, help="output directory (examples/ and quarantine/)")
+    f.add_argument(
+        "--beam-profile",
+        default="direct",
+        help="pipeline/configs/beam/<name>.toml (direct, dataflow, flink, spark) or a "
+        "file; extra arguments after the command's own are added to it",
+    )
+    f.add_argument("--runner", default=None, help="override the profile's runner")
+    f.add_argument(
+        "--salt-file",
+        default=None,
+        help="file holding the user-id salt (default: $CYCLECAST_ID_SALT, "
+        "$CYCLECAST_ID_SALT_FILE, or WORKDIR/id_salt)",
+    )
+    add_workdir(f)
+    f.set_defaults(func=features, beam_passthrough=True)
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def generate(args: argparse.Namespace) -> int:
+    """Write a synthetic dataset: raw recordings per night, the cycle log and the manifest."""
+    import datetime as dt
+
+    from synthetic.generate import DEFAULT_START_DATE, generate_dataset
+
+    try:
+        start = dt.date.fromisoformat(args.start_date) if args.start_date else DEFAULT_START_DATE
+    except ValueError:
+        return fail("generate", f"--start-date {args.start_date!r} is not YYYY-MM-DD")
+    if args.out.exists() and not args.out.is_dir():
+        return fail("generate", f"--out {args.out} is a file; give a directory for the data root")
+    t0 = time.monotonic()
+    try:
+        summary = generate_dataset(
+            args.out,
+            users=args.users,
+            cycles=args.cycles,
+            seed=args.seed,
+            start_date=start,
+            progress=not args.no_progress,
+            overwrite=args.overwrite,
+        )
+    except OSError as e:  # FileExistsError: data already there; others: an unwritable --out
+        return fail("generate", e)
+    print_json(summary.to_dict())
+    print(f"generated in {time.monotonic() - t0:.1f} s -> {args.out}", file=sys.stderr)
+    return 0
+
+
+def format_feature_summary(summary: dict) -> str:
+    """Render the feature job's summary for a person."""
+    lines = [
+        f"files            {summary['files']}",
+        f"nights           {summary['nights']}",
+        f"valid nights     {summary['valid_nights']}",
+        f"night status     {_kv(summary['night_status'])}",
+        f"invalid nights   {_kv(summary['nights_invalid_by_reason'])}",
+        f"rows             {summary['rows_total']} read, {summary['rows_accepted']} accepted",
+        f"rows rejected    {_kv(summary['rows_rejected_by_reason'])}",
+        f"files rejected   {_kv(summary['files_rejected_by_reason'])}",
+        f"cycle rows rej.  {summary['cycle_rows_rejected']}",
+        f"examples         {_kv(summary['examples_by_split'])}",
+    ]
+    return "\n".join(lines)
+
+
+def _kv(d: dict) -> str:
+    return ", ".join(f"{k}={v}" for k, v in d.items()) or "none"
+
+
+def features(args: argparse.Namespace) -> int:
+    """Run the nightly-feature Beam job standalone; extra arguments go to Beam."""
+    from pipeline.cli.common import quiet_tensorflow
+    from pipeline.data import extract_features, input_errors
+
+    try:
+        profile = BeamConfig.from_profile(args.beam_profile)
+    except (FileNotFoundError, ValueError) as e:
+        return fail("features", e)
+    if args.runner and args.runner != profile.runner:  # the profile's arguments are its runner's
+        profile = BeamConfig(runner=args.runner, extra_args=())
+    beam_args = profile.args() + list(args.extra)
+    quiet_tensorflow()
+    print(f"nightly features: {args.input} -> {args.out} ({' '.join(beam_args)})",
+          file=sys.stderr)
+    t0 = time.monotonic()
+    try:
+        summary = extract_features(
+            args.input, args.out, args.salt_file, beam_args, local_config(args)
+        )
+    except input_errors() as e:
+        raise CommandError(e) from e
+    print(format_feature_summary(summary))
+    print(
+        f"done in {time.monotonic() - t0:.1f} s; examples in {args.out}/examples, "
+        f"quarantine in {args.out}/quarantine",
+        file=sys.stderr,
+    )
+    return 0

@@ -1,0 +1,104 @@
+"""``cyclecast run``: the whole pipeline locally (LocalDagRunner, Beam DirectRunner, SQLite)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+from pipeline.cli.common import CommandError, add_workdir, local_config, print_json
+from pipeline.config import PipelineConfig
+
+
+def add_commands(sub: argparse._SubParsersAction) -> None:
+    """Register ``run``."""
+    r = sub.add_parser(
+        "run", help="the whole pipeline on the default data (generated on first use)"
+    )
+    r.add_argument("--verbose", action="store_true", help="show TensorFlow, Beam and TFX logs")
+    r.add_argument(
+        "--night",
+        metavar="YYYY-MM-DD",
+        help="process this night as the new span, as the nightly run would (default: the latest)",
+    )
+    r.add_argument(
+        "--window-nights",
+        type=int,
+        default=PipelineConfig.window_nights,
+        help="train on the rolling window of this many nights ending with the night "
+        f"(default {PipelineConfig.window_nights})",
+    )
+    r.add_argument(
+        "--allow-drift",
+        action="store_true",
+        help="override the drift check: record drift beyond the schema's thresholds, and train",
+    )
+    r.add_argument("--data-root", help="raw data root (default: the generated default data)")
+    add_workdir(r)
+    r.add_argument("--train-steps", type=int, help="override the Trainer's steps")
+    r.add_argument("--json", action="store_true", help="print the run summary as JSON")
+    r.set_defaults(func=run)
+
+
+def run_config(args: argparse.Namespace) -> PipelineConfig:
+    """The pipeline configuration ``cyclecast run`` uses for its arguments (pure, no I/O)."""
+    cfg = local_config(args).pipeline_config(Path(args.data_root) if args.data_root else None)
+    changes: dict = {"window_nights": args.window_nights, "night": args.night}
+    if args.allow_drift:
+        changes["drift"] = replace(cfg.drift, allow=True)
+    if args.train_steps:
+        changes["training"] = replace(cfg.training, train_steps=args.train_steps)
+    return cfg.with_changes(**changes)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the pipeline once and print what it produced (status 1 when a gate stopped it)."""
+    from components.nightly_features.salt import local_salt_file
+    from pipeline.data import NightNotLanded, check_night_landed, ensure_default_data
+
+    try:
+        cfg = run_config(args)
+    except ValueError as e:
+        raise CommandError(e) from e
+    config = local_config(args)
+    if not args.data_root:
+        ensure_default_data(config)
+    try:
+        check_night_landed(cfg.data_root, cfg.night)
+    except NightNotLanded as e:
+        raise CommandError(e) from e
+    cfg = cfg.with_changes(salt_file=local_salt_file(config.salt_file))
+    if not args.verbose:
+        from pipeline.cli.common import quiet_tensorflow
+
+        quiet_tensorflow()
+    from pipeline.orchestration.local_runner import RunStopped, run_local
+    from pipeline.orchestration.run_lock import RunRefused
+
+    print(
+        f"cyclecast pipeline: {cfg.data_root} -> {cfg.pipeline_root} "
+        f"(metadata {cfg.metadata_path})",
+        file=sys.stderr,
+    )
+    t0 = time.monotonic()
+    status = 0
+    try:
+        run_id = run_local(cfg, verbose=args.verbose)
+    except RunStopped as e:
+        print(f"cyclecast run: stopped. {e}", file=sys.stderr)
+        run_id, status = e.run_id, 1
+    except RunRefused as e:
+        print(f"cyclecast run: refused. {e}", file=sys.stderr)
+        return 3
+    if run_id is not None:
+        from pipeline.runs.summary import format_run_summary, summarize_run
+
+        summary = summarize_run(cfg.metadata_path, cfg.pipeline_name, run_id)
+        if args.json:
+            print_json(summary.to_dict())
+        else:
+            print(format_run_summary(summary))
+    print(f"finished in {time.monotonic() - t0:.0f} s", file=sys.stderr)
+    return status

@@ -1,0 +1,78 @@
+"""The data a local run starts from: the default dataset, the nights that landed, the feature job.
+
+The command line reaches the feature job and the generator through here, so the rules (where the
+default data lives, what counts as a landed night) have one home outside the command line.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from pipeline.config import LocalConfig
+from transforms.raw_format import NIGHTS_DIR, RAW_SUFFIX
+
+
+class NightNotLanded(ValueError):
+    """``--night`` names a night with no raw recordings under the data root."""
+
+
+def ensure_default_data(config: LocalConfig, progress: bool = True) -> bool:
+    """Generate the default synthetic dataset under ``config.data_root`` unless it is there.
+
+    Returns True when it generated the data. The dataset is fixed by ``DefaultData`` (users,
+    cycles, seed), so every clone generates the same bytes.
+    """
+    if (config.data_root / "cycles.csv").exists():
+        return False
+    from synthetic.generate import generate_dataset
+
+    d = config.data
+    print(
+        f"generating the default dataset ({d.users} users x {d.cycles} cycles, seed {d.seed}) "
+        f"in {config.data_root}",
+        file=sys.stderr,
+    )
+    generate_dataset(
+        config.data_root,
+        users=d.users,
+        cycles=d.cycles,
+        seed=d.seed,
+        overwrite=True,
+        progress=progress,
+    )
+    return True
+
+
+def check_night_landed(data_root: str | Path, night: str | None) -> None:
+    """Raise ``NightNotLanded`` when ``night`` (YYYY-MM-DD) has no raw files; None passes."""
+    if night is None:
+        return
+    folder = Path(data_root) / NIGHTS_DIR / night
+    if not any(folder.glob(f"*{RAW_SUFFIX}")):
+        raise NightNotLanded(
+            f"no raw recordings for night {night}: {folder} has no *{RAW_SUFFIX} files"
+        )
+
+
+def extract_features(
+    input_root: str, out: str, salt_file: str | None, beam_args: list[str], config: LocalConfig
+) -> dict:
+    """Run the nightly-feature Beam job standalone on ``input_root``; return its summary.
+
+    The salt comes from ``salt_file``, the environment, or the local work directory's salt
+    (created once). Raises ``InputError`` or ``SaltError`` with a message a person can act on.
+    """
+    from components.nightly_features.job import run_feature_job
+    from components.nightly_features.salt import load_salt
+
+    salt = load_salt(salt_file, create_local=config.salt_file)
+    return run_feature_job(input_root, out, salt, beam_args)
+
+
+def input_errors() -> tuple[type[Exception], ...]:
+    """The exceptions ``extract_features`` raises for bad input or configuration."""
+    from components.nightly_features.job import InputError
+    from components.nightly_features.salt import SaltError
+
+    return InputError, SaltError
