@@ -70,6 +70,13 @@ def extract_features(
     return run_feature_job(input_root, out, salt, beam_args)
 
 
+def run_salt_file(config: LocalConfig) -> str | None:
+    """The salt file a local run hands its executors (None: they read the environment's salt)."""
+    from components.nightly_features.salt import local_salt_file
+
+    return local_salt_file(config.salt_file)
+
+
 def input_errors() -> tuple[type[Exception], ...]:
     """The exceptions ``extract_features`` raises for bad input or configuration."""
     from components.nightly_features.job import InputError

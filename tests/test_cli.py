@@ -152,3 +152,21 @@ def test_bad_param_and_scales_are_argument_errors(capsys):
     assert "--param takes KEY=VALUE" in capsys.readouterr().err
     assert main(["bench", "--whole-run-scales", "1,x"]) == 2
     assert "--whole-run-scales takes integers" in capsys.readouterr().err
+
+
+def test_the_command_line_reaches_stages_through_pipeline():
+    """pipeline/cli/ parses and prints; it imports components only through pipeline/."""
+    import ast
+    from pathlib import Path
+
+    import pipeline.cli as cli
+
+    offenders = []
+    for path in sorted(Path(cli.__file__).parent.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = (
+                [a.name for a in node.names] if isinstance(node, ast.Import)
+                else [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            )
+            offenders += [f"{path.name}: {n}" for n in names if n.split(".")[0] == "components"]
+    assert offenders == []

@@ -55,8 +55,7 @@ def run_config(args: argparse.Namespace) -> PipelineConfig:
 
 def run(args: argparse.Namespace) -> int:
     """Run the pipeline once and print what it produced (status 1 when a gate stopped it)."""
-    from components.nightly_features.salt import local_salt_file
-    from pipeline.data import NightNotLanded, check_night_landed, ensure_default_data
+    from pipeline.data import NightNotLanded, check_night_landed, ensure_default_data, run_salt_file
 
     try:
         cfg = run_config(args)
@@ -69,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
         check_night_landed(cfg.data_root, cfg.night)
     except NightNotLanded as e:
         raise CommandError(e) from e
-    cfg = cfg.with_changes(salt_file=local_salt_file(config.salt_file))
+    cfg = cfg.with_changes(salt_file=run_salt_file(config))
     if not args.verbose:
         from pipeline.cli.common import quiet_tensorflow
 
