@@ -182,11 +182,3 @@ def run_plain(
         "calendar": calendar,
     }
 
-
-if __name__ == "__main__":  # pragma: no cover - a convenience for running it by hand
-    import json
-    import sys
-
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    root, salt_text = sys.argv[1], sys.argv[2]
-    print(json.dumps(run_plain(root, salt_text.encode(), 1500, 50, log=sys.stderr), indent=2))
