@@ -17,12 +17,19 @@ from components.anomaly_gate import AnomalyGate
 from components.calendar_baseline import CalendarBaseline
 from components.drift_gate import DriftGate
 from components.nightly_features.component import NightlyFeatureGen, night_range_config
-from pipeline.code_version import FEATURE_CODE, TRAINER_CODE, TRANSFORM_CODE, source_fingerprint
+from components.schema_import import ImportSchemaGen
+from pipeline.code_version import (
+    TRAINER_CODE,
+    TRANSFORM_CODE,
+    code_fingerprints,
+    schema_fingerprint,
+)
 from pipeline.config import PipelineConfig
 from pipeline.eval_config import make_eval_config
 
-PREPROCESSING_FN = "transforms.preprocessing.preprocessing_fn"
-RUN_FN = "components.trainer.model.run_fn"
+# The modules the code fingerprints start from, so a fingerprint always covers the code referenced.
+PREPROCESSING_FN = f"{TRANSFORM_CODE}.preprocessing_fn"
+RUN_FN = f"{TRAINER_CODE}.run_fn"
 TRAIN_ARGS_PARAMETER = "train_args"
 EVAL_CONFIG_PARAMETER = "eval_config"
 
@@ -48,17 +55,20 @@ def _trainer_and_evaluator_args(cfg: PipelineConfig):
 
 
 def create_components(cfg: PipelineConfig) -> list:
-    """Build and wire every component of the pipeline (pure: no I/O, no runner)."""
+    """Build and wire every component (no runner; reads only the files it fingerprints)."""
+    code_version = code_fingerprints()
     example_gen = NightlyFeatureGen(
         input_base=cfg.data_root,
         salt_file=cfg.salt_file,
-        code_version=source_fingerprint(FEATURE_CODE),
+        code_version=code_version["NightlyFeatureGen"],
         range_config=night_range_config(cfg.night) if cfg.night else None,
         window_nights=cfg.window_nights,
     )
     examples = example_gen.outputs["examples"]
     statistics_gen = tfx.components.StatisticsGen(examples=examples)
-    schema_gen = tfx.components.ImportSchemaGen(schema_file=cfg.schema_file)
+    schema_gen = ImportSchemaGen(
+        schema_file=cfg.schema_file, schema_fingerprint=schema_fingerprint(cfg.schema_file)
+    )
     schema = schema_gen.outputs["schema"]
     example_validator = tfx.components.ExampleValidator(
         statistics=statistics_gen.outputs["statistics"], schema=schema
@@ -74,7 +84,7 @@ def create_components(cfg: PipelineConfig) -> list:
         examples=examples,
         schema=schema,
         preprocessing_fn=PREPROCESSING_FN,
-        custom_config={"code_version": source_fingerprint(TRANSFORM_CODE)},
+        custom_config={"code_version": code_version["Transform"]},
     )
     transform.add_upstream_node(anomaly_gate)
     transform.add_upstream_node(drift_gate)
@@ -90,7 +100,7 @@ def create_components(cfg: PipelineConfig) -> list:
         custom_config={
             "seed": training.seed,
             "model_name": cfg.model_name,
-            "code_version": source_fingerprint(TRAINER_CODE),
+            "code_version": code_version["Trainer"],
             "hparams": {
                 **dict(training.hparams),
                 "decision_threshold": cfg.evaluation.decision_threshold,

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import json
+import shutil
+from dataclasses import replace
 
 import pytest
 
-from pipeline.config import REPO_ROOT
+from pipeline.code_version import schema_fingerprint
+from pipeline.config import REPO_ROOT, SCHEMA_FILE
 from pipeline.orchestration.kubeflow import (
     ConfigError,
+    compile_pipeline,
     load_kubeflow_config,
     runtime_parameter_values,
+    schema_fingerprint_in,
     stable_spec,
 )
 from tests.golden.refresh import GOLDEN
@@ -22,6 +27,30 @@ def test_compiled_spec_matches_the_golden_file(compiled_spec):
     got = stable_spec(json.loads(compiled_spec.read_text()))
     want = json.loads(GOLDEN.read_text())
     assert got == want, "the compiled pipeline changed: review it, then refresh with ./dev golden"
+
+
+def test_the_compiled_spec_holds_the_image_schemas_content(compiled_spec):
+    # The default config names the schema inside the image, which is this tree's schema/.
+    spec = json.loads(compiled_spec.read_text())
+    assert schema_fingerprint_in(spec) == schema_fingerprint(str(SCHEMA_FILE))
+
+
+def test_a_schema_edited_in_place_changes_the_spec_at_the_schema_step(tmp_path):
+    # Kubeflow's cache key is the compiled task: a schema edited under the same path must change
+    # ImportSchemaGen's task, or the old schema (and everything after it) is served from cache.
+    schema = tmp_path / "schema.pbtxt"
+    shutil.copy(SCHEMA_FILE, schema)
+    config = load_kubeflow_config()
+    config = replace(config, pipeline=config.pipeline.with_changes(schema_file=str(schema)))
+    before = json.loads(compile_pipeline(config, tmp_path / "before.json").read_text())
+    schema.write_text(schema.read_text() + "\n# reviewed: no change to the features\n")
+    after = json.loads(compile_pipeline(config, tmp_path / "after.json").read_text())
+    assert schema_fingerprint_in(before) != schema_fingerprint_in(after)
+    assert schema_fingerprint_in(after) == schema_fingerprint(str(schema))
+    tasks_before, tasks_after = (s["pipelineSpec"]["root"]["dag"]["tasks"] for s in (before, after))
+    assert {t for t in tasks_before if tasks_before[t] != tasks_after[t]} == {"ImportSchemaGen"}
+    # the golden comparison does not churn with the schema's content
+    assert stable_spec(before) == stable_spec(after)
 
 
 def test_spec_parses_as_pipeline_spec_and_loads_with_kfp(compiled_spec, tmp_path):

@@ -1114,11 +1114,8 @@ print(json.dumps({
     "config": config.__file__,
     "schema": config.SCHEMA_FILE.is_file(),
     "kubeflow_toml": kubeflow.DEFAULT_KUBEFLOW_CONFIG.is_file(),
-    "fingerprints": [
-        code_version.source_fingerprint(paths)
-        for paths in (code_version.FEATURE_CODE, code_version.TRANSFORM_CODE,
-                      code_version.TRAINER_CODE)
-    ],
+    "fingerprints": code_version.code_fingerprints(),
+    "schema_fingerprint": code_version.schema_fingerprint(str(config.SCHEMA_FILE)),
 }))
 """
 
@@ -1173,7 +1170,10 @@ def test_the_copied_tree_finds_its_schema_and_computes_the_same_fingerprints(sta
     in_image = probe(tree)
     assert Path(in_image["config"]).is_relative_to(tree)
     assert in_image["schema"] and in_image["kubeflow_toml"]
-    assert in_image["fingerprints"] == probe(ROOT)["fingerprints"]
+    in_repo = probe(ROOT)
+    assert in_image["fingerprints"] == in_repo["fingerprints"]
+    assert set(in_image["fingerprints"]) == {"NightlyFeatureGen", "Transform", "Trainer"}
+    assert in_image["schema_fingerprint"] == in_repo["schema_fingerprint"]
 
 
 def test_readme_documents_the_kubeflow_steps_without_a_package_registry():

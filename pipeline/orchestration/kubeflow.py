@@ -176,20 +176,30 @@ def runtime_parameter_values(config: KubeflowConfig, overrides: dict[str, str]) 
     return values
 
 
-def stable_spec(spec: dict) -> dict:
-    """The compiled spec without what changes on every build (SDK version, code fingerprints).
+def schema_fingerprint_in(spec: dict) -> str:
+    """The schema's content fingerprint compiled into ``spec`` (ImportSchemaGen's parameter)."""
+    from components.schema_import import SCHEMA_FINGERPRINT_KEY
 
-    The golden test compares this with ``tests/golden/kfp_pipeline.json``.
+    task = spec["pipelineSpec"]["root"]["dag"]["tasks"]["ImportSchemaGen"]
+    value = task["inputs"]["parameters"][SCHEMA_FINGERPRINT_KEY]["runtimeValue"]["constantValue"]
+    return value["stringValue"]
+
+
+def stable_spec(spec: dict) -> dict:
+    """The compiled spec without what changes on every build (SDK version, fingerprints).
+
+    The code and schema fingerprints change with every edit of the code or the schema, not with the
+    pipeline's shape. The golden test compares this with ``tests/golden/kfp_pipeline.json``.
     """
     import copy
-    import json
 
-    from pipeline.code_version import FEATURE_CODE, TRAINER_CODE, TRANSFORM_CODE, source_fingerprint
+    from pipeline.code_version import code_fingerprints
 
     spec = copy.deepcopy(spec)
     spec.pop("labels", None)
     spec["pipelineSpec"].pop("sdkVersion", None)
     text = json.dumps(spec, sort_keys=True)
-    for code in (FEATURE_CODE, TRANSFORM_CODE, TRAINER_CODE):
-        text = text.replace(source_fingerprint(code), "<code fingerprint>")
+    for fingerprint in code_fingerprints().values():
+        text = text.replace(fingerprint, "<code fingerprint>")
+    text = text.replace(schema_fingerprint_in(spec), "<schema fingerprint>")
     return json.loads(text)
