@@ -1,9 +1,11 @@
 """The calendar rule, the floor the model must beat, and its day-level metrics.
 
 Ovulation is estimated as the mean of the user's previous cycle lengths minus 14 days; the fertile
-window is that day and the 5 before (DESIGN.md, "What good looks like"). With no previous cycle the
-population mean length is used. Pure numpy: the pipeline's CalendarBaseline component and the
-tests call it on the same examples the model is evaluated on.
+window is that day and the 5 before (docs/DOMAIN.md). With no previous cycle the population mean
+length is used. The rule itself is ``transforms.features.calendar_fertile``, the same expressions
+the model's ``calendar_window`` feature is computed with; this module applies it to numpy arrays.
+Pure numpy: the pipeline's CalendarBaseline component and the tests call it on the same examples
+the model is evaluated on.
 """
 
 from __future__ import annotations
@@ -22,10 +24,8 @@ def calendar_predictions(
     """
     valid = np.arange(prev_lengths.shape[1])[None, :] < prev_count[:, None]
     sums = (prev_lengths * valid).sum(axis=1)
-    mean_len = np.where(prev_count > 0, sums / np.maximum(prev_count, 1), fc.POPULATION_CYCLE_DAYS)
-    ovulation = np.round(mean_len - fc.CALENDAR_LUTEAL_DAYS)
-    first = ovulation - fc.FERTILE_DAYS_BEFORE_OVULATION
-    return ((cycle_day >= first) & (cycle_day <= ovulation)).astype(np.int64)
+    mean_len = fc.mean_cycle_length(sums, prev_count, np.where)
+    return fc.calendar_fertile(cycle_day, mean_len).astype(np.int64)
 
 
 def binary_metrics(labels: np.ndarray, predicted: np.ndarray) -> dict[str, float]:

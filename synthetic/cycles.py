@@ -1,7 +1,7 @@
 """Menstrual-cycle histories: cycle lengths, ovulation days, luteal phases, menses, anovulation.
 
 Every parameter cites the row of the "Domain facts for the synthetic data" table in
-``DESIGN.md`` it comes from (which in turn cites Bull et al. 2019, Fehring et al. 2006 and
+``docs/DOMAIN.md`` it comes from (which in turn cites Bull et al. 2019, Fehring et al. 2006 and
 Wilcox et al. 1995), or is marked *assumed* / *derived*.
 
 Model, per woman ``i`` and cycle ``j``::
@@ -24,17 +24,20 @@ from dataclasses import dataclass
 
 import numpy as np
 
-# DESIGN.md "cycle length": mean 29.3 d, SD 3.9 across cycles, within-woman SD about 2.3 d.
-CYCLE_LENGTH_MEAN = 29.3
+from transforms import features as fc
+
+# docs/DOMAIN.md "cycle length": mean 29.3 d, SD 3.9 across cycles, within-woman SD about 2.3 d.
+# The mean is the contract's population mean, the one the calendar rule falls back on.
+CYCLE_LENGTH_MEAN = fc.POPULATION_CYCLE_DAYS
 CYCLE_LENGTH_SD = 3.9
 CYCLE_LENGTH_WITHIN_SD = 2.3
 # Derived: total variance = between variance + within variance.
 CYCLE_LENGTH_BETWEEN_SD = math.sqrt(CYCLE_LENGTH_SD**2 - CYCLE_LENGTH_WITHIN_SD**2)
-# Assumed bounds (DESIGN.md: 95% within 22-36 d); only the extreme ~0.2% is clipped.
+# Assumed bounds (docs/DOMAIN.md: 95% within 22-36 d); only the extreme ~0.2% is clipped.
 CYCLE_LENGTH_MIN = 18
 CYCLE_LENGTH_MAX = 50
 
-# DESIGN.md "luteal phase": 13.3 d, SD 2.7; within-woman SD about 1.2 d.
+# docs/DOMAIN.md "luteal phase": 13.3 d, SD 2.7; within-woman SD about 1.2 d.
 LUTEAL_MEAN = 13.3
 LUTEAL_SD = 2.7
 LUTEAL_WITHIN_SD = 1.2
@@ -44,7 +47,7 @@ LUTEAL_BETWEEN_SD = math.sqrt(LUTEAL_SD**2 - LUTEAL_WITHIN_SD**2)
 LUTEAL_MIN = 6
 LUTEAL_MAX = 20
 
-# Derived from DESIGN.md "ovulation day" (mean 16, SD 3.5, r with length about 0.74):
+# Derived from docs/DOMAIN.md "ovulation day" (mean 16, SD 3.5, r with length about 0.74):
 # SD(ov)^2 = SD(len)^2 + SD(lut)^2 - 2 cov(len, lut) gives cov = 5.1, i.e. a correlation of
 # 0.49 between cycle length and luteal length; applied to both the between- and within-woman
 # parts. Resulting r(ovulation, length) = (3.9^2 - 5.1) / (3.5 * 3.9) = 0.74.
@@ -52,18 +55,15 @@ LENGTH_LUTEAL_CORRELATION = 0.49
 # Assumed: ovulation no earlier than cycle day 8 (the fertile window starts after day 2).
 OVULATION_DAY_MIN = 8
 
-# DESIGN.md "menses": 5.2 d, SD 1.3.
+# docs/DOMAIN.md "menses": 5.2 d, SD 1.3.
 MENSES_MEAN = 5.2
 MENSES_SD = 1.3
 # Assumed bounds on menses (days).
 MENSES_MIN = 2
 MENSES_MAX = 9
 
-# DESIGN.md "anovulatory cycles": about 9% (no temperature rise).
+# docs/DOMAIN.md "anovulatory cycles": about 9% (no temperature rise).
 ANOVULATORY_FRACTION = 0.09
-
-# DESIGN.md "fertile window": ovulation day and the 5 days before.
-FERTILE_WINDOW_DAYS_BEFORE = 5
 
 
 @dataclass(frozen=True)
@@ -100,8 +100,9 @@ class Cycle:
         """Return the 1-based cycle days of the fertile window (empty if anovulatory)."""
         if self.ovulation_day is None:
             return range(0)
-        first = max(1, self.ovulation_day - FERTILE_WINDOW_DAYS_BEFORE)
-        return range(first, self.ovulation_day + 1)
+        # the label's window (transforms.features), cut at day 1 for an early ovulation
+        first, last = fc.fertile_window(self.ovulation_day)
+        return range(max(1, first), last + 1)
 
 
 def simulate_user_cycles(

@@ -48,6 +48,17 @@ def test_fertile_window_is_ovulation_day_and_five_before(day, label):
     assert fertile_label(CYCLES[0], day) == label
 
 
+@pytest.mark.parametrize("ovulation_day", [3, 8, 14, 21])
+def test_label_and_generator_share_one_fertile_window(ovulation_day):
+    from synthetic.cycles import Cycle
+
+    cycle = Cycle(0, D0, 30, ovulation_day, 5)
+    row = CycleRow("u1", 0, D0, 30, ovulation_day, 5)
+    labelled = [day for day in range(1, 31) if fertile_label(row, day)]
+    assert labelled == list(cycle.fertile_days())
+    assert len(labelled) == min(ovulation_day, fc.FERTILE_DAYS_BEFORE_OVULATION + 1)
+
+
 def test_anovulatory_has_no_window_and_open_cycle_is_unknown():
     assert all(fertile_label(CYCLES[1], d) == 0 for d in range(1, 31))
     assert fertile_label(CYCLES[2], 3) is None

@@ -10,7 +10,9 @@ This module imports nothing heavy: the CLI, the Beam job and the tests all read 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 # Tonight's nightly statistics, computed over the accepted, asleep, low-motion rows of the night.
 # name -> (raw column, statistic)
@@ -44,8 +46,8 @@ IRREGULAR_RANGE_DAYS = 7  # previous cycle lengths spanning more than this: irre
 MIN_CYCLES_FOR_REGULARITY = 2
 
 # The calendar's assumptions, shared by the calendar-rule baseline and the model's timing features:
-# the population mean cycle length (DESIGN.md domain table, Bull et al. 2019), used when no cycle
-# is known yet, and the 14-day luteal phase of the calendar rule ("What good looks like").
+# the population mean cycle length (docs/DOMAIN.md domain table, Bull et al. 2019), used when no
+# cycle is known yet, and the 14-day luteal phase of the calendar rule (docs/DOMAIN.md).
 POPULATION_CYCLE_DAYS = 29.3
 CALENDAR_LUTEAL_DAYS = 14.0
 
@@ -55,6 +57,58 @@ FERTILE_DAYS_BEFORE_OVULATION = 5
 # Identifiers: never model inputs. The user key is a salted pseudonym, never the raw user id.
 USER_KEY = "user_key"
 NIGHT_DATE = "night_date"  # ISO date of the evening the night starts
+
+
+# The fertile window and the calendar rule, written once for every caller. The functions use
+# operators only (+, -, //, comparisons, &), which plain Python numbers, numpy arrays and TensorFlow
+# tensors all implement: the label, the generator, the numpy calendar scorer and the model's
+# ``calendar_window`` feature in the tf.Transform graph therefore run the very same expressions.
+Days = Any  # a number of days: a Python number, a numpy array or a TF tensor
+
+
+def fertile_window(ovulation_day: Days) -> tuple[Days, Days]:
+    """First and last cycle day of the fertile window: the ovulation day and the 5 days before.
+
+    Takes a number, a numpy array or a TF tensor of ovulation days; returns ``(first, last)``.
+    """
+    return ovulation_day - FERTILE_DAYS_BEFORE_OVULATION, ovulation_day
+
+
+def in_fertile_window(cycle_day: Days, ovulation_day: Days) -> Days:
+    """Whether ``cycle_day`` lies in the fertile window of ``ovulation_day`` (bool, elementwise)."""
+    first, last = fertile_window(ovulation_day)
+    return (cycle_day >= first) & (cycle_day <= last)
+
+
+def mean_cycle_length(length_sum: Days, count: Days, where: Callable[..., Days]) -> Days:
+    """The mean of the user's previous cycle lengths; ``POPULATION_CYCLE_DAYS`` when she has none.
+
+    ``length_sum`` is the sum of her ``count`` known previous lengths. ``where`` is the array
+    library's select (``np.where`` or ``tf.where``): the one operation Python has no operator for.
+    """
+    known = count > 0
+    return where(known, length_sum / where(known, count, 1.0), POPULATION_CYCLE_DAYS)
+
+
+def calendar_ovulation_day(mean_length: Days) -> Days:
+    """The calendar rule's ovulation day: the mean previous cycle length minus 14, to a whole day.
+
+    The estimate is rounded half up (28.5 - 14 = 14.5 gives day 15). Half-to-even, what
+    ``np.round`` and ``tf.round`` do, would send 27.5 and 28.5 both to day 14 and 29.5 to day 16:
+    the window would stand still for one extra day of mean length and jump two days for the next.
+    Half up moves it exactly one day per day of mean length, and is the rounding a person applies.
+    ``x // 1`` is floor for Python numbers, numpy arrays and TF tensors alike.
+    """
+    return (mean_length - CALENDAR_LUTEAL_DAYS + 0.5) // 1
+
+
+def calendar_fertile(cycle_day: Days, mean_length: Days) -> Days:
+    """The calendar rule's call: whether ``cycle_day`` is in the window of the estimated ovulation.
+
+    ``mean_length`` is ``mean_cycle_length``'s: the mean of the user's previous cycle lengths, or
+    ``POPULATION_CYCLE_DAYS`` when none is known.
+    """
+    return in_fertile_window(cycle_day, calendar_ovulation_day(mean_length))
 
 
 def cycle_regularity(prev_lengths: list[int]) -> str:

@@ -24,7 +24,7 @@ from transforms import features as fc
 RECENT_NIGHTS = 3
 # Nights of the current cycle's start (menses and early follicular phase) form a per-cycle
 # baseline: the fertile-window heart-rate rise and the post-ovulation temperature rise are both
-# measured against it (DESIGN.md: "+2.1 bpm over menses", "luteal +0.30 to +0.45 C").
+# measured against it (docs/DOMAIN.md: "+2.1 bpm over menses", "luteal +0.30 to +0.45 C").
 CYCLE_START_DAYS = 6
 
 
@@ -67,23 +67,19 @@ def cycle_features(inputs: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
     lengths = tf.cast(inputs[fc.PREV_CYCLE_LENGTHS], tf.float32)
     positions = tf.range(fc.PREV_CYCLES, dtype=tf.float32)[tf.newaxis, :]
     valid = tf.cast(positions < count[:, tf.newaxis], tf.float32)
-    mean_len, _ = _masked_mean(lengths, valid)
-    mean_len = tf.where(count > 0, mean_len, fc.POPULATION_CYCLE_DAYS)
+    mean_len = fc.mean_cycle_length(tf.reduce_sum(lengths * valid, axis=1), count, tf.where)
     var = tf.math.divide_no_nan(
         tf.reduce_sum(tf.square(lengths - mean_len[:, tf.newaxis]) * valid, axis=1), count
     )
-    expected_ovulation = mean_len - fc.CALENDAR_LUTEAL_DAYS
-    days_to_ovulation = expected_ovulation - cycle_day
-    in_window = tf.cast(
-        (days_to_ovulation >= 0.0) & (days_to_ovulation <= fc.FERTILE_DAYS_BEFORE_OVULATION),
-        tf.float32,
-    )
+    # The model sees the unrounded estimate's distance (finer than whole days); the calendar rule's
+    # own call is ``calendar_window``, the same rule the CalendarBaseline scores.
+    days_to_ovulation = mean_len - fc.CALENDAR_LUTEAL_DAYS - cycle_day
     return {
         "cycle_day": cycle_day,
         "cycle_fraction": cycle_day / mean_len,
         "expected_cycle_length": mean_len,
         "days_to_expected_ovulation": days_to_ovulation,
-        "calendar_window": in_window,
+        "calendar_window": tf.cast(fc.calendar_fertile(cycle_day, mean_len), tf.float32),
         "prev_cycle_sd": tf.sqrt(var),
         "prev_cycle_count": count,
     }
