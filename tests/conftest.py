@@ -25,15 +25,22 @@ def pipeline_config(workdir: Path, data_root: Path, **changes):
 
 @pytest.fixture(scope="session")
 def pipeline_runs(tmp_path_factory):
-    """Three runs on 16 users x 3 cycles: first, same again (cached), and a worse candidate."""
+    """Three runs on 16 users x 3 cycles: first, same again (cached), and a worse candidate.
+
+    Each is the ``RunSummary`` of the run, read back as ``cyclecast run`` prints it.
+    """
     from pipeline.orchestration.local_runner import run_local
+    from pipeline.runs.summary import summarize_run
 
     root = tmp_path_factory.mktemp("e2e")
     data = root / "data"
     generate_dataset(data, users=16, cycles=3, seed=5, progress=False)
     cfg = pipeline_config(root / "work", data)
-    first = run_local(cfg)
-    second = run_local(cfg)
+    def run(c):
+        return summarize_run(c.metadata_path, c.pipeline_name, run_local(c))
+
+    first = run(cfg)
+    second = run(cfg)
     # a candidate that learned nothing, judged only by the change threshold against the
     # blessed model of the first run
     worse_cfg = cfg.with_changes(
@@ -41,7 +48,7 @@ def pipeline_runs(tmp_path_factory):
         evaluation=EvaluationConfig(min_auc=0.0, min_sensitivity=0.0, min_specificity=0.0,
                                     max_auc_drop=0.01),
     )
-    worse = run_local(worse_cfg)
+    worse = run(worse_cfg)
     return cfg, first, second, worse
 
 

@@ -211,7 +211,15 @@ def test_drift_stops_the_run_and_the_override_trains_anyway(tmp_path):
     store = metadata_store.MetadataStore(config)
     assert not store.get_artifacts_by_type("Model")  # nothing trained
 
-    summary = run_local(cfg.with_changes(drift=DriftConfig(min_nights=10, allow=True)))
+    from pipeline.runs.summary import format_run_summary, summarize_run
+
+    # the stopped run says why in its summary too (what `cyclecast run` prints when it stops)
+    stopped_run = summarize_run(cfg.metadata_path, cfg.pipeline_name, stopped.value.run_id)
+    assert stopped_run.drift["status"] == "drift" and "Trainer" not in stopped_run.executions
+    assert stopped_run.code["git_commit"]  # provenance is recorded on a stopped run too
+
+    allowed = cfg.with_changes(drift=DriftConfig(min_nights=10, allow=True))
+    summary = summarize_run(cfg.metadata_path, cfg.pipeline_name, run_local(allowed))
     report = store.get_artifacts_by_type("components.DriftReport")[-1]
     assert report.custom_properties["status"].string_value == "overridden"
     assert "heart_rate" in report.custom_properties["drifted_features"].string_value
@@ -219,8 +227,6 @@ def test_drift_stops_the_run_and_the_override_trains_anyway(tmp_path):
     assert saved["night"] == night and saved["status"] == "overridden"
     assert store.get_artifacts_by_type("Model") and summary.examples["train"] > 0
     # the run summary (`cyclecast run`, `runs show`) says what was overridden, and which nights
-    from pipeline.runs.summary import format_run_summary
-
     assert summary.drift["status"] == "overridden"
     assert summary.data["last_night"] == night and summary.data["first_night"] == "2026-01-22"
     text = format_run_summary(summary)

@@ -96,9 +96,10 @@ def _shift_temperature(path: Path, by: float) -> None:
     path.write_bytes(gzip.compress(("\n".join(out) + "\n").encode(), mtime=0))
 
 
-def test_schema_violations_stop_the_run_before_transform(tmp_path):
+def test_schema_violations_stop_the_run_before_transform(tmp_path, capsys):
+    from pipeline.cli import main
     from pipeline.orchestration.local_runner import RunStopped, run_local
-    from pipeline.runs.summary import summarize_run
+    from pipeline.runs.summary import format_run_summary, summarize_run
 
     data = tmp_path / "data"
     generate_dataset(data, users=10, cycles=1, seed=3, progress=False)
@@ -110,7 +111,28 @@ def test_schema_violations_stop_the_run_before_transform(tmp_path):
     message = str(stopped.value)
     assert "ExampleValidator found anomalies" in message and "skin_temp" in message
     assert "nothing is trained or pushed" in message
-    summary = summarize_run(cfg.metadata_path, cfg.pipeline_name)
+    summary = summarize_run(cfg.metadata_path, cfg.pipeline_name, stopped.value.run_id)
+    assert summary.run_id == stopped.value.run_id
     assert summary.executions["AnomalyGate"] == "FAILED"
     assert "Transform" not in summary.executions and "Trainer" not in summary.executions
     assert not (Path(cfg.serving_dir)).exists()
+    assert summary.code["git_commit"] and summary.code["config"]  # provenance of a stopped run
+
+    # the anomalies, per split and feature, in what `cyclecast run` prints when it stops...
+    broken = {split: by for split, by in summary.anomalies.items() if by}
+    assert broken and all("skin_temp" in by for by in broken.values()), summary.anomalies
+    text = format_run_summary(summary)
+    assert "none (the schema check passed)" not in text
+    assert "(the schema check failed)" in text
+    assert any(x.startswith("  [") and "skin_temp:" in x for x in text.splitlines()), text
+    # ... in `runs show`...
+    assert main(["runs", "show", summary.run_id, "--metadata", cfg.metadata_path]) == 0
+    shown = capsys.readouterr().out
+    assert "(the schema check failed)" in shown and "skin_temp:" in shown
+    # ... and in the report
+    page = tmp_path / "stopped.html"
+    args = ["report", summary.run_id, "--out", str(page), "--metadata", cfg.metadata_path]
+    assert main(args) == 0
+    html = page.read_text()
+    assert 'class="bad">Anomalies in' in html and "skin_temp" in html
+    assert "anomalies-none" not in html

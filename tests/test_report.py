@@ -240,7 +240,7 @@ def test_figure_data_agree_with_tfma_and_the_calendar_baseline(reports):
         for split, n in run.examples.items():
             label = next(r for r in d["statistics"][split] if r["feature"] == "fertile")
             assert label["present"] == n and sum(label["histogram"]) == pytest.approx(n)
-        assert d["anomalies"] == {s: [] for s in run.examples} and not d["missing"]
+        assert d["anomalies"] == {s: {} for s in run.examples} and not d["missing"]
         assert 'class="ok anomalies-none"' in page.read_text()
 
 

@@ -10,14 +10,23 @@ from pipeline.config import PipelineConfig
 
 
 class RunStopped(RuntimeError):
-    """The run stopped before the end; the message says where and why."""
+    """The run stopped before the end; the message says where and why.
+
+    ``run_id`` is the stopped run's id in ML Metadata (None when it recorded nothing), so the
+    caller can show what the run did record (``pipeline.runs.summary.summarize_run``).
+    """
+
+    def __init__(self, message: str, run_id: str | None = None):
+        super().__init__(message)
+        self.run_id = run_id
 
 
-def run_local(cfg: PipelineConfig, verbose: bool = False):
-    """Run the whole pipeline once and return its ``RunSummary``.
+def run_local(cfg: PipelineConfig, verbose: bool = False) -> str:
+    """Run the whole pipeline once and return the run's id (its ``pipeline_run`` context name).
 
     Raises ``RunStopped`` with the report when the data breaks the schema or drifted, and
-    ``RunRefused`` when another run holds the metadata store.
+    ``RunRefused`` when another run holds the metadata store. Printing what the run did is the
+    caller's: ``summarize_run(cfg.metadata_path, cfg.pipeline_name, run_id)``.
     """
     with _exclusive(cfg):  # before the slow imports, so a second run is refused at once
         return _run_locked(cfg, verbose)
@@ -35,10 +44,13 @@ def _run_locked(cfg: PipelineConfig, verbose: bool):
     from components.drift_gate import DriftDetected
     from pipeline.orchestration.progress import component_progress
     from pipeline.pipeline import create_pipeline
-    from pipeline.runs.summary import summarize_run
+    from pipeline.runs import metadata
 
     if cfg.metadata_path:
         Path(cfg.metadata_path).parent.mkdir(parents=True, exist_ok=True)
+    # LocalDagRunner names the run itself (a timestamp) and does not return it: this run is the
+    # one that was not there before (the run lock keeps any other run out meanwhile)
+    before = metadata.run_ids(cfg.metadata_path, cfg.pipeline_name)
     pipeline = create_pipeline(cfg)
     with component_progress(len(pipeline.components), verbose):
         try:
@@ -48,10 +60,13 @@ def _run_locked(cfg: PipelineConfig, verbose: bool):
             while cause is not None and not isinstance(cause, AnomaliesFound | DriftDetected):
                 cause = cause.__cause__ or cause.__context__
             if cause is not None:
-                raise RunStopped(str(cause)) from e
+                run_id = record_run_provenance(cfg, before)
+                raise RunStopped(str(cause), run_id) from e
             raise
-        record_run_provenance(cfg)
-    return summarize_run(cfg.metadata_path, cfg.pipeline_name)
+        run_id = record_run_provenance(cfg, before)
+    if run_id is None:
+        raise RuntimeError(f"the run recorded nothing in {cfg.metadata_path}")
+    return run_id
 
 
 def _exclusive(cfg: PipelineConfig):
@@ -87,19 +102,23 @@ def git_commit() -> str | None:
     return head + ("-dirty" if dirty.strip() else "")
 
 
-def record_run_provenance(cfg: PipelineConfig) -> None:
-    """Attach the git commit and the configuration to the latest run's context in ML Metadata."""
+def record_run_provenance(cfg: PipelineConfig, before: set[str]) -> str | None:
+    """Attach the git commit and the configuration to the run made since ``before``; its id.
+
+    None when the run recorded no context (it failed before its first component).
+    """
     import dataclasses
     import json
 
-    from pipeline.runs.summary import connect, find_run
+    from pipeline.runs import metadata
 
-    store = connect(cfg.metadata_path)
-    run = find_run(store, cfg.pipeline_name, None)
+    new = metadata.run_ids(cfg.metadata_path, cfg.pipeline_name) - before
+    if not new:
+        return None
+    (run_id,) = new
+    properties = {"config": json.dumps(dataclasses.asdict(cfg), sort_keys=True, default=str)}
     commit = git_commit()
     if commit:
-        run.custom_properties["git_commit"].string_value = commit
-    run.custom_properties["config"].string_value = json.dumps(
-        dataclasses.asdict(cfg), sort_keys=True, default=str
-    )
-    store.put_contexts([run])
+        properties["git_commit"] = commit
+    metadata.record_run_properties(cfg.metadata_path, cfg.pipeline_name, run_id, properties)
+    return run_id

@@ -11,24 +11,17 @@ import datetime as dt
 import os
 from dataclasses import dataclass, field
 
-from pipeline.runs.summary import (
-    RunSummary,
-    connect,
-    metrics_line,
-    prop_value,
-    run_contexts,
-    summarize_run,
-)
+from pipeline.runs import metadata as md
+from pipeline.runs.summary import RunSummary, metric_label, metrics_line, summarize_run
 
 COMPARED_METRICS = ("auc", "recall", "specificity", "precision", "binary_accuracy", "calibration")
 
-
 def list_runs(metadata_path: str, pipeline_name: str) -> list[RunSummary]:
     """Every run of the pipeline, oldest first."""
-    store = connect(metadata_path)
+    store = md.connect(metadata_path)
     return [
         summarize_run(metadata_path, pipeline_name, c.name)
-        for c in run_contexts(store, pipeline_name)
+        for c in md.run_contexts(store, pipeline_name)
     ]
 
 
@@ -90,7 +83,7 @@ def compare_runs(a: RunSummary, b: RunSummary) -> dict:
         if left.get(k) != right.get(k) and k != "code.config"
     }
     metrics = {
-        k: (
+        metric_label(k): (
             a.candidate.get(k),
             b.candidate.get(k),
             b.candidate[k] - a.candidate[k] if k in a.candidate and k in b.candidate else None,
@@ -145,56 +138,34 @@ class ModelVersion:
         return dict(self.__dict__)
 
 
-def _inputs_of(store, artifact_id: int):
-    """(execution, {input type name: [artifacts]}) of the execution that produced an artifact."""
-    from ml_metadata.proto import metadata_store_pb2
-
-    events = store.get_events_by_artifact_ids([artifact_id])
-    producer = [e.execution_id for e in events if e.type == metadata_store_pb2.Event.OUTPUT]
-    if not producer:
-        return None, {}
-    execution = store.get_executions_by_id(producer[:1])[0]
-    inputs = [
-        e.artifact_id
-        for e in store.get_events_by_execution_ids([execution.id])
-        if e.type == metadata_store_pb2.Event.INPUT
-    ]
-    types = {t.id: t.name for t in store.get_artifact_types()}
-    by_type: dict[str, list] = {}
-    for a in store.get_artifacts_by_id(inputs):
-        by_type.setdefault(types[a.type_id], []).append(a)
-    return execution, by_type
-
-
 def list_models(metadata_path: str, pipeline_name: str) -> list[ModelVersion]:
     """Pushed model versions, oldest first, each traced to its run, examples and raw data."""
-    store = connect(metadata_path)
-    runs = run_contexts(store, pipeline_name)
+    store = md.connect(metadata_path)
+    runs = md.run_contexts(store, pipeline_name)
     versions = []
-    for pushed in store.get_artifacts_by_type("PushedModel"):
-        props = pushed.custom_properties
-        if not props.get("pushed") or not props["pushed"].int_value:
+    for pushed in md.artifacts_of_type(store, "PushedModel"):
+        if not pushed.prop("pushed"):
             continue
-        path = props["pushed_destination"].string_value
+        path = pushed.prop("pushed_destination")
         mv = ModelVersion(version=os.path.basename(path.rstrip("/")), path=path)
-        pusher, inputs = _inputs_of(store, pushed.id)
+        pusher, inputs = md.producer_inputs(store, pushed.artifact.id)
         if pusher is not None:
-            run_ids = {c.id for c in store.get_contexts_by_execution(pusher.id)}
+            run_ids = {c.id for c in md.contexts_of_execution(store, pusher.id)}
             mv.run_id = next((c.name for c in runs if c.id in run_ids), None)
         model = (inputs.get("Model") or [None])[0]
         if model is not None:
             mv.model_uri = model.uri
-            _, trainer_inputs = _inputs_of(store, model.id)
+            _, trainer_inputs = md.producer_inputs(store, model.artifact.id)
             transformed = (trainer_inputs.get("Examples") or [None])[0]
             if transformed is not None:
                 mv.transformed_examples_uri = transformed.uri
-                _, transform_inputs = _inputs_of(store, transformed.id)
+                _, transform_inputs = md.producer_inputs(store, transformed.artifact.id)
                 raw = (transform_inputs.get("Examples") or [None])[0]
                 if raw is not None:
                     mv.examples_uri = raw.uri
                     mv.data = {
-                        k: prop_value(v)
-                        for k, v in raw.custom_properties.items()
+                        k: v
+                        for k, v in md.custom_props(raw.artifact).items()
                         if k in ("span", "input_fingerprint")
                     }
         if mv.run_id:

@@ -20,15 +20,9 @@ from pathlib import Path
 import numpy as np
 
 from components.calendar_rule import binary_metrics, predict_examples
+from pipeline.runs import metadata as md
 from pipeline.runs import svg_plot as sp
-from pipeline.runs.summary import (
-    RunSummary,
-    connect,
-    drift_line,
-    find_run,
-    nights_line,
-    summarize_run,
-)
+from pipeline.runs.summary import RunSummary, drift_line, nights_line, summarize_run
 from transforms import features as fc
 
 SCORED_SPLIT = "eval"  # the split the Evaluator and the calendar baseline score
@@ -248,17 +242,6 @@ def feature_statistics(stats_list) -> list[dict]:
     return rows
 
 
-def anomaly_rows(anomalies) -> list[dict[str, str]]:
-    """A TFDV ``Anomalies`` proto as rows, through TFDV's own ``get_anomalies_dataframe``."""
-    from tensorflow_data_validation.utils.display_util import get_anomalies_dataframe
-
-    frame = get_anomalies_dataframe(anomalies)
-    return [
-        {"feature": str(index), "short": row.iloc[0], "long": row.iloc[1]}
-        for index, row in frame.iterrows()
-    ]
-
-
 def metric_comparison(summary: RunSummary) -> dict[str, dict[str, float | None]]:
     """Candidate, blessed baseline and calendar rule on the same metrics (None where absent)."""
     out: dict[str, dict[str, float | None]] = {}
@@ -274,26 +257,6 @@ def metric_comparison(summary: RunSummary) -> dict[str, dict[str, float | None]]
 # ---------------------------------------------------------------- collecting a run's data
 
 
-def run_outputs(metadata_path: str, pipeline_name: str, run_id: str | None) -> dict[str, str]:
-    """URIs of the run's output artifacts, keyed ``<Component>.<output key>``."""
-    from ml_metadata.proto import metadata_store_pb2
-
-    store = connect(metadata_path)
-    run = find_run(store, pipeline_name, run_id)
-    exec_types = {t.id: t.name for t in store.get_execution_types()}
-    executions = {e.id: e for e in store.get_executions_by_context(run.id)}
-    artifacts = {a.id: a for a in store.get_artifacts_by_context(run.id)}
-    out = {}
-    for event in store.get_events_by_execution_ids(list(executions)):
-        if event.type != metadata_store_pb2.Event.OUTPUT or event.artifact_id not in artifacts:
-            continue
-        component = exec_types[executions[event.execution_id].type_id].rsplit(".", 1)[-1]
-        keys = [s.key for s in event.path.steps if s.HasField("key")]
-        if keys:
-            out[f"{component}.{keys[0]}"] = artifacts[event.artifact_id].uri
-    return out
-
-
 @dataclass
 class ReportData:
     """Everything the page shows, as plain data (also embedded in the page as JSON)."""
@@ -305,7 +268,7 @@ class ReportData:
     nights: str = ""  # the window of nights the examples cover
     drift: str = ""  # the drift check's outcome
     statistics: dict = field(default_factory=dict)  # split -> feature rows
-    anomalies: dict = field(default_factory=dict)  # split -> anomaly rows
+    anomalies: dict = field(default_factory=dict)  # split -> feature -> what broke
     phases: dict = field(default_factory=dict)  # feature -> phase -> percentiles
     phase_counts: dict = field(default_factory=dict)
     scored: dict = field(default_factory=dict)  # model, split, nights, own metrics
@@ -315,8 +278,9 @@ class ReportData:
     missing: list = field(default_factory=list)  # sections this run has no artifact for
 
 
-def _split_files(examples_uri: str, split: str) -> str:
-    return os.path.join(examples_uri, f"Split-{split}", "*")
+def _split_files(examples: md.RecordedArtifact, split: str) -> str:
+    """The glob pattern of one split's example files."""
+    return os.path.join(examples.split_uri(split), "*")
 
 
 def _scores(model_dir: str, rows: list[dict]) -> dict:
@@ -335,14 +299,14 @@ def _scores(model_dir: str, rows: list[dict]) -> dict:
 
 def collect_report(metadata_path: str, pipeline_name: str, run_id: str | None) -> ReportData:
     """Read a run (an id, a unique prefix, ``latest`` or None) and compute every figure's data."""
-    import tensorflow_data_validation as tfdv
-    from tensorflow_metadata.proto.v0 import anomalies_pb2
+    from tfx.components.statistics_gen.stats_artifact_utils import load_statistics
 
     from pipeline.serving.evaluate import auc
     from transforms.tf_example import read_examples
 
     summary = summarize_run(metadata_path, pipeline_name, run_id)
-    outputs = run_outputs(metadata_path, pipeline_name, summary.run_id)
+    store = md.connect(metadata_path)
+    outputs = md.run_outputs(store, md.find_run(store, pipeline_name, summary.run_id))
     data = ReportData(
         run={
             "run_id": summary.run_id,
@@ -361,36 +325,34 @@ def collect_report(metadata_path: str, pipeline_name: str, run_id: str | None) -
         nights=nights_line(summary.data),
         drift=drift_line(summary.drift),
     )
-    stats_uri = outputs.get("StatisticsGen.statistics")
-    anomalies_uri = outputs.get("ExampleValidator.anomalies")
-    for split in summary.examples or ("train", "eval", "test"):
-        if stats_uri and os.path.exists(os.path.join(stats_uri, f"Split-{split}")):
-            path = os.path.join(stats_uri, f"Split-{split}", "FeatureStats.pb")
-            data.statistics[split] = feature_statistics(tfdv.load_stats_binary(path))
-        if anomalies_uri and os.path.exists(os.path.join(anomalies_uri, f"Split-{split}")):
-            with open(os.path.join(anomalies_uri, f"Split-{split}", "SchemaDiff.pb"), "rb") as f:
-                data.anomalies[split] = anomaly_rows(anomalies_pb2.Anomalies.FromString(f.read()))
-    for section, uri in (("statistics", stats_uri), ("anomalies", anomalies_uri)):
-        if not uri:
-            data.missing.append(section)
+    data.anomalies = summary.anomalies
+    if not summary.anomalies:
+        data.missing.append("anomalies")
+    stats = outputs.get("StatisticsGen.statistics")
+    if stats is None:
+        data.missing.append("statistics")
+    else:
+        for split in stats.split_names():  # TFX's reader: the file's name and format by version
+            stats_list = load_statistics(stats.tfx_artifact(), split).proto()
+            data.statistics[split] = feature_statistics(stats_list)
 
-    examples_uri = outputs.get("NightlyFeatureGen.examples")
-    if not examples_uri:
+    examples = outputs.get("NightlyFeatureGen.examples")
+    if examples is None:
         data.missing.append("examples")
         return data
-    train_rows = read_examples(_split_files(examples_uri, PHASE_SPLIT))
+    train_rows = read_examples(_split_files(examples, PHASE_SPLIT))
     phases = cycle_phases(train_rows)
     data.phases = phase_distributions(train_rows, phases=phases)
     data.phase_counts = {p: phases.count(p) for p in PHASES}
 
-    model_uri = outputs.get("Trainer.model")
-    if not model_uri:
+    model = outputs.get("Trainer.model")
+    if model is None:
         data.missing.append("model")
         return data
     from tfx.utils import path_utils
 
-    model_dir = path_utils.serving_model_path(model_uri)
-    rows = read_examples(_split_files(examples_uri, SCORED_SPLIT))
+    model_dir = path_utils.serving_model_path(model.uri)
+    rows = read_examples(_split_files(examples, SCORED_SPLIT))
     s = _scores(model_dir, rows)
     data.roc = roc_curve(s["labels"], s["probability"])
     data.calibration = calibration_bins(s["labels"], s["probability"])
@@ -606,13 +568,13 @@ def _data_section(d: ReportData) -> str:
     # components from a CDN, so it shows nothing offline; these tables and histograms are drawn
     # from the same DatasetFeatureStatisticsList instead. The anomalies come from TFDV's own
     # get_anomalies_dataframe.
-    for split, rows in d.anomalies.items():
-        if rows:
+    for split, by_feature in d.anomalies.items():
+        if by_feature:
             parts.append(
                 f'<h3 class="bad">Anomalies in {escape(split)}</h3>'
                 + _table(
-                    ["feature", "anomaly", "description"],
-                    [[escape(r["feature"]), escape(r["short"]), escape(r["long"])] for r in rows],
+                    ["feature", "what broke"],
+                    [[escape(f), escape(what)] for f, what in by_feature.items()],
                     "anomalies",
                 )
             )

@@ -6,13 +6,7 @@ import json
 import os
 from dataclasses import dataclass, field
 
-from ml_metadata.metadata_store import metadata_store
-from ml_metadata.proto import metadata_store_pb2
-
-from components.artifacts import BaselineMetrics, DriftReport, NightlyQuarantine
-from components.calendar_baseline import METRICS_FILE
-from components.drift_gate import REPORT_FILE as DRIFT_REPORT_FILE
-from components.nightly_features.beam_job import SUMMARY_FILE
+from pipeline.runs import metadata as md
 
 METRICS_SHOWN = (
     "auc",
@@ -23,6 +17,9 @@ METRICS_SHOWN = (
     "calibration",
     "example_count",
 )
+CALENDAR_SHOWN = ("accuracy", "sensitivity", "specificity", "precision")
+# What a person reads for TFMA's metric keys (TFMA calls sensitivity "recall").
+METRIC_LABELS = {"recall": "sensitivity", "binary_accuracy": "accuracy"}
 
 
 @dataclass
@@ -32,7 +29,7 @@ class RunSummary:
     run_id: str
     examples: dict[str, int] = field(default_factory=dict)
     quarantine: dict = field(default_factory=dict)
-    anomalies: dict[str, str] = field(default_factory=dict)
+    anomalies: dict[str, dict[str, str]] = field(default_factory=dict)  # split -> feature -> why
     candidate: dict[str, float] = field(default_factory=dict)
     baseline: dict[str, float] = field(default_factory=dict)
     calendar: dict[str, float] = field(default_factory=dict)
@@ -57,60 +54,11 @@ class RunSummary:
         return dict(self.__dict__)
 
 
-def connect(metadata_path: str) -> metadata_store.MetadataStore:
-    """Open the local SQLite ML Metadata store read-write (it must exist)."""
-    if not os.path.exists(metadata_path):
-        raise FileNotFoundError(f"no ML Metadata store at {metadata_path}")
-    config = metadata_store_pb2.ConnectionConfig()
-    config.sqlite.filename_uri = metadata_path
-    config.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READWRITE
-    return metadata_store.MetadataStore(config)
-
-
-def run_contexts(store: metadata_store.MetadataStore, pipeline_name: str) -> list:
-    """The pipeline's ``pipeline_run`` contexts, oldest first."""
-    pipeline = store.get_context_by_type_and_name("pipeline", pipeline_name)
-    if pipeline is None:
-        return []
-    ours = {e.id for e in store.get_executions_by_context(pipeline.id)}
-    runs = [
-        c
-        for c in store.get_contexts_by_type("pipeline_run")
-        if any(e.id in ours for e in store.get_executions_by_context(c.id))
-    ]
-    return sorted(runs, key=lambda c: (c.create_time_since_epoch, c.name))
-
-
-def find_run(store: metadata_store.MetadataStore, pipeline_name: str, run_id: str | None):
-    """The run whose id is ``run_id`` or starts with it; the latest when ``run_id`` is None."""
-    runs = run_contexts(store, pipeline_name)
-    if not runs:
-        raise LookupError(f"no run of {pipeline_name} recorded yet")
-    if run_id is None or run_id == "latest":
-        return runs[-1]
-    matches = [c for c in runs if c.name.startswith(run_id)]
-    if len(matches) != 1:
-        known = ", ".join(c.name for c in runs[-5:])
-        what = "no run" if not matches else f"{len(matches)} runs"
-        raise LookupError(f"{what} matching {run_id!r}; latest runs: {known}")
-    return matches[0]
-
-
-def prop_value(value):
-    """The Python value of an ML Metadata property value (None when unset)."""
-    return getattr(value, value.WhichOneof("value")) if value.WhichOneof("value") else None
-
-
 def _json_or_text(text):
     try:
         return json.loads(text) if isinstance(text, str) else text
     except ValueError:
         return text
-
-
-def _prop(artifact, name: str):
-    value = artifact.custom_properties.get(name)
-    return None if value is None else prop_value(value)
 
 
 def _tfma_metrics(eval_uri: str) -> tuple[dict, dict, dict]:
@@ -146,25 +94,56 @@ def _slice_value(key) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
-def summarize_run(metadata_path: str, pipeline_name: str, run_id: str | None = None) -> RunSummary:
-    """Collect a run's (the latest by default) data, configuration, metrics and outcome."""
-    store = connect(metadata_path)
-    run = find_run(store, pipeline_name, run_id)
-    summary = RunSummary(run_id=run.name)
-    summary.code = {k: prop_value(v) for k, v in run.custom_properties.items()}
-    types = {t.id: t.name for t in store.get_artifact_types()}
-    exec_types = {t.id: t.name for t in store.get_execution_types()}
-    executions = store.get_executions_by_context(run.id)
-    if executions:
-        summary.started = min(e.create_time_since_epoch for e in executions) / 1000.0
-        summary.duration_s = (
-            max(e.last_update_time_since_epoch for e in executions) / 1000.0 - summary.started
+def anomaly_descriptions(anomalies) -> dict[str, str]:
+    """Feature -> what broke, from a TFDV ``Anomalies`` proto (``(dataset)``: the whole split)."""
+    out = {}
+    for feature, info in sorted(anomalies.anomaly_info.items()):
+        reasons = "; ".join(r.description or r.short_description for r in info.reason)
+        out[feature] = f"{info.short_description}: {reasons}" if reasons else info.short_description
+    if anomalies.HasField("dataset_anomaly_info"):
+        info = anomalies.dataset_anomaly_info
+        out["(dataset)"] = f"{info.short_description}: {info.description}"
+    return out
+
+
+def read_anomalies(artifact: md.RecordedArtifact) -> dict[str, dict[str, str]]:
+    """Each split's anomalies (feature -> what broke; empty when it matched the schema)."""
+    from tensorflow_metadata.proto.v0 import anomalies_pb2
+
+    from components.anomaly_gate import SCHEMA_DIFF_FILE
+
+    return {
+        split: anomaly_descriptions(
+            anomalies_pb2.Anomalies.FromString(
+                md.read_bytes(os.path.join(artifact.split_uri(split), SCHEMA_DIFF_FILE))
+            )
         )
-    for execution in executions:
-        name = exec_types.get(execution.type_id, "?").rsplit(".", 1)[-1]
-        state = metadata_store_pb2.Execution.State.Name(execution.last_known_state)
-        summary.executions[name] = state
-        props = {k: prop_value(v) for k, v in execution.custom_properties.items()}
+        for split in artifact.split_names()
+    }
+
+
+def summarize_run(metadata_path: str, pipeline_name: str, run: str | None = "latest") -> RunSummary:
+    """Collect a run's data, configuration, metrics and outcome.
+
+    ``run`` is a run id, a unique prefix of one, or ``latest``/None for the latest run.
+    """
+    from components.calendar_baseline import METRICS_FILE
+    from components.drift_gate import REPORT_FILE as DRIFT_REPORT_FILE
+    from components.nightly_features.beam_job import SUMMARY_FILE
+
+    store = md.connect(metadata_path)
+    context = md.find_run(store, pipeline_name, run)
+    summary = RunSummary(run_id=context.name)
+    summary.code = md.custom_props(context)
+    executions = md.run_executions(store, context)
+    if executions:
+        summary.started = min(e.create_time_since_epoch for _, e in executions) / 1000.0
+        summary.duration_s = (
+            max(e.last_update_time_since_epoch for _, e in executions) / 1000.0 - summary.started
+        )
+    for name, execution in executions:
+        summary.executions[name] = md.execution_state(execution)
+        props = md.custom_props(execution)
         if name == "Trainer":
             summary.training = {
                 k: _json_or_text(props.get(k)) for k in ("train_args", "eval_args", "custom_config")
@@ -176,34 +155,36 @@ def summarize_run(metadata_path: str, pipeline_name: str, run_id: str | None = N
                 {k: props.get(k) for k in ("input_base", "span", "input_fingerprint")}
             )
             summary.code["feature_code"] = props.get("code_version")
-    for artifact in store.get_artifacts_by_context(run.id):
-        kind = types.get(artifact.type_id)
-        if kind == "Examples":
-            for key in ("first_night", "last_night"):
-                value = _prop(artifact, key)
-                if value is not None:
-                    summary.data[key] = value
-            if "span" in artifact.properties:  # also when the feature job came from the cache
-                summary.data["span"] = artifact.properties["span"].int_value
-            for split in ("train", "eval", "test"):
-                n = _prop(artifact, f"examples_{split}")
-                if n is not None:
-                    summary.examples[split] = int(n)
-        elif kind == NightlyQuarantine.TYPE_NAME:
-            with open(os.path.join(artifact.uri, SUMMARY_FILE)) as f:
-                summary.quarantine = json.load(f)
-        elif kind == "ModelEvaluation":
-            summary.candidate, summary.baseline, summary.slices = _tfma_metrics(artifact.uri)
-        elif kind == "ModelBlessing":
-            summary.blessed = bool(_prop(artifact, "blessed"))
-        elif kind == "PushedModel" and _prop(artifact, "pushed"):
-            summary.pushed_path = _prop(artifact, "pushed_destination")
-        elif kind == DriftReport.TYPE_NAME:
-            with open(os.path.join(artifact.uri, DRIFT_REPORT_FILE)) as f:
-                summary.drift = json.load(f)
-        elif kind == BaselineMetrics.TYPE_NAME:
-            with open(os.path.join(artifact.uri, METRICS_FILE)) as f:
-                summary.calendar = json.load(f)
+    outputs = md.run_outputs(store, context)
+    examples = outputs.get("NightlyFeatureGen.examples")
+    if examples is not None:
+        for key in ("first_night", "last_night", "span"):  # also when the job came from the cache
+            value = examples.prop(key)
+            if value is not None:
+                summary.data[key] = value
+        for split in ("train", "eval", "test"):
+            n = examples.prop(f"examples_{split}")
+            if n is not None:
+                summary.examples[split] = int(n)
+
+    def json_file(key: str, name: str) -> dict:
+        """A JSON file of the run's output ``key`` (empty when the run has no such output)."""
+        return md.read_json(os.path.join(outputs[key].uri, name)) if key in outputs else {}
+
+    summary.quarantine = json_file("NightlyFeatureGen.quarantine", SUMMARY_FILE)
+    summary.drift = json_file("DriftGate.report", DRIFT_REPORT_FILE)
+    summary.calendar = json_file("CalendarBaseline.metrics", METRICS_FILE)
+    if "ExampleValidator.anomalies" in outputs:
+        summary.anomalies = read_anomalies(outputs["ExampleValidator.anomalies"])
+    evaluation = outputs.get("Evaluator.evaluation")
+    if evaluation is not None:
+        summary.candidate, summary.baseline, summary.slices = _tfma_metrics(evaluation.uri)
+    blessing = outputs.get("Evaluator.blessing")
+    if blessing is not None:
+        summary.blessed = bool(blessing.prop("blessed"))
+    pushed = outputs.get("Pusher.pushed_model")
+    if pushed is not None and pushed.prop("pushed"):
+        summary.pushed_path = pushed.prop("pushed_destination")
     return summary
 
 
@@ -229,9 +210,28 @@ def drift_line(drift: dict) -> str:
     )
 
 
+def metric_label(key: str) -> str:
+    """What a person reads for a metric key (``recall`` -> ``sensitivity``)."""
+    return METRIC_LABELS.get(key, key)
+
+
 def metrics_line(metrics: dict, names: tuple[str, ...] = METRICS_SHOWN) -> str:
-    """``name=value`` for the named metrics present, or ``none``."""
-    return "  ".join(f"{k}={metrics[k]:.3f}" for k in names if k in metrics) or "none"
+    """``label=value`` for the named metrics present, or ``none``."""
+    return (
+        "  ".join(f"{metric_label(k)}={metrics[k]:.3f}" for k in names if k in metrics) or "none"
+    )
+
+
+def anomalies_lines(anomalies: dict[str, dict[str, str]]) -> list[str]:
+    """The schema check's outcome: one line, then one per anomaly (split, feature, what broke)."""
+    if not anomalies:
+        return ["anomalies          not checked (ExampleValidator did not run)"]
+    found = [(split, f, what) for split, by in anomalies.items() for f, what in by.items()]
+    if not found:
+        return ["anomalies          none (the schema check passed)"]
+    splits = sorted({split for split, _, _ in found})
+    head = f"anomalies          {len(found)} in {', '.join(splits)} (the schema check failed)"
+    return [head, *(f"  [{split}] {feature}: {what}" for split, feature, what in found)]
 
 
 def format_run_summary(s: RunSummary) -> str:
@@ -244,7 +244,7 @@ def format_run_summary(s: RunSummary) -> str:
         f"  files={sum(s.quarantine.get('files_rejected_by_reason', {}).values())}"
         f"  invalid nights={sum(s.quarantine.get('nights_invalid_by_reason', {}).values())}",
         f"nights             {nights_line(s.data)}",
-        "anomalies          none (the schema check passed)",
+        *anomalies_lines(s.anomalies),
         f"drift              {drift_line(s.drift)}",
         f"model              {metrics_line(s.candidate)}",
         f"baseline model     {metrics_line(s.baseline) if s.baseline else 'none yet (first run)'}",
@@ -253,8 +253,7 @@ def format_run_summary(s: RunSummary) -> str:
         lines.append(f"  slice {name:<12} {metrics_line(metrics)}")
     if cal:
         lines.append(
-            f"calendar rule      accuracy={cal['accuracy']:.3f}  recall={cal['sensitivity']:.3f}"
-            f"  specificity={cal['specificity']:.3f}  precision={cal['precision']:.3f}"
+            f"calendar rule      {metrics_line(cal, CALENDAR_SHOWN)}"
             f"  (same eval split)"
         )
     lines.append(f"blessed            {'yes' if s.blessed else 'no'}")
