@@ -215,16 +215,11 @@ def measure_scaling(data_root: str, work_dir: str, factors=(1, 4, 16), log=None)
 
 def component_durations(metadata_path: str, pipeline_name: str) -> dict[str, float]:
     """Seconds per component of the latest run, from its executions in ML Metadata."""
-    from pipeline.runs.summary import connect, find_run
+    from pipeline.runs import metadata as md
 
-    store = connect(metadata_path)
-    run = find_run(store, pipeline_name, None)
-    names = {t.id: t.name.rsplit(".", 1)[-1] for t in store.get_execution_types()}
-    return {
-        names.get(e.type_id, "?"): (e.last_update_time_since_epoch - e.create_time_since_epoch)
-        / 1000.0
-        for e in sorted(store.get_executions_by_context(run.id), key=lambda e: e.id)
-    }
+    store = md.connect(metadata_path)
+    run = md.find_run(store, pipeline_name, None)
+    return {name: md.execution_seconds(e) for name, e in md.run_executions(store, run)}
 
 
 def _job_features(data_root: str, out_dir: str, mode: str, workers: str) -> dict:

@@ -153,6 +153,12 @@ class RecordedArtifact:
 
         return artifact_utils.get_split_uri([self.tfx_artifact()], split)
 
+    def split_files(self, split: str) -> str:
+        """A glob pattern of one split's files."""
+        from tfx.utils import io_utils
+
+        return io_utils.all_files_pattern(self.split_uri(split))
+
 
 def _artifacts(store: metadata_store.MetadataStore, ids: list[int]) -> list[RecordedArtifact]:
     types = {t.id: t for t in store.get_artifact_types()}

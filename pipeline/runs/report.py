@@ -12,7 +12,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
-import os
 from dataclasses import asdict, dataclass, field
 from html import escape
 from pathlib import Path
@@ -278,11 +277,6 @@ class ReportData:
     missing: list = field(default_factory=list)  # sections this run has no artifact for
 
 
-def _split_files(examples: md.RecordedArtifact, split: str) -> str:
-    """The glob pattern of one split's example files."""
-    return os.path.join(examples.split_uri(split), "*")
-
-
 def _scores(model_dir: str, rows: list[dict]) -> dict:
     """Model probability and decision, and the calendar rule's call, for each row."""
     from pipeline.serving.evaluate import model_predictions
@@ -340,7 +334,7 @@ def collect_report(metadata_path: str, pipeline_name: str, run_id: str | None) -
     if examples is None:
         data.missing.append("examples")
         return data
-    train_rows = read_examples(_split_files(examples, PHASE_SPLIT))
+    train_rows = read_examples(examples.split_files(PHASE_SPLIT))
     phases = cycle_phases(train_rows)
     data.phases = phase_distributions(train_rows, phases=phases)
     data.phase_counts = {p: phases.count(p) for p in PHASES}
@@ -352,7 +346,7 @@ def collect_report(metadata_path: str, pipeline_name: str, run_id: str | None) -
     from tfx.utils import path_utils
 
     model_dir = path_utils.serving_model_path(model.uri)
-    rows = read_examples(_split_files(examples, SCORED_SPLIT))
+    rows = read_examples(examples.split_files(SCORED_SPLIT))
     s = _scores(model_dir, rows)
     data.roc = roc_curve(s["labels"], s["probability"])
     data.calibration = calibration_bins(s["labels"], s["probability"])

@@ -6,37 +6,40 @@ above all) with the served signature on raw examples, exactly as TF Serving woul
 
 from __future__ import annotations
 
-import glob
-import os
-
 from components.calendar_rule import binary_metrics, score_examples
 from transforms import features as fc
 
+FEATURE_JOB_EXAMPLES = "NightlyFeatureGen.examples"  # raw examples: what a request carries
 
-def latest_examples(pipeline_root: str, split: str) -> str:
-    """The newest NightlyFeatureGen output's files for ``split``, as a glob pattern."""
-    dirs = glob.glob(
-        os.path.join(pipeline_root, "NightlyFeatureGen", "examples", "*", f"Split-{split}")
-    )
-    if not dirs:
+
+def latest_examples(
+    metadata_path: str, pipeline_name: str, split: str, run: str | None = "latest"
+) -> str:
+    """The examples a run's feature job wrote for ``split`` (the latest run's by default).
+
+    A glob pattern found through ML Metadata, so it also points into a remote pipeline root.
+    """
+    from pipeline.runs import metadata as md
+
+    store = md.connect(metadata_path)
+    context = md.find_run(store, pipeline_name, run)
+    examples = md.run_outputs(store, context).get(FEATURE_JOB_EXAMPLES)
+    if examples is None or split not in examples.split_names():
         raise FileNotFoundError(
-            f"no NightlyFeatureGen examples for split {split!r} under "
-            f"{pipeline_root}: run the pipeline first"
+            f"run {context.name} has no NightlyFeatureGen examples for split {split!r}"
         )
-    return os.path.join(max(dirs, key=os.path.getmtime), "*.gz")
+    return examples.split_files(split)
 
 
 def auc(labels, scores) -> float:
-    """Area under the ROC curve (the rank statistic; ties count one half)."""
+    """Area under the ROC curve (scikit-learn's; NaN when only one class is present)."""
     import numpy as np
-    from scipy.stats import rankdata
+    from sklearn.metrics import roc_auc_score
 
     labels = np.asarray(labels, bool)
-    n_pos, n_neg = labels.sum(), (~labels).sum()
-    if not n_pos or not n_neg:
+    if labels.all() or not labels.any():
         return float("nan")
-    ranks = rankdata(scores)
-    return float((ranks[labels].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+    return float(roc_auc_score(labels, scores))
 
 
 def model_predictions(model_dir: str, rows: list[dict[str, list]]) -> list:
