@@ -80,7 +80,7 @@ def tfma_auc_bounds(d: dict, thresholds: int = 10_000) -> tuple[float, float]:
 
 
 def test_roc_points_give_the_rank_auc_with_ties():
-    from pipeline.runs.report import curve_auc, roc_curve
+    from pipeline.runs.figures import curve_auc, roc_curve
     from pipeline.serving.evaluate import auc
 
     rng = np.random.default_rng(3)
@@ -94,7 +94,7 @@ def test_roc_points_give_the_rank_auc_with_ties():
 
 
 def test_calibration_bins_and_rates_by_cycle_day():
-    from pipeline.runs.report import calibration_bins, rates_by_cycle_day
+    from pipeline.runs.figures import calibration_bins, rates_by_cycle_day
 
     bins = calibration_bins([0, 1, 1, 0, 1], [0.05, 0.08, 0.95, 1.0, 0.55])
     assert [b["count"] for b in bins] == [2, 0, 0, 0, 0, 1, 0, 0, 0, 2]
@@ -111,7 +111,7 @@ def test_calibration_bins_and_rates_by_cycle_day():
 
 
 def test_cycle_phases_follow_the_label_within_each_cycle():
-    from pipeline.runs.report import cycle_phases
+    from pipeline.runs.figures import cycle_phases
 
     start = dt.date(2026, 1, 1)
 
@@ -157,7 +157,7 @@ def reports(pipeline_runs, tmp_path_factory):
 
 @pytest.mark.e2e
 def test_metrics_on_the_page_are_the_run_summarys(reports):
-    from pipeline.runs.report import COMPARED
+    from pipeline.runs.figures import COMPARED
 
     for run, page in reports.values():
         html = page.read_text()
@@ -182,7 +182,7 @@ def test_metrics_on_the_page_are_the_run_summarys(reports):
     assert "not blessed" in reports["worse"][1].read_text()
     assert f"pushed as version {first.pushed_version}" in reports["first"][1].read_text()
     # the nights the examples cover and the drift outcome, as `runs show` prints them
-    from html import escape
+    from markupsafe import escape  # the page's own escaping (jinja2's autoescape)
 
     from pipeline.runs.summary import drift_line, nights_line
 
@@ -194,7 +194,7 @@ def test_metrics_on_the_page_are_the_run_summarys(reports):
 
 @pytest.mark.e2e
 def test_figure_data_agree_with_tfma_and_the_calendar_baseline(reports):
-    from pipeline.runs.report import PHASES
+    from pipeline.runs.figures import PHASES
 
     for run, page in reports.values():
         d = page_data(page.read_text())
