@@ -1,9 +1,9 @@
 """Fault injection: which nights get which fault, and how each fault changes rows or bytes.
 
-Faults (DESIGN.md "faults to emit"): missing nights, off-wrist stretches, motion-corrupted HR/HRV,
-short nights, duplicated rows, out-of-order rows, truncated and corrupt files, a device reporting
-Fahrenheit, plus isolated out-of-range sensor glitches. Row-level injections are placed so they
-cannot interact: each sits in its own block of four consecutive clean rows (not off-wrist, not
+Faults (docs/DOMAIN.md "faults to emit"): missing nights, off-wrist stretches, motion-corrupted
+HR/HRV, short nights, duplicated rows, out-of-order rows, truncated and corrupt files, a device
+reporting Fahrenheit, plus isolated out-of-range sensor glitches. Row-level injections are placed so
+they cannot interact: each sits in its own block of four consecutive clean rows (not off-wrist, not
 motion-corrupted), with an untouched clean row on either side. Then
 
 - a glitch row is rejected ``out_of_range`` and nothing else changes;
@@ -83,7 +83,7 @@ GLITCHES: tuple[tuple[str, float], ...] = (
     ("skin_temp_c", 50.0),
     ("perfusion", 12.0),
 )
-_COLUMN = {name: j for j, name in enumerate(raw_format.RAW_COLUMNS)}
+_COLUMN = raw_format.COLUMN_INDEX
 _VITALS_LOST_OFF_WRIST = ("heart_rate", "hrv_rmssd", "breathing_rate", "perfusion")
 
 

@@ -1,12 +1,12 @@
 """The 10-second rows of one night: bed time, hypnogram, motion, each signal around its latent.
 
 Row values are the night's latent value plus sleep-stage effects, a slow overnight trend, small
-autocorrelated noise and brief movement arousals. At the end the night is *anchored*: every
-signal is shifted (HRV scaled) so that its median over the low-motion asleep rows equals the
-latent value exactly, which is what the feature extractor estimates. All magnitudes here are
-assumed (DESIGN.md gives no row-level figures), chosen to look like a wrist wearable's output.
-Everything is vectorised with numpy; only the handful of hypnogram segments and movement events
-per night are Python loops.
+autocorrelated noise and brief movement arousals. At the end the night is *anchored*: every signal
+is shifted (HRV scaled) so that its median over the low-motion asleep rows equals the latent value
+exactly, which is what the feature extractor estimates. All magnitudes here are assumed
+(docs/DOMAIN.md gives no row-level figures), chosen to look like a wrist wearable's output.
+Everything is vectorised with numpy; only the handful of hypnogram segments and movement events per
+night are Python loops.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ ROWS_PER_HOUR = 60 * ROWS_PER_MINUTE
 # Bed time: 22:00 plus 0-150 minutes (until 00:30), on the 10 s grid (assumed).
 BED_TIME_EARLIEST_S = 22 * 3600
 BED_TIME_SPREAD_MIN = 150
-# Time in bed of a normal night, hours (DESIGN.md brief: 6-9 h in bed).
+# Time in bed of a normal night, hours (docs/DOMAIN.md brief: 6-9 h in bed).
 NORMAL_NIGHT_HOURS = (6.0, 9.0)
 
 # Hypnogram (assumed, textbook adult values).
@@ -110,9 +110,9 @@ class NightRecording:
 
     def anchor_mask(self) -> np.ndarray:
         """Return the rows a feature extractor would use: asleep, low motion, worn."""
+        # motion as written to the file (3 decimals), since that is what the extractor reads
         return (
-            self.asleep
-            & (np.round(self.motion, 3) <= raw_format.LOW_MOTION_G)
+            raw_format.feature_rows(self.sleep_state, np.round(self.motion, 3))
             & ~self.off_wrist
             & ~self.motion_corrupted
         )

@@ -1,8 +1,8 @@
 """Nightly latent physiology: one value per signal per user-night, driven by the cycle phase.
 
-The latent value is what a perfect feature extractor would recover from a night: the median of
-the signal over the low-motion part of sleep (``night_rows`` builds the 10-second rows around it).
-Every parameter cites the row of the "Domain facts for the synthetic data" table in ``DESIGN.md``
+The latent value is what a perfect feature extractor would recover from a night: the median of the
+signal over the low-motion part of sleep (``night_rows`` builds the 10-second rows around it). Every
+parameter cites the row of the "Domain facts for the synthetic data" table in ``docs/DOMAIN.md``
 (Goodale et al. 2019, Shilaih et al. 2017/2018, Maijala et al. 2019, Schmalenberger et al. 2019,
 Jasinski et al. 2024) or is marked *assumed* (no published size) or *derived*.
 """
@@ -24,9 +24,9 @@ SIGNALS: tuple[str, ...] = (
     "perfusion",
 )
 
-# --- wrist skin temperature (DESIGN.md "wrist skin temperature") ---
+# --- wrist skin temperature (docs/DOMAIN.md "wrist skin temperature") ---
 TEMP_BASELINE_MEAN = 34.0  # person baseline about 34.0 C
-TEMP_BASELINE_SD = 0.4  # between-person SD 0.4 (assumed in DESIGN.md)
+TEMP_BASELINE_SD = 0.4  # between-person SD 0.4 (assumed in docs/DOMAIN.md)
 TEMP_RISE_MIN = 0.30  # luteal rise +0.30 to +0.45 C
 TEMP_RISE_MAX = 0.45
 TEMP_RISE_ON_OR_AFTER_OVULATION = 0.86  # rise starts on or after ovulation in 86% of cycles
@@ -38,9 +38,9 @@ TEMP_NIGHTLY_SD = 0.13  # nightly noise SD about 0.13 C
 LUTEAL_RAMP_NIGHTS = 3
 PREMENSTRUAL_FADE_NIGHTS = 2
 
-# --- sleeping heart rate (DESIGN.md "sleeping heart rate") ---
+# --- sleeping heart rate (docs/DOMAIN.md "sleeping heart rate") ---
 HR_BASELINE_MEAN = 58.0  # person baseline about 58 bpm
-HR_BASELINE_SD = 6.0  # between-person SD 6 (assumed in DESIGN.md)
+HR_BASELINE_SD = 6.0  # between-person SD 6 (assumed in docs/DOMAIN.md)
 HR_BASELINE_MIN, HR_BASELINE_MAX = 40.0, 85.0  # assumed clip
 HR_FERTILE_OVER_MENSES = 2.1  # fertile window +2.1 bpm over menses
 HR_MIDLUTEAL_OVER_MENSES = 3.8  # mid-luteal +3.8 bpm over menses
@@ -48,7 +48,7 @@ HR_LAST_DAY_OVER_MENSES = 1.0  # assumed: the late-luteal fall towards the mense
 MIDLUTEAL_HALF_WIDTH = 2  # assumed: mid-luteal = ovulation + luteal/2, +-2 days
 HR_NIGHTLY_SD = 1.3  # nightly noise SD about 1.3 bpm
 
-# --- HRV RMSSD (DESIGN.md "HRV (RMSSD)") ---
+# --- HRV RMSSD (docs/DOMAIN.md "HRV (RMSSD)") ---
 HRV_BASELINE_MEDIAN = 45.0  # assumed: per-person lognormal baseline around 45 ms
 HRV_BASELINE_LOG_SD = 0.35  # assumed
 HRV_BASELINE_MIN, HRV_BASELINE_MAX = 12.0, 150.0  # assumed clip
@@ -57,14 +57,14 @@ HRV_FOLLICULAR_TO_LUTEAL_D = -0.39  # follicular to luteal effect d = -0.39 (wit
 HRV_PEAK_DAY = 5  # highest near cycle day 5
 HRV_TROUGH_DAYS_BEFORE_END = 2  # lowest near day 27 of a 29-day cycle, i.e. 2 days before its end
 
-# --- breathing rate (DESIGN.md "breathing rate") ---
+# --- breathing rate (docs/DOMAIN.md "breathing rate") ---
 BR_BASELINE_MEAN = 15.0  # assumed: about 14-16 breaths/min
 BR_BASELINE_SD = 0.6  # assumed
 BR_BASELINE_MIN, BR_BASELINE_MAX = 12.0, 18.0  # assumed clip
-BR_LUTEAL_RISE = 0.3  # luteal +0.3 breaths/min (assumed in DESIGN.md)
+BR_LUTEAL_RISE = 0.3  # luteal +0.3 breaths/min (assumed in docs/DOMAIN.md)
 BR_NIGHTLY_SD = 0.25  # assumed
 
-# --- skin perfusion (DESIGN.md "skin perfusion") ---
+# --- skin perfusion (docs/DOMAIN.md "skin perfusion") ---
 PERF_BASELINE_MEAN = 1.0  # assumed: relative index about 1.0
 PERF_BASELINE_SD = 0.08  # assumed
 PERF_BASELINE_MIN, PERF_BASELINE_MAX = 0.7, 1.3  # assumed clip
@@ -242,7 +242,8 @@ def simulate_nightly_latents(
         days = cycle_day[sl].astype(float)
         offset += cycle.length_days
         if cycle.ovulation_day is None or p.temp_rise_day is None:
-            continue  # anovulatory: no temperature rise (DESIGN.md); other effects flat (assumed)
+            # anovulatory: no temperature rise (docs/DOMAIN.md); other effects flat (assumed)
+            continue
         lut = luteal_fraction(days, cycle.length_days, p.temp_rise_day)
         temp_shift[sl] = p.temp_rise_c * lut
         br_shift[sl] = BR_LUTEAL_RISE * lut

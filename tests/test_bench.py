@@ -6,8 +6,9 @@ import re
 
 import pytest
 
-from benchmarks.runner import floor_features, pandas_features, raw_files
-from components.nightly_features.night import decode_file, extract_features, parse_rows
+from benchmarks.feature_peers import floor_features, pandas_features, raw_files
+from components.nightly_features.night import extract_features, parse_rows
+from transforms.raw_format import decode_raw
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +37,7 @@ def test_peers_compute_the_same_nightly_features(data):
     assert files
     for path in files:
         with open(path, "rb") as f:
-            want = extract_features(parse_rows(decode_file(f.read())).columns)
+            want = extract_features(parse_rows(decode_raw(f.read())).columns)
         for peer in (pandas_features, floor_features):
             got = peer(path)
             assert got.keys() == want.keys()

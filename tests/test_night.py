@@ -5,22 +5,17 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from components.nightly_features.night import (
-    UnreadableFile,
-    assess_night,
-    decode_file,
-    extract_features,
-    parse_rows,
-)
+from components.nightly_features.night import extract_features, parse_rows
 from components.nightly_features.records import parse_night_path, process_raw_file
 from tests.rawfiles import T0, row, steady_night, to_file
 from transforms import raw_format as rf
+from transforms.raw_format import UnreadableFile, assess_night, decode_raw
 
 R = rf.RowReject
 
 
 def parse(lines):
-    return parse_rows(decode_file(to_file(lines)))
+    return parse_rows(decode_raw(to_file(lines)))
 
 
 def test_clean_rows_are_all_accepted():
@@ -29,30 +24,44 @@ def test_clean_rows_are_all_accepted():
     assert night.columns["timestamp"].tolist() == [T0, T0 + 10, T0 + 20]
 
 
-@pytest.mark.parametrize(
-    "bad_line, reason",
-    [
-        ("1,2,3", R.UNPARSEABLE),
-        (row(T0 + 10, hr="abc"), R.UNPARSEABLE),
-        (row(T0 + 10, hr=""), R.MISSING_VALUE),
-        (row(T0 + 10, hrv="nan"), R.MISSING_VALUE),
-        (row(T0 + 10, temp="93.20"), R.FAHRENHEIT),
-        (row(T0 + 10, temp="22.00"), R.OUT_OF_RANGE),
-        (row(T0 + 10, hr="250.0"), R.OUT_OF_RANGE),
-        (row(T0 + 10, hr="0.0"), R.OUT_OF_RANGE),
-        (row(T0 + 10, state="7"), R.OUT_OF_RANGE),
-        (row(T0 + 10, state="1.5"), R.OUT_OF_RANGE),
-        (row(T0 + 10, motion="-1"), R.OUT_OF_RANGE),
-        (row(T0 + 10, hr="inf"), R.OUT_OF_RANGE),
-        (row(T0 + 10.5), R.OUT_OF_RANGE),
-        (row(T0), R.DUPLICATE_TIMESTAMP),
-        (row(T0 - 10), R.OUT_OF_ORDER),
-    ],
-)
+ROW_CASES = [
+    ("1,2,3", R.UNPARSEABLE),
+    (row(T0 + 10, hr="abc"), R.UNPARSEABLE),
+    (row(T0 + 10, hr=""), R.MISSING_VALUE),
+    (row(T0 + 10, hrv="nan"), R.MISSING_VALUE),
+    (row(T0 + 10, temp="93.20"), R.FAHRENHEIT),
+    (row(T0 + 10, temp="22.00"), R.OUT_OF_RANGE),
+    (row(T0 + 10, hr="250.0"), R.OUT_OF_RANGE),
+    (row(T0 + 10, hr="0.0"), R.OUT_OF_RANGE),
+    (row(T0 + 10, state="7"), R.OUT_OF_RANGE),
+    (row(T0 + 10, state="1.5"), R.OUT_OF_RANGE),
+    (row(T0 + 10, motion="-1"), R.OUT_OF_RANGE),
+    (row(T0 + 10, hr="inf"), R.OUT_OF_RANGE),
+    (row(T0 + 10.5), R.OUT_OF_RANGE),
+    (row(T0), R.DUPLICATE_TIMESTAMP),
+    (row(T0 - 10), R.OUT_OF_ORDER),
+]
+
+
+@pytest.mark.parametrize("bad_line, reason", ROW_CASES)
 def test_each_row_check(bad_line, reason):
     night = parse([row(T0), bad_line, row(T0 + 20)])
     assert night.rows_accepted == 2
     assert [(r.line_no, r.reason, r.line) for r in night.rejected] == [(3, reason, bad_line)]
+
+
+@pytest.mark.parametrize(
+    "bad_line, reason", [(line, reason) for line, reason in ROW_CASES if reason != R.UNPARSEABLE]
+)
+def test_generator_manifest_gives_the_extractions_verdict(bad_line, reason):
+    # the manifest's ground truth (synthetic.expectations) runs on the generator's numeric table;
+    # it used to re-implement the checks and accepted a fractional timestamp the extraction rejects
+    from synthetic.expectations import row_reject_codes
+
+    lines = [row(T0), bad_line, row(T0 + 20)]
+    table = np.array([[float(x) if x else np.nan for x in line.split(",")] for line in lines])
+    codes = row_reject_codes(table)
+    assert [R.ALL[c] if c >= 0 else None for c in codes] == [None, reason, None]
 
 
 def test_reasons_are_checked_in_order():
@@ -85,13 +94,13 @@ def test_swapped_rows_reject_one_and_duplicates_only_match_accepted_rows():
 def test_unreadable_files_are_classified():
     good = to_file([row(T0)] * 500)
     with pytest.raises(UnreadableFile) as e:
-        decode_file(good[: len(good) // 2])
+        decode_raw(good[: len(good) // 2])
     assert e.value.reason == rf.FileReject.TRUNCATED
     with pytest.raises(UnreadableFile) as e:
-        decode_file(b"PK\x03\x04 not gzip at all")
+        decode_raw(b"PK\x03\x04 not gzip at all")
     assert e.value.reason == rf.FileReject.CORRUPT
     with pytest.raises(UnreadableFile) as e:
-        parse_rows(decode_file(to_file([row(T0)], header="time,hr")))
+        parse_rows(decode_raw(to_file([row(T0)], header="time,hr")))
     assert e.value.reason == rf.FileReject.BAD_HEADER
 
 

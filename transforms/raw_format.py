@@ -10,16 +10,22 @@ ones), is read by every tool a person would debug with (``zcat | head``), and co
 sensor rows about 4x. Columnar formats (Parquet) need the whole night in memory on the device and
 cannot be appended to.
 
-This module is the single source of the raw format and the row rules: the synthetic generator uses
-it to write files and to know exactly which rows the validator will reject, and the feature
-extraction uses it to parse and validate. It imports numpy only.
+This module is the single source of the raw format and of the file, row and night rules, as code:
+the feature extraction calls ``decode_raw``, ``row_reject_codes`` and ``assess_night`` on every
+upload, and the synthetic generator calls the same functions to state in its manifest exactly what
+the extraction will find. It imports numpy only.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import gzip
 import re
+import zlib
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+
+import numpy as np
 
 RAW_COLUMNS: tuple[str, ...] = (
     "timestamp",  # integer Unix seconds (UTC), nominally 10 s apart
@@ -32,6 +38,7 @@ RAW_COLUMNS: tuple[str, ...] = (
     "motion",  # mean acceleration magnitude above gravity, in g
 )
 HEADER_LINE = ",".join(RAW_COLUMNS)
+COLUMN_INDEX: dict[str, int] = {name: j for j, name in enumerate(RAW_COLUMNS)}
 SAMPLE_PERIOD_S = 10
 NIGHTS_DIR = "nights"
 RAW_SUFFIX = ".csv.gz"
@@ -133,7 +140,7 @@ class FileReject:
 
 @dataclass(frozen=True)
 class NightRules:
-    """When a night's accepted rows make a valid night (DESIGN.md: night validity)."""
+    """When a night's accepted rows make a valid night (docs/DOMAIN.md: night validity)."""
 
     min_worn_hours: float = 4.0
     min_sleep_hours: float = 3.0
@@ -175,3 +182,135 @@ def night_in_path(rel_path: str) -> dt.date | None:
 def night_path(date_iso: str, user_id: str) -> str:
     """Return the path of a user-night's raw file relative to the data root."""
     return f"{NIGHTS_DIR}/{date_iso}/{user_id}{RAW_SUFFIX}"
+
+
+class UnreadableFile(Exception):
+    """The whole file could not be read; ``reason`` is a ``FileReject`` reason."""
+
+    def __init__(self, reason: str, detail: str):
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+        self.detail = detail
+
+
+def decode_raw(data: bytes, decompress: Callable[[bytes], bytes] = gzip.decompress) -> str:
+    """Decompress and decode a raw upload; raise ``UnreadableFile`` (truncated or corrupt) if not.
+
+    A stream that ends before its end-of-stream marker (``EOFError``) is truncated; a bad magic
+    number, CRC, length or deflate stream (``OSError``, ``zlib.error``) or non-UTF-8 text is
+    corrupt. ``decompress`` lets the generator check that every gzip reader gives one verdict.
+    """
+    try:
+        raw = decompress(data)
+    except EOFError as e:
+        raise UnreadableFile(FileReject.TRUNCATED, str(e) or "gzip stream ended early") from e
+    except (OSError, zlib.error) as e:  # gzip.BadGzipFile is an OSError
+        raise UnreadableFile(FileReject.CORRUPT, str(e)) from e
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise UnreadableFile(FileReject.CORRUPT, f"not UTF-8 text: {e}") from e
+
+
+ACCEPTED = -1  # row_reject_codes' code for a row that passed every check
+
+
+def row_reject_codes(values: np.ndarray, unparseable: np.ndarray | None = None) -> np.ndarray:
+    """Per row, ``ACCEPTED`` or the index in ``RowReject.ALL`` of the reason it is rejected.
+
+    ``values`` is the ``(n, 8)`` float table of a file's rows in file order (``RAW_COLUMNS``), NaN
+    for empty fields; ``unparseable`` marks the rows that could not be read as numbers (their
+    values are ignored). The checks run in ``RowReject`` order, vectorised.
+
+    The timestamp checks rest on one observation: the latest accepted timestamp before row ``r`` is
+    the running maximum of the timestamps of the value-valid rows before ``r`` (a value-valid row
+    either raises that maximum and is accepted, or is rejected and leaves it unchanged). So a
+    value-valid row is accepted iff its timestamp exceeds that running maximum; otherwise it is a
+    duplicate iff its timestamp is among the accepted ones (all of which come earlier, since
+    accepted timestamps increase), else out of order.
+    """
+    n = values.shape[0]
+    parsed = np.ones(n, dtype=bool) if unparseable is None else ~unparseable
+    ts = values[:, COLUMN_INDEX["timestamp"]]
+    state = values[:, COLUMN_INDEX["sleep_state"]]
+    temp = values[:, COLUMN_INDEX["skin_temp_c"]]
+    with np.errstate(invalid="ignore"):
+        missing = parsed & np.isnan(values).any(axis=1)
+        checked = parsed & ~missing
+        fahrenheit = checked & (temp >= FAHRENHEIT_BAND.low) & (temp <= FAHRENHEIT_BAND.high)
+        checked &= ~fahrenheit
+        in_range = np.isfinite(ts) & (ts >= 0) & (ts == np.floor(ts)) & (state == np.floor(state))
+        for name, bounds in VALID_RANGES.items():
+            col = values[:, COLUMN_INDEX[name]]
+            in_range &= (col >= bounds.low) & (col <= bounds.high)
+    out_of_range = checked & ~in_range
+    value_ok = checked & in_range
+
+    running = np.maximum.accumulate(np.where(value_ok, ts, -np.inf))
+    previous_max = np.concatenate([[-np.inf], running])[:-1]
+    accepted = value_ok & (ts > previous_max)
+    late = value_ok & ~accepted
+    duplicate = late & np.isin(ts, ts[accepted])
+
+    codes = np.full(n, ACCEPTED, dtype=np.int64)
+    for reason, mask in (
+        (RowReject.UNPARSEABLE, ~parsed),
+        (RowReject.MISSING_VALUE, missing),
+        (RowReject.FAHRENHEIT, fahrenheit),
+        (RowReject.OUT_OF_RANGE, out_of_range),
+        (RowReject.DUPLICATE_TIMESTAMP, duplicate),
+        (RowReject.OUT_OF_ORDER, late & ~duplicate),
+    ):
+        codes[mask] = RowReject.ALL.index(reason)
+    return codes
+
+
+def is_asleep(sleep_state: np.ndarray) -> np.ndarray:
+    """Rows whose sleep state is one of ``SleepState.ASLEEP`` (a loop of ==, cheaper than isin)."""
+    out = np.zeros(np.shape(sleep_state), dtype=bool)
+    for code in SleepState.ASLEEP:
+        out |= sleep_state == code
+    return out
+
+
+def feature_rows(sleep_state: np.ndarray, motion: np.ndarray) -> np.ndarray:
+    """The rows the nightly statistics are computed over: asleep, at or below ``LOW_MOTION_G``."""
+    return is_asleep(sleep_state) & (motion <= LOW_MOTION_G)
+
+
+@dataclass(frozen=True)
+class NightAssessment:
+    """Whether a night is valid, why not, and its quality figures in hours."""
+
+    valid: bool
+    invalid_reason: str | None
+    quality: dict[str, float]
+
+
+def assess_night(columns: Mapping[str, np.ndarray], rules: NightRules) -> NightAssessment:
+    """Apply ``rules`` to a night's accepted rows (by column name), in ``NightInvalid`` order."""
+    ts = columns["timestamp"]
+    asleep = is_asleep(columns["sleep_state"])
+    low_motion_sleep = asleep & (columns["motion"] <= LOW_MOTION_G)
+    # Compared in whole seconds: rows x 10 s against hours x 3600 is exact, where the same
+    # comparison in fractional hours can fall either side of a threshold by rounding.
+    worn_s = ts.size * SAMPLE_PERIOD_S
+    sleep_s = int(asleep.sum()) * SAMPLE_PERIOD_S
+    max_gap_s = float(np.diff(ts).max()) if ts.size > 1 else 0.0
+    quality = {
+        "worn_hours": worn_s / 3600.0,
+        "sleep_hours": sleep_s / 3600.0,
+        "low_motion_sleep_hours": int(low_motion_sleep.sum()) * SAMPLE_PERIOD_S / 3600.0,
+    }
+    reason = None
+    if ts.size == 0:
+        reason = NightInvalid.NO_VALID_ROWS
+    elif worn_s < rules.min_worn_hours * 3600:
+        reason = NightInvalid.SHORT_WEAR
+    elif sleep_s < rules.min_sleep_hours * 3600:
+        reason = NightInvalid.SHORT_SLEEP
+    elif max_gap_s > rules.max_gap_hours * 3600:
+        reason = NightInvalid.LONG_GAP
+    elif not low_motion_sleep.any():
+        reason = NightInvalid.NO_LOW_MOTION_SLEEP
+    return NightAssessment(valid=reason is None, invalid_reason=reason, quality=quality)

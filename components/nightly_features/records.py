@@ -9,15 +9,9 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
-from components.nightly_features.night import (
-    RejectedRow,
-    UnreadableFile,
-    assess_night,
-    decode_file,
-    extract_features,
-    parse_rows,
-)
+from components.nightly_features.night import RejectedRow, extract_features, parse_rows
 from transforms import raw_format as rf
+from transforms.raw_format import UnreadableFile
 
 
 @dataclass
@@ -68,7 +62,7 @@ def process_raw_file(rel_path: str, data: bytes, rules: rf.NightRules) -> NightO
         )
     out = NightOutcome(rel_path, user_id, night_date)
     try:
-        parsed = parse_rows(decode_file(data))
+        parsed = parse_rows(rf.decode_raw(data))
     except UnreadableFile as e:
         out.file_reject, out.file_error, out.invalid_reason = e.reason, e.detail, e.reason
         return out
@@ -76,7 +70,7 @@ def process_raw_file(rel_path: str, data: bytes, rules: rf.NightRules) -> NightO
     out.rows_accepted = parsed.rows_accepted
     out.rejected_rows = parsed.rejected
     out.rows_rejected = parsed.reject_counts()
-    assessment = assess_night(parsed.columns, rules)
+    assessment = rf.assess_night(parsed.columns, rules)
     out.quality = assessment.quality
     out.valid = assessment.valid
     out.invalid_reason = assessment.invalid_reason

@@ -1,0 +1,247 @@
+"""``BENCHMARKS.md`` from the figures ``run_benchmarks`` measured, and the kept optimisation log."""
+
+from __future__ import annotations
+
+import math
+
+FLEET_USERS = 200_000  # docs/DOMAIN.md "What good looks like": the fleet this design follows
+
+
+LOG_HEADING = "## Optimisation log"
+
+
+def kept_log(previous: str) -> str:
+    """The hand-written optimisation log of an earlier BENCHMARKS.md, kept across re-runs."""
+    at = previous.find(LOG_HEADING)
+    return previous[at:].rstrip() + "\n" if at >= 0 else ""
+
+
+def _feature_lines(figures: dict) -> list[str]:
+    feats = figures["features"]
+    lines = [
+        "## Feature extraction",
+        "",
+        "| implementation | seconds | CPU seconds | raw rows / s / core | vs floor | peak RSS |",
+        "|---|---|---|---|---|---|",
+    ]
+    floor = feats[0]["rows_per_second_per_core"]
+    for f in feats:
+        rss = f"{f['peak_rss_mb']:,.0f} MiB" if f.get("peak_rss_mb") else "-"
+        lines.append(
+            f"| {f['name']} | {f['seconds']:.1f} | {f['cpu_seconds']:.1f} "
+            f"| {f['rows_per_second_per_core']:,.0f} "
+            f"| {f['rows_per_second_per_core'] / floor:.2f}x | {rss} |"
+        )
+    beam = next(f for f in feats if "in_memory" in f["name"])
+    lines += [
+        "",
+        "The floor and pandas run in the benchmark's process; each Beam job runs in its own "
+        "process, like `cyclecast features`, so its seconds include the imports and Beam's "
+        "start-up. Peak RSS is the largest process's (multi_processing: one worker).",
+        "",
+        f"Goal: the Beam path within 2x of the floor. Measured: the floor is "
+        f"{beam['seconds'] / feats[0]['seconds']:.2f}x faster than Beam in_memory "
+        f"({_verdict(beam['seconds'] / feats[0]['seconds'] <= 2)}).",
+    ]
+    if "scaling" in figures:
+        startup = figures["scaling"]["startup_seconds"]
+        work = beam["seconds"] - startup
+        lines += [
+            "",
+            f"Excluding the fixed start-up ({startup:.1f} s: the same job on a single raw file), "
+            f"Beam in_memory takes {work:.1f} s on these files: the floor is "
+            f"{work / feats[0]['seconds']:.2f}x faster "
+            f"({_verdict(work / feats[0]['seconds'] <= 2)}).",
+        ]
+    return lines + [""]
+
+
+def _scaling_lines(sc: dict) -> list[str]:
+    lines = [
+        "## Scaling (Beam in_memory, one process)",
+        "",
+        f"1x is {sc['base_users']} users (a quarter of the data above); 4x and 16x add renamed "
+        f"copies of the same users' files. Fixed start-up (one raw file): "
+        f"{sc['startup_seconds']:.1f} s, {sc['startup_peak_rss_mb']:,.0f} MiB.",
+        "",
+        "| size | users | raw rows | seconds | CPU seconds | beyond start-up "
+        "| rows / s beyond start-up | peak RSS |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for p in sc["points"]:
+        work = p["seconds"] - sc["startup_seconds"]
+        rate = f"{p['rows'] / work:,.0f}" if work > 0 else "-"
+        lines.append(
+            f"| {p['factor']}x | {p['users']} | {p['rows']:,} | {p['seconds']:.1f} "
+            f"| {p['cpu_seconds']:.1f} "
+            f"| {work:.1f} | {rate} | {p['peak_rss_mb']:,.0f} MiB |"
+        )
+    first, last = sc["points"][0], sc["points"][-1]
+    k = sc["exponent"]
+    if math.isnan(k["step"]):
+        growth = (
+            "At this size some runs took no longer than the start-up, so no exponent can be "
+            "told from the noise (measure with `--size default`)."
+        )
+    else:
+        growth = (
+            f"Time beyond start-up grows as rows^k with k = {k['step']:.2f} from the 4x to the "
+            f"16x step (least squares over all three sizes: {k['fit']:.2f}). Goal: k at most 1.1 "
+            f"({_verdict(k['step'] <= 1.1)})."
+        )
+        if first["seconds"] < 2 * sc["startup_seconds"]:
+            growth += (
+                " Read the step: at 1x the work beyond start-up is no longer than the start-up "
+                "itself, so the noise of either moves the fit."
+            )
+    flat = last["peak_rss_mb"] <= 1.25 * first["peak_rss_mb"]
+    lines += [
+        "",
+        f"{growth} Peak memory at 16x is {last['peak_rss_mb'] / first['peak_rss_mb']:.2f}x that "
+        f"at 1x ({first['peak_rss_mb']:,.0f} -> {last['peak_rss_mb']:,.0f} MiB for 16 times the "
+        f"rows): memory stays {'flat' if flat else 'NOT flat'} "
+        "(goal: flat, taken as at most 1.25x).",
+        "",
+    ]
+    return lines
+
+
+def _whole_run_lines(runs: list[dict]) -> list[str]:
+    lines = [
+        "## The whole run: TFX against a plain script",
+        "",
+        "The TFX run is `cyclecast run`'s pipeline (LocalDagRunner, Beam in_memory, no cache) in "
+        "its own process; the plain script (`benchmarks/plain_baseline.py`) does the same work "
+        "in "
+        "one process with no TFX: the same feature code in a loop, the same engineered features "
+        "z-scored with the training split's statistics, the same Keras model, steps and seed, "
+        "the same metrics on the eval split. It skips what only TFX does (statistics, schema "
+        "validation, drift and anomaly gates, the export with the transform graph, blessing, "
+        "push). Component seconds come from ML Metadata (each execution's start to its end).",
+        "",
+    ]
+    for r in runs:
+        tfx, plain = r["tfx"], r["plain"]
+        comps = ", ".join(f"{name} {sec:.1f}" for name, sec in tfx["components"].items())
+        stages = ", ".join(f"{name} {sec:.1f}" for name, sec in plain["stages"].items())
+        m = tfx.get("metrics") or {}
+        pm = plain["metrics"]
+        lines += [
+            f"### {r['scale']}x: {r['files']:,} raw files ({r['data']})",
+            "",
+            "| | TFX pipeline | plain script | ratio |",
+            "|---|---|---|---|",
+            f"| process wall time, s | {tfx['seconds']:.0f} | {plain['seconds']:.0f} "
+            f"| **{tfx['seconds'] / plain['seconds']:.2f}** |",
+            f"| work without imports, s | {tfx['mlmd_seconds']:.0f} (ML Metadata) "
+            f"| {sum(plain['stages'].values()):.0f} (its stages) "
+            f"| {tfx['mlmd_seconds'] / sum(plain['stages'].values()):.2f} |",
+            f"| CPU seconds (user + system) | {tfx['cpu_seconds']:.0f} "
+            f"| {plain['cpu_seconds']:.0f} "
+            f"| {tfx['cpu_seconds'] / plain['cpu_seconds']:.2f} |",
+            f"| peak RSS | {tfx['peak_rss_mb']:,.0f} MiB | {plain['peak_rss_mb']:,.0f} MiB | |",
+            f"| eval AUC / sensitivity / specificity | {_fmt(m.get('auc'))} / "
+            f"{_fmt(m.get('recall'))} / {_fmt(m.get('specificity'))} | {_fmt(pm['auc'])} / "
+            f"{_fmt(pm['sensitivity'])} / {_fmt(pm['specificity'])} | |",
+            "",
+            f"TFX components (s): {comps}.",
+            "",
+            f"Plain script stages (s): {stages}.",
+            "",
+        ]
+    goal = "Goal: overhead ratio at most 2 at 4x the default data."
+    at4 = [r for r in runs if r["scale"] == 4]
+    if at4:
+        wall = at4[0]["tfx"]["seconds"] / at4[0]["plain"]["seconds"]
+        cpu = at4[0]["tfx"]["cpu_seconds"] / at4[0]["plain"]["cpu_seconds"]
+        goal += (
+            f" Measured at 4x: {wall:.2f} in wall time ({_verdict(wall <= 2)}), {cpu:.2f} in CPU "
+            f"seconds ({_verdict(cpu <= 2)})."
+        )
+    lines.append(goal)
+    return lines + [""]
+
+
+def _verdict(met: bool) -> str:
+    return "met" if met else "missed"
+
+
+def _fmt(value) -> str:
+    return f"{value:.3f}" if isinstance(value, int | float) else "-"
+
+
+def _serving_lines(figures: dict) -> list[str]:
+    lines = [
+        "## Serving (in-process)",
+        "",
+        f"Model: {figures['serving_model']}. `serving_default` takes one raw serialized "
+        "tf.Example and parses, checks and transforms it in the graph; the bare Keras model takes "
+        "the already-transformed features as one dense tensor (a concrete function, like the "
+        "signature).",
+        "",
+        "| path | p50 ms | p99 ms | batch 1 / s | batch 32 / s | batch 1024 / s |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name, key in (
+        ("serving_default (raw tf.Example)", "serving"),
+        ("bare Keras model (transformed)", "bare_keras"),
+    ):
+        s = figures["serving"][key]
+        lines.append(
+            f"| {name} | {s['p50_ms']:.2f} | {s['p99_ms']:.2f} | {s['batch_1_per_s']:,.0f} "
+            f"| {s['batch_32_per_s']:,.0f} | {s['batch_1024_per_s']:,.0f} |"
+        )
+    s, b = figures["serving"]["serving"], figures["serving"]["bare_keras"]
+    lines += [
+        "",
+        f"The in-graph parsing, checks and transform cost {s['p50_ms'] - b['p50_ms']:.2f} ms of "
+        f"the one-request p50. Goal: p50 for one request under 2 ms "
+        f"({_verdict(s['p50_ms'] < 2)}).",
+        "",
+    ]
+    return lines
+
+
+def format_markdown(figures: dict, command: str, log: str = "") -> str:
+    """Render the figures as BENCHMARKS.md, followed by the kept optimisation log."""
+    load = figures["load_before"]
+    lines = [
+        "# Benchmarks",
+        "",
+        f"Measured with `{command}` on: {figures['machine']}.",
+        "",
+        f"Load average (1/5/15 min) before the run: {load[0]:.2f} / {load[1]:.2f} / "
+        f"{load[2]:.2f}; after: {' / '.join(f'{x:.2f}' for x in figures['load_after'])} "
+        "(the machine is shared; a load above 0.5 means other work ran beside the benchmark).",
+        "",
+        f"Data: {figures['users']} generated users x {figures['cycles']} cycles, "
+        f"{figures['files']} raw files, {figures['rows']:,} raw rows (the same files for every "
+        "implementation, in one run). Jobs run in their own processes share a warm bytecode "
+        "cache (`benchmarks/process.py` says why).",
+        "",
+    ]
+    if "features" in figures and len(figures["features"]) > 1:
+        lines += _feature_lines(figures)
+    if "scaling" in figures:
+        lines += _scaling_lines(figures["scaling"])
+    if "whole_run" in figures:
+        lines += _whole_run_lines(figures["whole_run"])
+    if "serving" in figures:
+        lines += _serving_lines(figures)
+    if "features" in figures:
+        beam = next(f for f in figures["features"] if "in_memory" in f["name"])
+        rate = beam["rows_per_second_per_core"]
+        rows_per_night = figures["rows"] / max(figures["files"], 1)
+        night_core_hours = FLEET_USERS * rows_per_night / rate / 3600
+        lines += [
+            "## On paper: the fleet",
+            "",
+            f"At {rate:,.0f} raw rows / s / core (Beam in_memory, start-up included) and "
+            f"{rows_per_night:,.0f} rows per user-night, one night of a {FLEET_USERS:,}-user "
+            f"fleet is {night_core_hours:,.1f} core-hours; a year of its history is "
+            f"{night_core_hours * 365:,.0f} core-hours.",
+            "",
+        ]
+    if log:
+        lines += ["", log.rstrip()]
+    return "\n".join(lines)
