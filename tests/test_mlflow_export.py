@@ -10,6 +10,7 @@ pytestmark = pytest.mark.e2e
 def test_runs_are_exported_to_an_mlflow_file_store(pipeline_runs, tmp_path, capsys):
     from pipeline.cli import main
     from pipeline.runs.mlflow_export import RUN_TAG
+    from pipeline.runs.summary import metric_label
 
     cfg, first, _, worse = pipeline_runs
     uri = (tmp_path / "mlruns").as_uri()
@@ -34,7 +35,9 @@ def test_runs_are_exported_to_an_mlflow_file_store(pipeline_runs, tmp_path, caps
     assert one.data.params["training.train_args.num_steps"] == "300"
     assert one.data.params["data.input_base"] == cfg.data_root
     for k, v in first.candidate.items():
-        assert one.data.metrics[k] == pytest.approx(v)
+        assert one.data.metrics[metric_label(k)] == pytest.approx(v)
+    assert one.data.metrics["sensitivity"] == pytest.approx(first.candidate["recall"])
+    assert "recall" not in one.data.metrics  # people read sensitivity (README, report)
     assert one.data.metrics["calendar.sensitivity"] == pytest.approx(first.calendar["sensitivity"])
     assert one.data.metrics["examples.eval"] == first.examples["eval"]
     assert one.data.tags["cyclecast.model_path"] == first.pushed_path

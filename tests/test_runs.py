@@ -7,9 +7,29 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = pytest.mark.e2e
+
+def test_summary_says_what_broke_and_speaks_of_sensitivity():
+    from pipeline.runs.summary import RunSummary, format_run_summary
+
+    s = RunSummary(
+        run_id="r1",
+        anomalies={"eval": {}, "train": {"skin_temp": "Out-of-range values: below 30"}},
+        candidate={"auc": 0.8, "recall": 0.6, "specificity": 0.9, "binary_accuracy": 0.85},
+        calendar={"accuracy": 0.7, "sensitivity": 0.5, "specificity": 0.8, "precision": 0.4},
+    )
+    text = format_run_summary(s)
+    assert "anomalies          1 in train (the schema check failed)" in text
+    assert "  [train] skin_temp: Out-of-range values: below 30" in text
+    assert "none (the schema check passed)" not in text  # what it printed for every run
+    assert "sensitivity=0.600" in text and "accuracy=0.850" in text and "recall" not in text
+    assert "sensitivity=0.500" in text.splitlines()[-3]  # the calendar rule's line
+    s.anomalies = {"train": {}, "eval": {}}
+    assert "anomalies          none (the schema check passed)" in format_run_summary(s)
+    s.anomalies = {}
+    assert "anomalies          not checked" in format_run_summary(s)
 
 
+@pytest.mark.e2e
 def test_runs_are_listed_in_order_with_their_configuration(pipeline_runs, capsys):
     from pipeline.cli import main
     from pipeline.runs.catalog import list_runs
@@ -26,6 +46,7 @@ def test_runs_are_listed_in_order_with_their_configuration(pipeline_runs, capsys
     assert len(table) == 4 and table[1].startswith(first.run_id) and "yes" in table[1]
 
 
+@pytest.mark.e2e
 def test_runs_show_and_compare(pipeline_runs, capsys):
     from pipeline.cli import main
 
@@ -47,6 +68,7 @@ def test_runs_show_and_compare(pipeline_runs, capsys):
     assert "no run matching 'no-such-run'" in capsys.readouterr().err
 
 
+@pytest.mark.e2e
 def test_models_have_lineage_back_to_run_examples_and_raw_data(pipeline_runs, capsys):
     from pipeline.cli import main
     from pipeline.runs.catalog import list_models
@@ -65,6 +87,7 @@ def test_models_have_lineage_back_to_run_examples_and_raw_data(pipeline_runs, ca
     assert f"run                {first.run_id}" in capsys.readouterr().out
 
 
+@pytest.mark.e2e
 def test_predict_by_model_version(pipeline_runs, tmp_path, capsys):
     from pipeline.cli import main
     from transforms.serving_request import night_from_example

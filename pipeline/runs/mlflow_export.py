@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from pipeline.runs.catalog import run_settings
-from pipeline.runs.summary import RunSummary
+from pipeline.runs.summary import RunSummary, metric_label
 
 RUN_TAG = "cyclecast.run_id"
 MAX_PARAM_CHARS = 250  # MLflow refuses longer parameter values (the limit differs by version)
@@ -45,7 +45,7 @@ def export_record(r: RunSummary) -> ExportRecord:
     for prefix, values in (("", r.candidate), ("baseline.", r.baseline), ("calendar.", r.calendar)):
         for k, v in values.items():
             if isinstance(v, int | float) and not isinstance(v, bool):
-                metrics[f"{prefix}{k}"] = float(v)
+                metrics[f"{prefix}{metric_label(k)}"] = float(v)  # sensitivity, not TFMA's recall
     for split, n in r.examples.items():
         metrics[f"examples.{split}"] = float(n)
     if r.duration_s is not None:
