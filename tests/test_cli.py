@@ -136,7 +136,7 @@ def test_evaluate_reads_the_given_workdir(tmp_path, capsys):
     rc = main(["evaluate", "--workdir", str(workdir)])
     err = capsys.readouterr().err
     assert rc == 2
-    assert str(workdir.resolve() / "pipeline_root") in err
+    assert str(workdir.resolve() / "metadata.db") in err
 
 
 def test_ids_are_counted_per_action(capsys):

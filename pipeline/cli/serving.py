@@ -10,7 +10,6 @@ from pathlib import Path
 from pipeline.cli.common import (
     CommandError,
     add_run_state,
-    add_workdir,
     local_config,
     metadata_path,
     print_json,
@@ -63,14 +62,15 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     pr.set_defaults(func=predict)
 
     ev = sub.add_parser("evaluate", help="a pushed model vs the calendar rule on any split")
-    ev.add_argument("--split", default="test", help="split of the latest local run (default test)")
+    ev.add_argument("--split", default="test", help="split of the run's examples (default test)")
+    ev.add_argument("--run", default="latest", help="whose examples: a run id, prefix or latest")
     ev.add_argument("--examples", default=None, help="or a TFRecord pattern of labelled examples")
     ev.add_argument(
         "--model",
         default=None,
         help="a SavedModel or base path (default: WORKDIR's pushed models)",
     )
-    add_workdir(ev)
+    add_run_state(ev)
     ev.add_argument("--json", action="store_true")
     ev.set_defaults(func=evaluate)
 
@@ -146,10 +146,12 @@ def evaluate(args: argparse.Namespace) -> int:
     config = local_config(args)
     pipeline = config.pipeline_config()
     try:
-        pattern = args.examples or latest_examples(pipeline.pipeline_root, args.split)
+        pattern = args.examples or latest_examples(
+            metadata_path(args), args.pipeline, args.split, args.run
+        )
         model = args.model or str(Path(pipeline.serving_dir) / pipeline.model_name)
         result = score(model, pattern)
-    except FileNotFoundError as e:
+    except (FileNotFoundError, LookupError) as e:
         raise CommandError(e) from e
     if args.json:
         print_json(result)
