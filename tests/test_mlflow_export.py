@@ -57,6 +57,5 @@ def test_export_needs_a_tracking_uri(pipeline_runs, capsys):
     from pipeline.cli import main
 
     cfg = pipeline_runs[0]
-    with pytest.raises(SystemExit) as stop:
-        main(["runs", "export", "latest", "--metadata", cfg.metadata_path])
-    assert stop.value.code == 2 and "needs --mlflow-uri" in capsys.readouterr().err
+    assert main(["runs", "export", "latest", "--metadata", cfg.metadata_path]) == 2
+    assert "needs --mlflow-uri" in capsys.readouterr().err
