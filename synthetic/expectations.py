@@ -3,7 +3,8 @@
 The rules are ``transforms.raw_format``'s own code, the same the feature extraction runs: this
 applies them to the quantised rows the generator writes (the table the extraction parses back,
 since every written row is parseable) and to the compressed bytes, so the manifest states exactly
-what the extraction finds.
+what the extraction finds. The rows' verdicts are ``raw_format.row_reject_codes`` of the written
+table (the generator only writes parseable rows, so ``unparseable`` never occurs).
 """
 
 from __future__ import annotations
@@ -18,15 +19,6 @@ from transforms.raw_format import ACCEPTED, RowReject, UnreadableFile
 
 # file_reject_reason when the two gzip readers disagree (the generator never writes such a file).
 AMBIGUOUS = "ambiguous"
-
-
-def row_reject_codes(table: np.ndarray) -> np.ndarray:
-    """Return per row ``ACCEPTED`` or the index in ``RowReject.ALL`` of the reason it is rejected.
-
-    ``table`` is the quantised ``(n, 8)`` float table in file order, NaN for empty fields. Rows the
-    generator writes are always parseable, so ``unparseable`` never occurs.
-    """
-    return raw_format.row_reject_codes(table)
 
 
 def count_row_rejects(codes: np.ndarray) -> dict[str, int]:

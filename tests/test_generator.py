@@ -24,7 +24,7 @@ import pytest
 
 from synthetic import faults as injection
 from synthetic.cycles import simulate_user_cycles
-from synthetic.expectations import count_row_rejects, row_reject_codes
+from synthetic.expectations import count_row_rejects
 from synthetic.generate import FaultRates, generate_dataset
 from synthetic.night_rows import anchor_to_latent, simulate_night
 from synthetic.physiology import (
@@ -275,7 +275,7 @@ def test_row_injections_reject_exactly_one_row_each():
         result = injection.inject_row_faults(
             rng, table, np.ones(2000, dtype=bool), duplicates=20, swaps=10, glitch_rate=0.005
         )
-        counts = count_row_rejects(row_reject_codes(quantise(result.table)))
+        counts = count_row_rejects(raw_format.row_reject_codes(quantise(result.table)))
         assert counts.get(RowReject.DUPLICATE_TIMESTAMP, 0) == result.duplicates == 20
         assert counts.get(RowReject.OUT_OF_ORDER, 0) == result.swaps == 10
         assert counts.get(RowReject.OUT_OF_RANGE, 0) == result.glitches

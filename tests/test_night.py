@@ -54,13 +54,12 @@ def test_each_row_check(bad_line, reason):
     "bad_line, reason", [(line, reason) for line, reason in ROW_CASES if reason != R.UNPARSEABLE]
 )
 def test_generator_manifest_gives_the_extractions_verdict(bad_line, reason):
-    # the manifest's ground truth (synthetic.expectations) runs on the generator's numeric table;
-    # it used to re-implement the checks and accepted a fractional timestamp the extraction rejects
-    from synthetic.expectations import row_reject_codes
-
+    # the generator's manifest applies raw_format.row_reject_codes to its numeric table, with no
+    # text parsing; it used to re-implement the checks and accepted a fractional timestamp the
+    # extraction rejects
     lines = [row(T0), bad_line, row(T0 + 20)]
     table = np.array([[float(x) if x else np.nan for x in line.split(",")] for line in lines])
-    codes = row_reject_codes(table)
+    codes = rf.row_reject_codes(table)
     assert [R.ALL[c] if c >= 0 else None for c in codes] == [None, reason, None]
 
 
