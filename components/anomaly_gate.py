@@ -8,7 +8,7 @@ this gate, so a run with anomalies ends here, before any training, and says what
 
 import os
 
-from tfx.dsl.component.experimental.annotations import InputArtifact
+from tfx.dsl.component.experimental.annotations import InputArtifact, Parameter
 from tfx.dsl.component.experimental.decorators import component
 from tfx.types import artifact_utils, standard_artifacts
 
@@ -47,7 +47,12 @@ def read_anomalies(artifact: standard_artifacts.ExampleAnomalies) -> dict:
 
 
 @component
-def AnomalyGate(anomalies: InputArtifact[standard_artifacts.ExampleAnomalies]) -> None:  # noqa: N802
+def AnomalyGate(  # noqa: N802
+    anomalies: InputArtifact[standard_artifacts.ExampleAnomalies],
+    # The fingerprint of this module's code (pipeline.code_version): a python-function component's
+    # cache key holds no code, so without it changed code would be served from cache.
+    code_version: Parameter[str] = "",
+) -> None:
     """Raise ``AnomaliesFound`` with the report when any split has an anomaly."""
     report = anomalies_report(read_anomalies(anomalies))
     if report:

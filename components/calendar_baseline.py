@@ -33,6 +33,9 @@ def CalendarBaseline(  # noqa: N802
     examples: InputArtifact[standard_artifacts.Examples],
     metrics: OutputArtifact[BaselineMetrics],
     split: Parameter[str] = "eval",
+    # The fingerprint of this module's code (pipeline.code_version): a python-function component's
+    # cache key holds no code, so without it changed code would be served from cache.
+    code_version: Parameter[str] = "",
 ) -> None:
     """Score the calendar rule on ``split`` and write ``metrics.json``."""
     result = score_calendar_rule(os.path.join(examples.uri, f"Split-{split}", "*.gz"))

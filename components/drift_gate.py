@@ -180,6 +180,9 @@ def DriftGate(  # noqa: N802
     report: OutputArtifact[DriftReport],
     allow_drift: Parameter[int] = 0,
     min_nights: Parameter[int] = 40,
+    # The fingerprint of this module's code (pipeline.code_version): a python-function component's
+    # cache key holds no code, so without it changed code would be served from cache.
+    code_version: Parameter[str] = "",
 ) -> None:
     """Write the drift report; raise ``DriftDetected`` on drift unless ``allow_drift``."""
     from tfx.utils import io_utils

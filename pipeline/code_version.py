@@ -23,8 +23,9 @@ from pipeline.config import REPO_ROOT
 # (TensorFlow, TFX, the standard library) is pinned by the lock, not fingerprinted here.
 PROJECT_PACKAGES = ("pipeline", "components", "transforms", "synthetic", "benchmarks")
 
-# The module each fingerprinted component runs: NightlyFeatureGen's component and executor,
-# Transform's preprocessing_fn, Trainer's run_fn (pipeline.pipeline references these paths).
+# The module each component running project code runs: NightlyFeatureGen's component and
+# executor, Transform's preprocessing_fn, Trainer's run_fn (pipeline.pipeline references these
+# paths), and the python-function components' own modules.
 FEATURE_CODE = "components.nightly_features.component"
 TRANSFORM_CODE = "transforms.preprocessing"
 TRAINER_CODE = "components.trainer.model"
@@ -32,6 +33,9 @@ COMPONENT_CODE = {
     "NightlyFeatureGen": FEATURE_CODE,
     "Transform": TRANSFORM_CODE,
     "Trainer": TRAINER_CODE,
+    "AnomalyGate": "components.anomaly_gate",
+    "DriftGate": "components.drift_gate",
+    "CalendarBaseline": "components.calendar_baseline",
 }
 
 

@@ -73,12 +73,15 @@ def create_components(cfg: PipelineConfig) -> list:
     example_validator = tfx.components.ExampleValidator(
         statistics=statistics_gen.outputs["statistics"], schema=schema
     )
-    anomaly_gate = AnomalyGate(anomalies=example_validator.outputs["anomalies"])
+    anomaly_gate = AnomalyGate(
+        anomalies=example_validator.outputs["anomalies"], code_version=code_version["AnomalyGate"]
+    )
     drift_gate = DriftGate(
         quarantine=example_gen.outputs["quarantine"],
         schema=schema,
         allow_drift=int(cfg.drift.allow),
         min_nights=cfg.drift.min_nights,
+        code_version=code_version["DriftGate"],
     )
     transform = tfx.components.Transform(
         examples=examples,
@@ -118,7 +121,9 @@ def create_components(cfg: PipelineConfig) -> list:
         baseline_model=model_resolver.outputs["model"],
         eval_config=eval_config,
     )
-    calendar = CalendarBaseline(examples=examples, split="eval")
+    calendar = CalendarBaseline(
+        examples=examples, split="eval", code_version=code_version["CalendarBaseline"]
+    )
     pusher = tfx.components.Pusher(
         model=trainer.outputs["model"],
         model_blessing=evaluator.outputs["blessing"],

@@ -42,7 +42,13 @@ def _moved(root: Path, before: dict[str, str]) -> set[str]:
 def test_a_copy_of_the_tree_has_the_repositorys_fingerprints(tree):
     assert code_fingerprints(tree) == code_fingerprints()
     assert set(code_fingerprints()) == set(COMPONENT_CODE) == {
-        "NightlyFeatureGen", "Transform", "Trainer"}
+        "NightlyFeatureGen", "Transform", "Trainer", "AnomalyGate", "DriftGate", "CalendarBaseline"}
+
+
+# The feature job's Beam code; the drift gate reads the night ledger's name from it (lazily).
+FEATURES = {"NightlyFeatureGen", "DriftGate"}
+# Every component module is in the components package, whose __init__ reaches the artifacts.
+IN_COMPONENTS = set(COMPONENT_CODE) - {"Transform"}
 
 
 @pytest.mark.parametrize(
@@ -50,15 +56,18 @@ def test_a_copy_of_the_tree_has_the_repositorys_fingerprints(tree):
     [
         # the trainer's model, signatures and warm-up import it; Transform does not
         ("transforms/serving_request.py", {"Trainer"}),
-        # imported lazily by the feature job's Beam code and by serving_request
-        ("transforms/tf_example.py", {"NightlyFeatureGen", "Trainer"}),
+        # imported lazily by the Beam code, by serving_request and by the calendar rule
+        ("transforms/tf_example.py", FEATURES | {"Trainer", "CalendarBaseline"}),
         # reached only through beam_job (component -> beam_job -> sorted_shards)
-        ("components/nightly_features/sorted_shards.py", {"NightlyFeatureGen"}),
-        # the quarantine artifact class the component writes
-        ("components/artifacts.py", {"NightlyFeatureGen", "Trainer"}),
-        ("transforms/features.py", {"NightlyFeatureGen", "Transform", "Trainer"}),
+        ("components/nightly_features/sorted_shards.py", FEATURES),
+        # the artifact classes: components/__init__.py imports them lazily
+        ("components/artifacts.py", IN_COMPONENTS),
+        ("transforms/features.py", set(COMPONENT_CODE) - {"AnomalyGate"}),
         ("transforms/preprocessing.py", {"Transform"}),
         ("components/trainer/warmup.py", {"Trainer"}),
+        # a python-function component's helper: its cache key holds no code of its own
+        ("components/calendar_rule.py", {"CalendarBaseline"}),
+        ("components/anomaly_gate.py", {"AnomalyGate"}),
         # the CLI's feature job and the generator: no component runs them
         ("components/nightly_features/job.py", set()),
         ("synthetic/generate.py", set()),
@@ -127,9 +136,11 @@ def test_the_pipeline_fingerprints_the_modules_it_references(tmp_path):
     cfg = pipeline_config(tmp_path / "work", tmp_path / "data", schema_file=str(schema))
     components = {c.id: c for c in create_components(cfg)}
     fingerprints = code_fingerprints()
-    gen = components["NightlyFeatureGen"]
-    assert gen.executor_spec.executor_class.__module__ == COMPONENT_CODE["NightlyFeatureGen"]
-    assert gen.exec_properties["code_version"] == fingerprints["NightlyFeatureGen"]
+    # the components that run their own module's code carry its fingerprint
+    for name in ("NightlyFeatureGen", "AnomalyGate", "DriftGate", "CalendarBaseline"):
+        component = components[name]
+        assert component.executor_spec.executor_class.__module__ == COMPONENT_CODE[name]
+        assert component.exec_properties["code_version"] == fingerprints[name]
     for name, fn in (("Transform", "preprocessing_fn"), ("Trainer", "run_fn")):
         props = components[name].exec_properties
         assert props[fn].rpartition(".")[0] == COMPONENT_CODE[name]
