@@ -1,7 +1,7 @@
 """Tests of the synthetic-data generator (synthetic).
 
-Statistics are checked against the "Domain facts for the synthetic data" table of DESIGN.md; the
-generated files are checked against an independent reference validator written here from the
+Statistics are checked against the "Domain facts for the synthetic data" table of docs/DOMAIN.md;
+the generated files are checked against an independent reference validator written here from the
 rules in transforms/raw_format.py.
 """
 
