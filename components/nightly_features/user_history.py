@@ -60,8 +60,7 @@ def fertile_label(cycle: CycleRow, cycle_day: int) -> int | None:
         return None
     if cycle.ovulation_day is None:
         return 0
-    first = cycle.ovulation_day - fc.FERTILE_DAYS_BEFORE_OVULATION
-    return int(first <= cycle_day <= cycle.ovulation_day)
+    return int(fc.in_fertile_window(cycle_day, cycle.ovulation_day))
 
 
 @dataclass
