@@ -235,6 +235,7 @@ def _job_features(data_root: str, out_dir: str, mode: str, workers: str) -> dict
 def _job_tfx(data_root: str, workdir: str, train_steps: str) -> dict:
     from pipeline.config import LocalConfig, TrainingConfig
     from pipeline.orchestration.local_runner import run_local
+    from pipeline.runs.summary import summarize_run
 
     config = LocalConfig(workdir=Path(workdir))
     config.salt_file.parent.mkdir(parents=True, exist_ok=True)
@@ -243,9 +244,11 @@ def _job_tfx(data_root: str, workdir: str, train_steps: str) -> dict:
         enable_cache=False, training=TrainingConfig(train_steps=int(train_steps))
     )
     started = time.perf_counter()
-    summary = run_local(cfg)
+    run_id = run_local(cfg)
+    run_seconds = time.perf_counter() - started
+    summary = summarize_run(cfg.metadata_path, cfg.pipeline_name, run_id)
     return {
-        "run_seconds": time.perf_counter() - started,
+        "run_seconds": run_seconds,
         "mlmd_seconds": summary.duration_s,
         "components": component_durations(cfg.metadata_path, cfg.pipeline_name),
         "examples": summary.examples,
