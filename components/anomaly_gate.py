@@ -19,17 +19,28 @@ class AnomaliesFound(RuntimeError):
     """The data broke the schema; the message is the report."""
 
 
+def anomaly_descriptions(anomalies) -> dict[str, str]:
+    """Feature -> what broke, from a TFDV ``Anomalies`` proto (``(dataset)``: the whole split).
+
+    The one wording of an anomaly: the gate's stop message and every run summary use it.
+    """
+    out = {}
+    for feature, info in sorted(anomalies.anomaly_info.items()):
+        reasons = "; ".join(r.description or r.short_description for r in info.reason)
+        out[feature] = f"{info.short_description}: {reasons}" if reasons else info.short_description
+    if anomalies.HasField("dataset_anomaly_info"):
+        info = anomalies.dataset_anomaly_info
+        out["(dataset)"] = f"{info.short_description}: {info.description}"
+    return out
+
+
 def anomalies_report(anomalies_by_split: dict) -> str:
     """Render ``{split: Anomalies proto}`` as lines a person can act on (empty if none)."""
-    lines = []
-    for split, anomalies in sorted(anomalies_by_split.items()):
-        for feature, info in sorted(anomalies.anomaly_info.items()):
-            reasons = "; ".join(r.description or r.short_description for r in info.reason)
-            lines.append(f"  [{split}] {feature}: {info.short_description} -- {reasons}")
-        if anomalies.HasField("dataset_anomaly_info"):
-            info = anomalies.dataset_anomaly_info
-            lines.append(f"  [{split}] (dataset): {info.short_description} -- {info.description}")
-    return "\n".join(lines)
+    return "\n".join(
+        f"  [{split}] {feature}: {what}"
+        for split, anomalies in sorted(anomalies_by_split.items())
+        for feature, what in anomaly_descriptions(anomalies).items()
+    )
 
 
 def read_anomalies(artifact: standard_artifacts.ExampleAnomalies) -> dict:

@@ -94,23 +94,11 @@ def _slice_value(key) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
-def anomaly_descriptions(anomalies) -> dict[str, str]:
-    """Feature -> what broke, from a TFDV ``Anomalies`` proto (``(dataset)``: the whole split)."""
-    out = {}
-    for feature, info in sorted(anomalies.anomaly_info.items()):
-        reasons = "; ".join(r.description or r.short_description for r in info.reason)
-        out[feature] = f"{info.short_description}: {reasons}" if reasons else info.short_description
-    if anomalies.HasField("dataset_anomaly_info"):
-        info = anomalies.dataset_anomaly_info
-        out["(dataset)"] = f"{info.short_description}: {info.description}"
-    return out
-
-
 def read_anomalies(artifact: md.RecordedArtifact) -> dict[str, dict[str, str]]:
     """Each split's anomalies (feature -> what broke; empty when it matched the schema)."""
     from tensorflow_metadata.proto.v0 import anomalies_pb2
 
-    from components.anomaly_gate import SCHEMA_DIFF_FILE
+    from components.anomaly_gate import SCHEMA_DIFF_FILE, anomaly_descriptions
 
     return {
         split: anomaly_descriptions(
