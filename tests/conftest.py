@@ -59,3 +59,21 @@ def compiled_spec(tmp_path_factory) -> Path:
 
     return compile_pipeline(load_kubeflow_config(),
                             tmp_path_factory.mktemp("kfp") / "cyclecast.json")
+
+
+@pytest.fixture(scope="session")
+def mysql_server():
+    """The MariaDB server ``./dev test`` starts (see tests/mysql.py)."""
+    from tests.mysql import server_from_environment
+
+    return server_from_environment()
+
+
+@pytest.fixture
+def mysql_database(mysql_server):
+    """A fresh, empty MySQL database for one test, dropped afterwards."""
+    from tests.mysql import drop_database, new_database
+
+    name = new_database(mysql_server)
+    yield name
+    drop_database(mysql_server, name)
