@@ -77,3 +77,26 @@ def mysql_database(mysql_server):
     name = new_database(mysql_server)
     yield name
     drop_database(mysql_server, name)
+
+
+# Fixtures that run pipelines, Beam jobs or servers: a test using one is an end-to-end test.
+E2E_FIXTURES = frozenset({"pipeline_runs", "compiled_spec"})
+
+
+def pytest_collection_modifyitems(config, items):
+    """Refuse to start when a test uses a pipeline-running fixture without the ``e2e`` mark.
+
+    The fast loop (``-m "not e2e"``) relies on the mark; a missing one would make it pay for
+    a pipeline run (minutes) without anyone noticing.
+    """
+    unmarked = [
+        item.nodeid
+        for item in items
+        if E2E_FIXTURES & set(getattr(item, "fixturenames", ()))
+        and item.get_closest_marker("e2e") is None
+    ]
+    if unmarked:
+        raise pytest.UsageError(
+            "these tests use a pipeline-running fixture but are not marked e2e: "
+            + ", ".join(unmarked)
+        )
