@@ -88,6 +88,17 @@ def record_run_properties(
     store.put_contexts([run])
 
 
+def record_artifact_properties(
+    metadata_path: str, artifact_id: int, properties: dict[str, str]
+) -> None:
+    """Attach string custom properties to a recorded artifact (where a model was registered)."""
+    store = connect(metadata_path)
+    (artifact,) = store.get_artifacts_by_id([artifact_id])
+    for key, value in properties.items():
+        artifact.custom_properties[key].string_value = value
+    store.put_artifacts([artifact])
+
+
 def component_of(execution_type_name: str) -> str:
     """The component's short name from its execution type (``tfx.components.Trainer`` -> ...)."""
     return execution_type_name.rsplit(".", 1)[-1]
