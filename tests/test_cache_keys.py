@@ -45,7 +45,14 @@ def _run_states(cfg, seen: set[int]) -> dict[str, str]:
     return states
 
 
-def test_a_schema_edited_in_place_reruns_its_step_and_everything_after_it(tmp_path):
+def test_a_schema_edited_in_place_reruns_its_step_and_everything_after_it(tmp_path, monkeypatch):
+    import pipeline.pipeline
+    from pipeline.code_version import code_fingerprints
+
+    # The code keys, fixed for the test: it is about the schema's key (test_code_version covers the
+    # code's), and a source edited while it runs would rightly re-run steps and blur what it sees.
+    pinned = code_fingerprints()
+    monkeypatch.setattr(pipeline.pipeline, "code_fingerprints", lambda: pinned)
     data = tmp_path / "data"
     generate_dataset(data, users=16, cycles=3, seed=5, progress=False)
     schema = tmp_path / "schema.pbtxt"
