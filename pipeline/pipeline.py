@@ -149,13 +149,29 @@ def create_components(cfg: PipelineConfig) -> list:
     ]
 
 
+def run_metadata_config(address: str):
+    """The ML Metadata connection a local run records into: a SQLite file or a MySQL database.
+
+    Kubeflow's gRPC metadata service is for reading: its pipelines record through Kubeflow.
+    """
+    from pipeline.metadata_connection import (
+        MetadataAddressError,
+        connection_config,
+        parse_metadata_address,
+    )
+
+    parsed = parse_metadata_address(address)
+    if parsed.kind == "grpc":
+        raise MetadataAddressError(
+            f"{address}: a local run records into SQLite or MySQL; grpc:// reads the store of "
+            "runs Kubeflow made (runs, models, report)"
+        )
+    return connection_config(parsed)
+
+
 def create_pipeline(cfg: PipelineConfig) -> tfx.dsl.Pipeline:
     """Return the TFX pipeline for ``cfg``; runners differ only in the config they pass."""
-    metadata = (
-        tfx.orchestration.metadata.sqlite_metadata_connection_config(cfg.metadata_path)
-        if cfg.metadata_path
-        else None
-    )
+    metadata = run_metadata_config(cfg.metadata_path) if cfg.metadata_path else None
     return tfx.dsl.Pipeline(
         pipeline_name=cfg.pipeline_name,
         pipeline_root=cfg.pipeline_root,

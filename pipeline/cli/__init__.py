@@ -35,9 +35,11 @@ def main(argv: list[str] | None = None) -> int:
     if extra and not getattr(args, "beam_passthrough", False):
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     args.extra = extra
+    from pipeline.metadata_connection import MetadataAddressError, MetadataConnectionError
+
     try:
         return args.func(args)
-    except CommandError as e:
+    except (CommandError, MetadataAddressError, MetadataConnectionError) as e:
         return fail(args.command, e)
 
 

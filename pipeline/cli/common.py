@@ -40,16 +40,27 @@ def add_workdir(parser: argparse.ArgumentParser) -> None:
     )
 
 
+METADATA_ENV = "CYCLECAST_METADATA"
+
+
 def add_run_state(parser: argparse.ArgumentParser, pipeline: bool = True) -> None:
     """``--workdir`` and ``--metadata`` (and ``--pipeline``): which runs a command reads."""
     add_workdir(parser)
+    add_metadata(parser)
+    if pipeline:
+        parser.add_argument("--pipeline", default="cyclecast", help="pipeline name")
+
+
+def add_metadata(parser: argparse.ArgumentParser) -> None:
+    """``--metadata``: the ML Metadata store a command reads or records runs in."""
     parser.add_argument(
         "--metadata",
         default=None,
-        help="the ML Metadata SQLite file (default: WORKDIR/metadata.db)",
+        metavar="ADDRESS",
+        help="ML Metadata: a SQLite file, mysql://USER@HOST:PORT/DATABASE (password in "
+        "$CYCLECAST_METADATA_PASSWORD) or grpc://HOST:PORT (Kubeflow's metadata service); "
+        f"default ${METADATA_ENV}, else WORKDIR/metadata.db",
     )
-    if pipeline:
-        parser.add_argument("--pipeline", default="cyclecast", help="pipeline name")
 
 
 def local_config(args: argparse.Namespace) -> LocalConfig:
@@ -58,9 +69,13 @@ def local_config(args: argparse.Namespace) -> LocalConfig:
 
 
 def metadata_path(args: argparse.Namespace) -> str:
-    """``--metadata``, or the work directory's ML Metadata store."""
+    """``--metadata``, else ``$CYCLECAST_METADATA``, else the work directory's SQLite store."""
+    import os
+
     if args.metadata:
         return args.metadata
+    if os.environ.get(METADATA_ENV):
+        return os.environ[METADATA_ENV]
     return local_config(args).pipeline_config().metadata_path
 
 

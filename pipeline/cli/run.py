@@ -8,7 +8,14 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from pipeline.cli.common import CommandError, add_workdir, local_config, print_json
+from pipeline.cli.common import (
+    CommandError,
+    add_metadata,
+    add_workdir,
+    local_config,
+    metadata_path,
+    print_json,
+)
 from pipeline.config import PipelineConfig
 
 
@@ -37,6 +44,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     )
     r.add_argument("--data-root", help="raw data root (default: the generated default data)")
     add_workdir(r)
+    add_metadata(r)
     r.add_argument("--train-steps", type=int, help="override the Trainer's steps")
     r.add_argument("--json", action="store_true", help="print the run summary as JSON")
     r.set_defaults(func=run)
@@ -45,7 +53,11 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
 def run_config(args: argparse.Namespace) -> PipelineConfig:
     """The pipeline configuration ``cyclecast run`` uses for its arguments (pure, no I/O)."""
     cfg = local_config(args).pipeline_config(Path(args.data_root) if args.data_root else None)
-    changes: dict = {"window_nights": args.window_nights, "night": args.night}
+    changes: dict = {
+        "window_nights": args.window_nights,
+        "night": args.night,
+        "metadata_path": metadata_path(args),
+    }
     if args.allow_drift:
         changes["drift"] = replace(cfg.drift, allow=True)
     if args.train_steps:

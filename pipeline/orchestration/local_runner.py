@@ -1,4 +1,4 @@
-"""Run the pipeline locally: LocalDagRunner, the Beam DirectRunner, a SQLite metadata store."""
+"""Run the pipeline locally: LocalDagRunner, the Beam DirectRunner, SQLite or MySQL metadata."""
 
 from __future__ import annotations
 
@@ -47,7 +47,7 @@ def _run_locked(cfg: PipelineConfig, verbose: bool):
     from pipeline.runs import metadata
 
     if cfg.metadata_path:
-        Path(cfg.metadata_path).parent.mkdir(parents=True, exist_ok=True)
+        prepare_store(cfg.metadata_path)
     # LocalDagRunner names the run itself (a timestamp) and does not return it: this run is the
     # one that was not there before (the run lock keeps any other run out meanwhile)
     before = metadata.run_ids(cfg.metadata_path, cfg.pipeline_name)
@@ -67,6 +67,21 @@ def _run_locked(cfg: PipelineConfig, verbose: bool):
     if run_id is None:
         raise RuntimeError(f"the run recorded nothing in {cfg.metadata_path}")
     return run_id
+
+
+def prepare_store(metadata_path: str) -> None:
+    """Make the store ready to record a run: a SQLite file's folder, or a checked MySQL login.
+
+    A MySQL login that fails stops here with a message that says what to check, before any
+    component ran (ML Metadata's own error would not say it).
+    """
+    from pipeline.metadata_connection import check_mysql_login, parse_metadata_address
+
+    address = parse_metadata_address(metadata_path)
+    if address.kind == "sqlite":
+        Path(address.path).parent.mkdir(parents=True, exist_ok=True)
+    elif address.kind == "mysql":
+        check_mysql_login(address)
 
 
 def _exclusive(cfg: PipelineConfig):

@@ -20,14 +20,14 @@ from ml_metadata.proto import metadata_store_pb2
 RUN_CONTEXT_TYPE = "pipeline_run"  # TFX's context of one pipeline run; its name is the run id
 
 
-def connect(metadata_path: str) -> metadata_store.MetadataStore:
-    """Open the ML Metadata store at ``metadata_path`` (a local SQLite file that must exist)."""
-    if not os.path.exists(metadata_path):
-        raise FileNotFoundError(f"no ML Metadata store at {metadata_path}")
-    config = metadata_store_pb2.ConnectionConfig()
-    config.sqlite.filename_uri = metadata_path
-    config.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READWRITE
-    return metadata_store.MetadataStore(config)
+def connect(metadata_path: str, must_exist: bool = True) -> metadata_store.MetadataStore:
+    """Open the ML Metadata store: a SQLite file, or a ``mysql://`` or ``grpc://`` address.
+
+    ``must_exist``: a SQLite file must already be there (see ``pipeline.metadata_connection``).
+    """
+    from pipeline.metadata_connection import open_store
+
+    return open_store(metadata_path, must_exist=must_exist)
 
 
 def prop_value(value: metadata_store_pb2.Value):
@@ -57,9 +57,14 @@ def run_contexts(store: metadata_store.MetadataStore, pipeline_name: str) -> lis
 
 def run_ids(metadata_path: str, pipeline_name: str) -> set[str]:
     """The ids of the pipeline's recorded runs (none when the store does not exist yet)."""
-    if not metadata_path or not os.path.exists(metadata_path):
+    from pipeline.metadata_connection import parse_metadata_address
+
+    if not metadata_path:
         return set()
-    return {c.name for c in run_contexts(connect(metadata_path), pipeline_name)}
+    address = parse_metadata_address(metadata_path)
+    if address.is_local_file and not os.path.exists(address.path):
+        return set()
+    return {c.name for c in run_contexts(connect(metadata_path, must_exist=False), pipeline_name)}
 
 
 def find_run(store: metadata_store.MetadataStore, pipeline_name: str, run: str | None):
