@@ -164,7 +164,7 @@ def read_ledger(quarantine_uri: str) -> list[dict]:
 
     from tfx.dsl.io import fileio
 
-    from components.nightly_features.beam_job import NIGHT_LEDGER
+    from components.quarantine_layout import NIGHT_LEDGER
 
     entries = []
     for path in sorted(fileio.glob(os.path.join(quarantine_uri, f"{NIGHT_LEDGER}*.jsonl.gz"))):

@@ -45,8 +45,8 @@ def test_a_copy_of_the_tree_has_the_repositorys_fingerprints(tree):
         "NightlyFeatureGen", "Transform", "Trainer", "AnomalyGate", "DriftGate", "CalendarBaseline"}
 
 
-# The feature job's Beam code; the drift gate reads the night ledger's name from it (lazily).
-FEATURES = {"NightlyFeatureGen", "DriftGate"}
+# The feature job's Beam code (the drift gate reads only the quarantine's layout, not the job).
+FEATURES = {"NightlyFeatureGen"}
 # Every component module is in the components package, whose __init__ reaches the artifacts.
 IN_COMPONENTS = set(COMPONENT_CODE) - {"Transform"}
 
@@ -62,7 +62,9 @@ IN_COMPONENTS = set(COMPONENT_CODE) - {"Transform"}
         ("components/nightly_features/sorted_shards.py", FEATURES),
         # the artifact classes: components/__init__.py imports them lazily
         ("components/artifacts.py", IN_COMPONENTS),
-        ("transforms/features.py", set(COMPONENT_CODE) - {"AnomalyGate"}),
+        ("transforms/features.py", set(COMPONENT_CODE) - {"AnomalyGate", "DriftGate"}),
+        # the quarantine's file names: written by the feature job, read by the drift gate
+        ("components/quarantine_layout.py", {"NightlyFeatureGen", "DriftGate"}),
         ("transforms/preprocessing.py", {"Transform"}),
         ("components/trainer/warmup.py", {"Trainer"}),
         # a python-function component's helper: its cache key holds no code of its own

@@ -31,18 +31,19 @@ from components.nightly_features.user_history import (
     split_for_user,
 )
 from components.nightly_features.window import NightWindow
+from components.quarantine_layout import (
+    NIGHT_LEDGER,
+    REJECTED_CYCLES,
+    REJECTED_FILES,
+    REJECTED_ROWS,
+    SUMMARY_FILE,
+)
 from transforms import features as fc
 from transforms import raw_format as rf
 
 NAMESPACE = "cyclecast"
 DEFAULT_SPLITS: dict[str, int] = {"train": 14, "eval": 3, "test": 3}
 
-# Output names, relative to the quarantine directory.
-REJECTED_ROWS = "rejected_rows"
-REJECTED_FILES = "rejected_files"
-REJECTED_CYCLES = "rejected_cycle_rows"
-NIGHT_LEDGER = "nights"
-SUMMARY_FILE = "summary.json"
 
 
 @dataclass(frozen=True)

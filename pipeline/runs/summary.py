@@ -117,7 +117,7 @@ def summarize_run(metadata_path: str, pipeline_name: str, run: str | None = "lat
     """
     from components.calendar_baseline import METRICS_FILE
     from components.drift_gate import REPORT_FILE as DRIFT_REPORT_FILE
-    from components.nightly_features.beam_job import SUMMARY_FILE
+    from components.quarantine_layout import SUMMARY_FILE
 
     store = md.connect(metadata_path)
     context = md.find_run(store, pipeline_name, run)
