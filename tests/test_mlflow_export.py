@@ -1,4 +1,10 @@
-"""``cyclecast runs export RUN --mlflow-uri``: runs logged to a local MLflow file store."""
+"""``cyclecast runs export RUN --mlflow-uri``: runs logged to a local MLflow store (no server).
+
+A local ``sqlite:///`` store, not ``file://``: MLflow 3 refuses file stores unless the person opts
+in with ``MLFLOW_ALLOW_FILE_STORE=true`` (it is retiring them), and cyclecast leaves that choice to
+the person rather than setting it behind their back; the refusal reaches them as a bad input. The
+model registry against a real ``mlflow server`` is tests/test_mlflow_registry.py.
+"""
 
 from __future__ import annotations
 
@@ -7,21 +13,24 @@ import pytest
 pytestmark = pytest.mark.e2e
 
 
-def test_runs_are_exported_to_an_mlflow_file_store(pipeline_runs, tmp_path, capsys):
+def test_runs_are_exported_to_a_local_mlflow_store(pipeline_runs, tmp_path, capsys):
     from pipeline.cli import main
     from pipeline.runs.mlflow_export import RUN_TAG
     from pipeline.runs.summary import metric_label
 
     cfg, first, _, worse = pipeline_runs
-    uri = (tmp_path / "mlruns").as_uri()
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     for run in (first, worse, first):  # the second export of a run updates it
         assert (
             main(
-                ["runs", "export", run.run_id, "--mlflow-uri", uri, "--metadata", cfg.metadata_path]
+                ["runs", "export", run.run_id, "--mlflow-uri", uri, "--no-register",
+                 "--metadata", cfg.metadata_path]
             )
             == 0
         )
-        assert f"exported {run.run_id} to {uri}" in capsys.readouterr().out
+        out = capsys.readouterr().out
+        assert f"exported {run.run_id} to {uri}" in out
+        assert "not registered in the model registry" in out
 
     from mlflow.tracking import MlflowClient  # imported by the export, which guards the import
 
@@ -51,6 +60,20 @@ def test_runs_are_exported_to_an_mlflow_file_store(pipeline_runs, tmp_path, caps
     assert bad.data.metrics["baseline.auc"] == pytest.approx(worse.baseline["auc"])
     assert bad.data.tags["cyclecast.blessed"] == "false"
     assert "cyclecast.model_path" not in bad.data.tags
+    assert client.search_registered_models() == []  # --no-register: tracking only
+
+
+def test_a_file_store_is_refused_with_mlflow_s_reason(pipeline_runs, tmp_path, capsys, monkeypatch):
+    from pipeline.cli import main
+
+    monkeypatch.delenv("MLFLOW_ALLOW_FILE_STORE", raising=False)  # a person's own opt-in
+    cfg, first, _, _ = pipeline_runs
+    uri = (tmp_path / "mlruns").as_uri()
+    args = ["runs", "export", first.run_id, "--mlflow-uri", uri, "--metadata", cfg.metadata_path]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert f"MLflow at {uri}" in err and "MLFLOW_ALLOW_FILE_STORE=true" in err
+    assert not (tmp_path / "mlruns").exists()
 
 
 def test_export_needs_a_tracking_uri(pipeline_runs, capsys):

@@ -16,7 +16,7 @@ from pipeline.cli.common import (
 
 # action -> how many ids it takes
 RUN_ACTIONS = {"list": 0, "show": 1, "compare": 2, "export": 1}
-MODEL_ACTIONS = {"list": 0, "show": 1}
+MODEL_ACTIONS = {"list": 0, "show": 1, "register": 1}
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
@@ -28,21 +28,24 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     rp.add_argument("ids", nargs="*", help="run ids (a unique prefix, or 'latest')")
     rp.add_argument("--json", action="store_true")
     add_run_state(rp)
+    _add_mlflow_options(rp, "export")
     rp.add_argument(
-        "--mlflow-uri",
-        default=None,
-        help="export: the MLflow tracking URI, e.g. file:///tmp/mlruns (needs the extra)",
+        "--no-register",
+        dest="register",
+        action="store_false",
+        help="export: log to MLflow tracking only, not the model registry",
     )
-    rp.add_argument("--experiment", default="cyclecast", help="export: MLflow experiment")
     rp.set_defaults(func=runs)
 
     mp = sub.add_parser(
-        "models", help="pushed model versions and their lineage: list, show VERSION"
+        "models",
+        help="pushed model versions and their lineage: list, show VERSION, register VERSION",
     )
     mp.add_argument("action", choices=tuple(MODEL_ACTIONS))
-    mp.add_argument("ids", nargs="*", help="a model version")
+    mp.add_argument("ids", nargs="*", help="a model version (TF Serving's number, or latest)")
     mp.add_argument("--json", action="store_true")
     add_run_state(mp)
+    _add_mlflow_options(mp, "register")
     mp.set_defaults(func=models)
 
     rep = sub.add_parser(
@@ -55,6 +58,55 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     )
     add_run_state(rep)
     rep.set_defaults(func=report)
+
+
+def _add_mlflow_options(parser: argparse.ArgumentParser, action: str) -> None:
+    """Where ``action`` sends a run and its model: MLflow tracking and the model registry."""
+    parser.add_argument(
+        "--mlflow-uri",
+        default=None,
+        help=f"{action}: MLflow tracking and registry URI, e.g. http://mlflow.example:5000 or "
+        "sqlite:///mlflow.db (needs the 'mlflow' extra)",
+    )
+    parser.add_argument("--experiment", default="cyclecast", help=f"{action}: MLflow experiment")
+    parser.add_argument(
+        "--registered-model",
+        default=None,
+        help=f"{action}: registered model name (default: the pipeline's model name)",
+    )
+    parser.add_argument(
+        "--alias",
+        default="serving",
+        help=f"{action}: the alias on the version TF Serving serves (the newest pushed one)",
+    )
+
+
+def _to_mlflow(args: argparse.Namespace, metadata: str, run: str, register: bool) -> None:
+    """Log a run to MLflow tracking and, if ``register``, its pushed model to the registry."""
+    from pipeline.runs.mlflow_export import MlflowError, export_run, mlflow_client, redacted
+    from pipeline.runs.mlflow_registry import register_run_model, unregistered_reason
+    from pipeline.runs.summary import summarize_run
+
+    r = summarize_run(metadata, args.pipeline, run)
+    name = args.registered_model or local_config(args).pipeline_config().model_name
+    try:
+        with mlflow_client(args.mlflow_uri) as client:
+            mlflow_id = export_run(client, r, args.experiment)
+            print(f"exported {r.run_id} to {redacted(args.mlflow_uri)} as MLflow run {mlflow_id}")
+            why = unregistered_reason(r)
+            if not register or why:
+                print(f"not registered in the model registry: {why or 'asked not to'}")
+                return
+            reg = register_run_model(
+                client, r, mlflow_id, metadata, args.pipeline, name, args.alias
+            )
+    except MlflowError as e:
+        raise CommandError(e) from e
+    where = f"alias {reg.alias}" if reg.alias else f"not the newest pushed: no alias {args.alias}"
+    print(
+        f"{'registered' if reg.created else 'already registered:'} TF Serving version "
+        f"{r.pushed_version} as {name} version {reg.version} ({where})"
+    )
 
 
 def _check_ids(command: str, action: str, ids: list[str], wanted: int) -> None:
@@ -86,14 +138,7 @@ def runs(args: argparse.Namespace) -> int:
             else:
                 print(format_run_summary(r))
         elif args.action == "export":
-            from pipeline.runs.mlflow_export import MlflowMissing, export_run
-
-            r = summarize_run(metadata, args.pipeline, args.ids[0])
-            try:
-                mlflow_id = export_run(r, args.mlflow_uri, args.experiment)
-            except MlflowMissing as e:
-                raise CommandError(e) from e
-            print(f"exported {r.run_id} to {args.mlflow_uri} as MLflow run {mlflow_id}")
+            _to_mlflow(args, metadata, args.ids[0], args.register)
         else:
             a, b = (summarize_run(metadata, args.pipeline, i) for i in args.ids)
             comparison = catalog.compare_runs(a, b)
@@ -107,8 +152,10 @@ def runs(args: argparse.Namespace) -> int:
 
 
 def models(args: argparse.Namespace) -> int:
-    """List pushed model versions, or show one version's lineage."""
+    """List pushed model versions, show one version's lineage, or register one in MLflow."""
     _check_ids("models", args.action, args.ids, MODEL_ACTIONS[args.action])
+    if args.action == "register" and not args.mlflow_uri:
+        raise CommandError("models register needs --mlflow-uri")
     quiet_tensorflow()
     from pipeline.runs import catalog
 
@@ -122,6 +169,11 @@ def models(args: argparse.Namespace) -> int:
                 for m in found:
                     auc = m.metrics.get("auc", float("nan"))
                     print(f"{m.version}  run {m.run_id}  auc={auc:.3f}  {m.path}")
+        elif args.action == "register":
+            model = catalog.find_model(metadata, args.pipeline, args.ids[0])
+            if model.run_id is None:
+                raise CommandError(f"no recorded run pushed version {model.version}")
+            _to_mlflow(args, metadata, model.run_id, register=True)
         else:
             model = catalog.find_model(metadata, args.pipeline, args.ids[0])
             if args.json:

@@ -15,6 +15,10 @@ from pipeline.runs import metadata as md
 from pipeline.runs.summary import RunSummary, metric_label, metrics_line, summarize_run
 
 COMPARED_METRICS = ("auc", "recall", "specificity", "precision", "binary_accuracy", "calibration")
+# The pushed model's custom properties that say where it is registered in MLflow (written by
+# pipeline.runs.mlflow_registry), without the prefix: tracking_uri, registered_model, version,
+# run_id, alias.
+REGISTRY_PREFIX = "mlflow_"
 
 def list_runs(metadata_path: str, pipeline_name: str) -> list[RunSummary]:
     """Every run of the pipeline, oldest first."""
@@ -132,10 +136,21 @@ class ModelVersion:
     transformed_examples_uri: str | None = None
     data: dict = field(default_factory=dict)
     metrics: dict = field(default_factory=dict)
+    artifact_id: int | None = None  # the PushedModel artifact in ML Metadata
+    registry: dict = field(default_factory=dict)  # where it is registered in MLflow, if it is
 
     def to_dict(self) -> dict:
         """Plain data (``--json``)."""
         return dict(self.__dict__)
+
+
+def registry_of(pushed_artifact) -> dict:
+    """Where a pushed model is registered in MLflow, as recorded on it (empty when it is not)."""
+    return {
+        k.removeprefix(REGISTRY_PREFIX): v
+        for k, v in md.custom_props(pushed_artifact).items()
+        if k.startswith(REGISTRY_PREFIX)
+    }
 
 
 def list_models(metadata_path: str, pipeline_name: str) -> list[ModelVersion]:
@@ -147,7 +162,12 @@ def list_models(metadata_path: str, pipeline_name: str) -> list[ModelVersion]:
         if not pushed.prop("pushed"):
             continue
         path = pushed.prop("pushed_destination")
-        mv = ModelVersion(version=os.path.basename(path.rstrip("/")), path=path)
+        mv = ModelVersion(
+            version=os.path.basename(path.rstrip("/")),
+            path=path,
+            artifact_id=pushed.artifact.id,
+            registry=registry_of(pushed.artifact),
+        )
         pusher, inputs = md.producer_inputs(store, pushed.artifact.id)
         if pusher is not None:
             run_ids = {c.id for c in md.contexts_of_execution(store, pusher.id)}
@@ -203,4 +223,16 @@ def format_model(m: ModelVersion) -> str:
         lines.append(f"  {k:<17} {str(v).replace(chr(10), '; ')}")
     if m.metrics:
         lines.append(f"metrics            {metrics_line(m.metrics, COMPARED_METRICS)}")
+    lines.append(f"mlflow registry    {registry_line(m.registry)}")
     return "\n".join(lines)
+
+
+def registry_line(registry: dict) -> str:
+    """Where a version is registered in MLflow, as ML Metadata recorded it, as one line."""
+    if not registry:
+        return "not registered in MLflow"
+    alias = f" @{registry['alias']}" if registry.get("alias") else ""
+    return (
+        f"{registry['registered_model']} version {registry['version']}{alias} "
+        f"at {registry['tracking_uri']} (MLflow run {registry['run_id']})"
+    )

@@ -1,15 +1,24 @@
-"""``cyclecast runs export RUN --mlflow-uri URI``: a run's record in MLflow, for teams that use it.
+"""``cyclecast runs export RUN --mlflow-uri URI``: a run's record in MLflow tracking.
 
 One MLflow run per pipeline run (found again by its ``cyclecast.run_id`` tag, so exporting twice
 updates rather than duplicates): the configuration and data as parameters, TFMA's metrics for the
 candidate and the blessed baseline and the calendar rule's as metrics, and as tags the run id, the
-git commit, whether the model was blessed and where it was pushed. MLflow comes from the optional
-``mlflow`` extra (see pyproject.toml for why its version is what it is).
+git commit, whether the model was blessed and where it was pushed. The model registry side is
+``pipeline.runs.mlflow_registry``. MLflow comes from the optional ``mlflow`` extra (see
+pyproject.toml for why its version is what it is).
+
+The tracking URI is MLflow's: ``http(s)://`` for a team's ``mlflow server``, or a local
+``sqlite:///PATH``. MLflow 3 refuses ``file://`` stores unless ``MLFLOW_ALLOW_FILE_STORE=true`` is
+set; cyclecast leaves that choice to the person (MLflow is retiring file stores) and reports
+MLflow's refusal, which says how to opt in.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from urllib.parse import urlsplit, urlunsplit
 
 from pipeline.runs.catalog import run_settings
 from pipeline.runs.summary import RunSummary, metric_label
@@ -18,7 +27,11 @@ RUN_TAG = "cyclecast.run_id"
 MAX_PARAM_CHARS = 250  # MLflow refuses longer parameter values (the limit differs by version)
 
 
-class MlflowMissing(RuntimeError):
+class MlflowError(RuntimeError):
+    """MLflow could not be used: not installed, or it refused a request (the message says why)."""
+
+
+class MlflowMissing(MlflowError):
     """MLflow is not installed: the export needs the ``mlflow`` extra."""
 
 
@@ -34,6 +47,15 @@ class ExportRecord:
     finished: bool
 
 
+def labelled_metrics(prefix: str, values: dict) -> dict[str, float]:
+    """Numeric figures under the names people read (``sensitivity``, not TFMA's ``recall``)."""
+    return {
+        f"{prefix}{metric_label(k)}": float(v)
+        for k, v in values.items()
+        if isinstance(v, int | float) and not isinstance(v, bool)
+    }
+
+
 def export_record(r: RunSummary) -> ExportRecord:
     """Parameters, metrics and tags for a run (pure: no MLflow import)."""
     params = {
@@ -41,11 +63,11 @@ def export_record(r: RunSummary) -> ExportRecord:
         for k, v in run_settings(r).items()
         if v is not None and k != "code.config" and not k.startswith("code.git")
     }
-    metrics: dict[str, float] = {}
-    for prefix, values in (("", r.candidate), ("baseline.", r.baseline), ("calendar.", r.calendar)):
-        for k, v in values.items():
-            if isinstance(v, int | float) and not isinstance(v, bool):
-                metrics[f"{prefix}{metric_label(k)}"] = float(v)  # sensitivity, not TFMA's recall
+    metrics = {
+        **labelled_metrics("", r.candidate),
+        **labelled_metrics("baseline.", r.baseline),
+        **labelled_metrics("calendar.", r.calendar),
+    }
     for split, n in r.examples.items():
         metrics[f"examples.{split}"] = float(n)
     if r.duration_s is not None:
@@ -97,12 +119,37 @@ def _import_mlflow():
     return entities, tracking.MlflowClient
 
 
-def export_run(r: RunSummary, tracking_uri: str, experiment: str = "cyclecast") -> str:
-    """Log the run to MLflow at ``tracking_uri`` (e.g. ``file:///tmp/mlruns``); return its id."""
-    entities, client_class = _import_mlflow()
+@contextmanager
+def mlflow_client(tracking_uri: str) -> Iterator:
+    """An ``MlflowClient`` for ``tracking_uri``, tracking and registry alike.
+
+    MLflow's refusals inside the block (a file store, an unknown scheme, a server's 4xx) are
+    raised as ``MlflowError``, which the commands print as a bad input.
+    """
+    _, client_class = _import_mlflow()
+    from mlflow.exceptions import MlflowException
+
+    try:
+        yield client_class(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+    except MlflowException as e:
+        raise MlflowError(f"MLflow at {redacted(tracking_uri)}: {e.message}") from e
+
+
+def redacted(uri: str) -> str:
+    """``uri`` without a password (a database URI may carry one); safe to print and record."""
+    parts = urlsplit(uri)
+    if parts.password is None:
+        return uri
+    host = parts.hostname or ""
+    netloc = f"{parts.username}:***@{host}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def export_run(client, r: RunSummary, experiment: str = "cyclecast") -> str:
+    """Log the run with ``client`` (from ``mlflow_client``); return the MLflow run's id."""
+    entities, _ = _import_mlflow()
 
     rec = export_record(r)
-    client = client_class(tracking_uri=tracking_uri)
     found = client.get_experiment_by_name(experiment)
     experiment_id = found.experiment_id if found else client.create_experiment(experiment)
     existing = client.search_runs([experiment_id], f"tags.`{RUN_TAG}` = '{r.run_id}'")
