@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The MariaDB server the tests run ML Metadata and MLflow against (Kubeflow keeps ML Metadata in
 # MySQL; MariaDB is Debian's MySQL). Installs Debian's packages when missing, starts the server
-# without systemd on 127.0.0.1, and (re)creates the test user with a fresh random password, which
-# it prints as the last line for the caller to export. Idempotent; leaves the server running:
+# without systemd on 127.0.0.1, and creates the test user with a random password, which it prints as
+# the last line for the caller to export. The password lives only in a root-only file under
+# /run (gone at reboot), so concurrent test sessions share it. Idempotent; leaves the server running:
 #   start-stop-daemon --stop --pidfile /run/mariadbd-cyclecast.pid --retry 30
 #
 # The user 'cyclecast' may create and use any database named cyclecast_*, so each test makes its
@@ -31,8 +32,11 @@ if ! alive; then
   alive || { echo "start_mariadb: mariadbd did not answer within 60 s" >&2; exit 1; }
 fi
 
-# A fresh password per call: nothing secret is written anywhere but the caller's environment.
-PASSWORD="$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')"
+PASSWORD_FILE=/run/mysqld/cyclecast-test-password
+if [[ ! -s "$PASSWORD_FILE" ]]; then
+  (umask 077; od -An -N16 -tx1 /dev/urandom | tr -d ' \n' > "$PASSWORD_FILE")
+fi
+PASSWORD="$(cat "$PASSWORD_FILE")"
 # Debian's root logs in through the unix socket as OS root.
 mariadb --protocol=socket -uroot <<SQL
 CREATE USER IF NOT EXISTS '$DB_USER'@'localhost' IDENTIFIED WITH mysql_native_password USING PASSWORD('$PASSWORD');
