@@ -22,6 +22,8 @@ from pathlib import Path
 
 import pytest
 
+from pipeline.runs.mlflow_export import redacted
+
 START_TIMEOUT_S = 180  # it starts in 15-50 s here, slower while pipelines share the cores
 
 
@@ -69,7 +71,8 @@ def mlflow_server(backend_store_uri: str, workdir: Path) -> Iterator[str]:
         while not _healthy(url):
             if process.poll() is not None or time.monotonic() > deadline:
                 tail = log_path.read_text(errors="replace")[-3000:]
-                pytest.fail(f"mlflow server on {backend_store_uri} did not come up:\n{tail}")
+                store = redacted(backend_store_uri)  # the MariaDB one carries a password
+                pytest.fail(f"mlflow server on {store} did not come up:\n{tail}")
             time.sleep(0.5)
         yield url
     finally:
@@ -83,7 +86,7 @@ def _stop(process: subprocess.Popen) -> None:
     if process.poll() is None:
         os.killpg(process.pid, signal.SIGTERM)
         try:
-            process.wait(timeout=20)
+            process.wait(timeout=10)  # its data is the test's, nothing to save
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()

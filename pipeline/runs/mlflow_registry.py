@@ -61,7 +61,7 @@ def unregistered_reason(r: RunSummary) -> str | None:
     return None
 
 
-def version_tags(r: RunSummary) -> dict[str, str]:
+def version_tags(r: RunSummary, model: catalog.ModelVersion) -> dict[str, str]:
     """A pushed model's lineage and metrics as model version tags (pure: no MLflow import)."""
     tags = {
         RUN_TAG: r.run_id,
@@ -70,8 +70,11 @@ def version_tags(r: RunSummary) -> dict[str, str]:
     }
     if r.code.get("git_commit"):
         tags["cyclecast.git_commit"] = str(r.code["git_commit"])
-    if r.data.get("input_fingerprint"):
-        tags["cyclecast.data_fingerprint"] = str(r.data["input_fingerprint"])
+    # From the model's lineage (its raw examples): a run that reused them from the cache has no
+    # fingerprint of its own on the feature job's execution.
+    fingerprint = model.data.get("input_fingerprint") or r.data.get("input_fingerprint")
+    if fingerprint:
+        tags["cyclecast.data_fingerprint"] = str(fingerprint)
     figures = {**labelled_metrics("", r.candidate), **labelled_metrics("calendar.", r.calendar)}
     tags.update({k: repr(v) for k, v in figures.items()})  # repr: every digit, float() reads it
     return tags
@@ -128,7 +131,7 @@ def register_run_model(
             registered_model,
             _model_source(client, r.pushed_path, mlflow_run_id),
             run_id=mlflow_run_id,
-            tags=version_tags(r),
+            tags=version_tags(r, model),
             description=f"cyclecast run {r.run_id}, TF Serving version {r.pushed_version}",
         )
     if model.version == pushed[-1].version:  # TF Serving serves the highest version number
