@@ -7,13 +7,16 @@ Uses ``tf_keras`` (Keras 2), the Keras that TFX 1.16 and tf.Transform's layers a
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")  # before TensorFlow picks its Keras
 
 import tensorflow as tf  # noqa: E402
 import tensorflow_transform as tft  # noqa: E402
 import tf_keras as keras  # noqa: E402
+from tensorflow.python.framework import config as tf_config  # noqa: E402
 from tfx.components.trainer.fn_args_utils import FnArgs  # noqa: E402
 from tfx_bsl.public import tfxio  # noqa: E402
 
@@ -31,6 +34,26 @@ DEFAULT_HPARAMS = {
     "positive_weight": 1.0,
     "decision_threshold": 0.5,
 }
+DEFAULT_SEED = 42  # pipeline.config.TrainingConfig.seed's default, for a run_fn called without one
+
+
+@contextlib.contextmanager
+def deterministic(seed: int) -> Iterator[None]:
+    """Seed Python's, NumPy's and TensorFlow's generators and make TensorFlow's ops deterministic.
+
+    Op determinism is what makes the same inputs give the same bits: kernels and tf.data no
+    longer let thread timing choose the order of floating-point additions or of elements. It
+    is a process-wide switch, so it is put back on exit: under the LocalDagRunner the
+    components after the Trainer run in this process and keep their own settings.
+    """
+    was_enabled = tf_config.is_op_determinism_enabled()  # tf.config exports only the enabler
+    keras.utils.set_random_seed(seed)
+    tf.config.experimental.enable_op_determinism()
+    try:
+        yield
+    finally:
+        if not was_enabled:
+            tf_config.disable_op_determinism()
 
 
 def model_input_names(tf_transform_output: tft.TFTransformOutput) -> list[str]:
@@ -55,11 +78,19 @@ def build_model(input_names: list[str], hparams: dict) -> keras.Model:
 
 
 def _dataset(files: list[str], fn_args: FnArgs, tf_transform_output: tft.TFTransformOutput,
-             batch_size: int, positive_weight: float) -> tf.data.Dataset:
+             batch_size: int, positive_weight: float, seed: int) -> tf.data.Dataset:
+    options = tfxio.TensorFlowDatasetOptions(
+        batch_size=batch_size,
+        label_key=fc.LABEL_KEY,
+        # Shuffled (file order and records), but by the run's own seed: left unseeded, the order
+        # would hang on the global seed plus how many random ops were made before this one.
+        shuffle=True,
+        shuffle_seed=seed,
+        # parallel reads, but their records in file order, not in the order threads finish
+        sloppy_ordering=False,
+    )
     dataset = fn_args.data_accessor.tf_dataset_factory(
-        files,
-        tfxio.TensorFlowDatasetOptions(batch_size=batch_size, label_key=fc.LABEL_KEY),
-        tf_transform_output.transformed_metadata.schema,
+        files, options, tf_transform_output.transformed_metadata.schema
     )
 
     def weigh(features, label):
@@ -71,21 +102,26 @@ def _dataset(files: list[str], fn_args: FnArgs, tf_transform_output: tft.TFTrans
 
 
 def run_fn(fn_args: FnArgs) -> None:
-    """Train on Transform's output and export a SavedModel whose signatures take raw features."""
-    hparams = {**DEFAULT_HPARAMS, **(fn_args.custom_config or {}).get("hparams", {})}
-    tf.keras.utils.set_random_seed(int((fn_args.custom_config or {}).get("seed", 42)))
+    """Train on Transform's output and export a SavedModel whose signatures take raw features.
+
+    The same Transform output, code and ``custom_config["seed"]`` give the same weights.
+    """
+    custom_config = fn_args.custom_config or {}
+    hparams = {**DEFAULT_HPARAMS, **custom_config.get("hparams", {})}
+    seed = int(custom_config.get("seed", DEFAULT_SEED))
     tf_transform_output = tft.TFTransformOutput(fn_args.transform_output)
     names = model_input_names(tf_transform_output)
-    train = _dataset(fn_args.train_files, fn_args, tf_transform_output,
-                     hparams["batch_size"], hparams["positive_weight"])
-    evaluation = _dataset(fn_args.eval_files, fn_args, tf_transform_output,
-                          hparams["batch_size"], hparams["positive_weight"])
-    model = build_model(names, hparams)
-    model.fit(train, steps_per_epoch=fn_args.train_steps, validation_data=evaluation,
-              validation_steps=fn_args.eval_steps, verbose=0)
+    with deterministic(seed):
+        train = _dataset(fn_args.train_files, fn_args, tf_transform_output,
+                         hparams["batch_size"], hparams["positive_weight"], seed)
+        evaluation = _dataset(fn_args.eval_files, fn_args, tf_transform_output,
+                              hparams["batch_size"], hparams["positive_weight"], seed)
+        model = build_model(names, hparams)
+        model.fit(train, steps_per_epoch=fn_args.train_steps, validation_data=evaluation,
+                  validation_steps=fn_args.eval_steps, verbose=0)
     signatures = make_serving_signatures(model, tf_transform_output,
                                          hparams["decision_threshold"])
     model.save(fn_args.serving_model_dir, save_format="tf", signatures=signatures)
     write_warmup_requests(fn_args.serving_model_dir,
-                          (fn_args.custom_config or {}).get("model_name", "cyclecast"),
+                          custom_config.get("model_name", "cyclecast"),
                           schema_ranges(tf_transform_output.raw_metadata.schema))
