@@ -80,7 +80,7 @@ def mysql_database(mysql_server):
 
 
 # Fixtures that run pipelines, Beam jobs or servers: a test using one is an end-to-end test.
-E2E_FIXTURES = frozenset({"pipeline_runs", "compiled_spec"})
+E2E_FIXTURES = frozenset({"pipeline_runs", "compiled_spec", "sqlite_mlflow", "mariadb_mlflow"})
 
 
 def pytest_collection_modifyitems(config, items):
