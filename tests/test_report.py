@@ -231,7 +231,7 @@ def test_figure_data_agree_with_tfma_and_the_calendar_baseline(reports):
             )
         # the fertile window sits mid-cycle: no fertile night on cycle days 1-3
         assert all(r["fertile_nights"] == 0 for r in days if r["day"] <= 3)
-        # phases: each has nights, and the temperature rises after ovulation (DESIGN.md)
+        # phases: each has nights, and the temperature rises after ovulation (docs/DOMAIN.md)
         assert all(d["phase_counts"][p] > 0 for p in PHASES)
         assert sum(d["phase_counts"].values()) <= run.examples["train"]
         temp = d["phases"]["skin_temp"]

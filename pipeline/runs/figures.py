@@ -15,7 +15,7 @@ from components.calendar_rule import binary_metrics
 from pipeline.runs.summary import RunSummary
 from transforms import features as fc
 
-MENSES_DAYS = 5  # report-only phase label: cycle days 1-5 (DESIGN.md: menses 5.2 d on average)
+MENSES_DAYS = 5  # report-only phase label: cycle days 1-5 (docs/DOMAIN.md: menses 5.2 d on average)
 PHASES = ("menses", "follicular", "fertile", "luteal")
 CALIBRATION_BINS = 10
 MAX_CYCLE_DAY = 40  # longer cycles are pooled into the last day shown
