@@ -181,6 +181,23 @@ class _ParseCycleFn(beam.DoFn):
         yield row.user_id, row
 
 
+def order_key(example: dict[str, list]) -> bytes:
+    """Where an example sorts in its split's files: its content without the user pseudonym.
+
+    The pseudonym is an HMAC of a deployment's secret salt; ordering by it would make the training
+    order, and so the trained model, differ between deployments of the same data. The night and
+    the nightly statistics order the examples instead (two users with identical statistics on the
+    same night, the only tie, then fall back to the records' bytes).
+    """
+    import json
+
+    content = {k: v for k, v in example.items() if k != fc.USER_KEY}
+    return json.dumps(
+        [example[fc.NIGHT_DATE][0].decode(), sorted(content.items())],
+        default=lambda b: b.decode() if isinstance(b, bytes) else str(b),
+    ).encode()
+
+
 class _BuildExamplesFn(beam.DoFn):
     def __init__(self, config: FeatureJobConfig):
         self._config = config
@@ -205,7 +222,9 @@ class _BuildExamplesFn(beam.DoFn):
         for example in result.examples:
             if not window.emits(example[fc.NIGHT_DATE][0].decode()):
                 continue
-            yield beam.pvalue.TaggedOutput(split, to_serialized_example(example))
+            yield beam.pvalue.TaggedOutput(
+                split, (order_key(example), to_serialized_example(example))
+            )
 
 
 class RawRecordingsToExamples(beam.PTransform):

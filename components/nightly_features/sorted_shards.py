@@ -2,9 +2,14 @@
 
 Beam's ``WriteToTFRecord`` spreads elements over shards in whatever order a bundle delivers them,
 so two runs over the same input write the same examples in different files and orders. Here each
-example's shard is a hash of its bytes, each shard is sorted, and every shard file is written even
-when empty: re-running a night gives byte-identical files, and a retried bundle rewrites the same
-file with the same bytes. Each shard is written to a temporary name and renamed when complete.
+element is ``(order_key, record)``: its shard is a hash of the key, each shard is sorted by key
+(then record), and every shard file is written even when empty. Re-running a night gives
+byte-identical files, and a retried bundle rewrites the same file with the same bytes. Each shard
+is written to a temporary name and renamed when complete.
+
+The caller chooses the key so that the order carries no secret: the feature job keys an example
+by its content without the salted user pseudonym, so the training order (and so the trained
+model) is the same whatever salt a deployment uses.
 """
 
 from __future__ import annotations
@@ -38,9 +43,9 @@ def tfrecord_frame(record: bytes) -> bytes:
     )
 
 
-def shard_of(record: bytes, num_shards: int) -> int:
-    """Return the shard a record goes to: a stable hash of its bytes."""
-    return zlib.crc32(record) % num_shards
+def shard_of(key: bytes, num_shards: int) -> int:
+    """Return the shard a record goes to: a stable hash of its order key."""
+    return zlib.crc32(key) % num_shards
 
 
 def shard_path(directory: str, index: int, num_shards: int) -> str:
@@ -55,7 +60,7 @@ class _WriteShardFn(beam.DoFn):
 
     def process(self, element):
         index, grouped = element
-        records = sorted(grouped["records"])
+        records = [record for _, record in sorted(grouped["records"])]
         final = shard_path(self._directory, index, self._num_shards)
         temporary = f"{final}.incomplete"
         with FileSystems.create(temporary, compression_type=CompressionTypes.GZIP) as f:
@@ -68,7 +73,10 @@ class _WriteShardFn(beam.DoFn):
 
 
 class WriteSortedTFRecords(beam.PTransform):
-    """PCollection[bytes] -> gzip TFRecord shards under ``directory``; yields (path, count)."""
+    """PCollection[(order key, record)] -> gzip TFRecord shards under ``directory``.
+
+    Yields (path, count) per shard. Keys are bytes; records with equal keys are ordered by bytes.
+    """
 
     def __init__(self, directory: str, num_shards: int = 1):
         super().__init__()
@@ -80,7 +88,7 @@ class WriteSortedTFRecords(beam.PTransform):
     def expand(self, records):
         """Key by shard, group (every shard, even an empty one), sort and write each shard."""
         n = self._num_shards
-        keyed = records | "KeyByShard" >> beam.Map(lambda r: (shard_of(r, n), r))
+        keyed = records | "KeyByShard" >> beam.Map(lambda kr: (shard_of(kr[0], n), kr))
         every_shard = records.pipeline | "ShardIndexes" >> beam.Create(
             [(i, None) for i in range(n)]
         )
