@@ -1053,6 +1053,7 @@ def test_image_environment(image_env):
     assert image_env[SALT_FILE_ENV] == SALT_FILE
     assert SALT_ENV not in image_env, "the salt itself never goes into the image"
     assert image_env.get("TF_CPP_MIN_LOG_LEVEL") in {"1", "2", "3"}
+    assert image_env.get("TF_ENABLE_ONEDNN_OPTS") == "0"  # the same trained bits on every CPU
     assert image_env.get("RUN_PYTHON_SDK_IN_DEFAULT_ENVIRONMENT") == "1"
 
 

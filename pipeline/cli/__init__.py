@@ -30,6 +30,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``cyclecast`` console script."""
+    import os
+
+    # Before anything imports TensorFlow: oneDNN's CPU-dependent kernels would move the trained
+    # weights in the last bits between machine types (the image and ./dev set the same).
+    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
     if extra and not getattr(args, "beam_passthrough", False):
