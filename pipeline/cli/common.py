@@ -90,3 +90,11 @@ def print_json(value: object) -> None:
     import json
 
     print(json.dumps(value, indent=2, sort_keys=True, default=str))
+
+
+def print_result(as_json: bool, data: object, render) -> None:
+    """Print ``data`` as JSON (``--json``), or ``render()``'s text for a person."""
+    if as_json:
+        print_json(data)
+    else:
+        print(render())

@@ -14,7 +14,7 @@ from pipeline.cli.common import (
     add_workdir,
     local_config,
     metadata_path,
-    print_json,
+    print_result,
 )
 from pipeline.config import PipelineConfig
 
@@ -107,9 +107,6 @@ def run(args: argparse.Namespace) -> int:
         from pipeline.runs.summary import format_run_summary, summarize_run
 
         summary = summarize_run(cfg.metadata_path, cfg.pipeline_name, run_id)
-        if args.json:
-            print_json(summary.to_dict())
-        else:
-            print(format_run_summary(summary))
+        print_result(args.json, summary.to_dict(), lambda: format_run_summary(summary))
     print(f"finished in {time.monotonic() - t0:.0f} s", file=sys.stderr)
     return status

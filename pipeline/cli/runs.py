@@ -11,6 +11,7 @@ from pipeline.cli.common import (
     local_config,
     metadata_path,
     print_json,
+    print_result,
     quiet_tensorflow,
 )
 
@@ -127,25 +128,18 @@ def runs(args: argparse.Namespace) -> int:
     try:
         if args.action == "list":
             found = catalog.list_runs(metadata, args.pipeline)
-            if args.json:
-                print_json([catalog.run_record(r) for r in found])
-            else:
-                print(catalog.format_runs_table(found))
+            records = [catalog.run_record(r) for r in found]
+            print_result(args.json, records, lambda: catalog.format_runs_table(found))
         elif args.action == "show":
             r = summarize_run(metadata, args.pipeline, args.ids[0])
-            if args.json:
-                print_json(catalog.run_record(r))
-            else:
-                print(format_run_summary(r))
+            print_result(args.json, catalog.run_record(r), lambda: format_run_summary(r))
         elif args.action == "export":
             _to_mlflow(args, metadata, args.ids[0], args.register)
         else:
             a, b = (summarize_run(metadata, args.pipeline, i) for i in args.ids)
             comparison = catalog.compare_runs(a, b)
-            if args.json:
-                print_json(comparison)
-            else:
-                print(catalog.format_comparison(comparison))
+            text = catalog.format_comparison
+            print_result(args.json, comparison, lambda: text(comparison))
     except (LookupError, FileNotFoundError) as e:
         raise CommandError(e) from e
     return 0
@@ -176,10 +170,7 @@ def models(args: argparse.Namespace) -> int:
             _to_mlflow(args, metadata, model.run_id, register=True)
         else:
             model = catalog.find_model(metadata, args.pipeline, args.ids[0])
-            if args.json:
-                print_json(model.to_dict())
-            else:
-                print(catalog.format_model(model))
+            print_result(args.json, model.to_dict(), lambda: catalog.format_model(model))
     except (LookupError, FileNotFoundError) as e:
         raise CommandError(e) from e
     return 0

@@ -12,7 +12,7 @@ from pipeline.cli.common import (
     add_run_state,
     local_config,
     metadata_path,
-    print_json,
+    print_result,
     quiet_tensorflow,
 )
 
@@ -153,10 +153,7 @@ def evaluate(args: argparse.Namespace) -> int:
         result = score(model, pattern)
     except (FileNotFoundError, LookupError) as e:
         raise CommandError(e) from e
-    if args.json:
-        print_json(result)
-    else:
-        print(format_evaluation(result))
+    print_result(args.json, result, lambda: format_evaluation(result))
     return 0
 
 
