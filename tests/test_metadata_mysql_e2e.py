@@ -47,7 +47,7 @@ def test_a_run_recorded_in_mariadb_reads_back_and_a_racing_run_is_refused(
     url = mysql_server.url(mysql_database)
     data, work = tmp_path / "data", tmp_path / "work"
     generate_dataset(data, users=16, cycles=3, seed=5, progress=False)
-    cfg = pipeline_config(work, data, metadata_path=url)  # writes the salt file under work
+    pipeline_config(work, data, metadata_path=url)  # writes the salt file under work
 
     env = {**os.environ, PASSWORD_ENV: mysql_server.password, "PYTHONPATH": str(REPO_ROOT)}
     first = subprocess.Popen(
@@ -75,15 +75,26 @@ def test_a_run_recorded_in_mariadb_reads_back_and_a_racing_run_is_refused(
     assert first.returncode == 0, err[-3000:]
     first_run = out.strip().splitlines()[-1]
 
-    # the same configuration again: recorded as a second run in the same database
-    from pipeline.orchestration.local_runner import run_local
-
-    second_run = run_local(cfg)
-    assert second_run != first_run
-
+    # a second run through the command line, logged to MLflow afterwards (--mlflow-uri)
+    mlflow_uri = f"sqlite:///{tmp_path}/mlflow.db"
+    assert main(["run", "--data-root", str(data), "--workdir", str(work), "--metadata", url,
+                 "--train-steps", "300", "--mlflow-uri", mlflow_uri]) == 0
+    printed = capsys.readouterr().out
     assert main(["runs", "list", "--metadata", url, "--json"]) == 0
     listed = json.loads(capsys.readouterr().out)
-    assert [r["run_id"] for r in listed] == [first_run, second_run]
+    assert [r["run_id"] for r in listed][0] == first_run and len(listed) == 2
+    second_run = listed[1]["run_id"]
+    assert f"exported {second_run} to {mlflow_uri} as MLflow run" in printed
+    assert "registered" in printed.splitlines()[-1]  # registered, or why not
+    from mlflow.tracking import MlflowClient
+
+    from pipeline.runs.mlflow_export import RUN_TAG
+
+    found = MlflowClient(mlflow_uri).search_runs(
+        [MlflowClient(mlflow_uri).get_experiment_by_name("cyclecast").experiment_id],
+        filter_string=f"tags.`{RUN_TAG}` = '{second_run}'",
+    )
+    assert len(found) == 1
     assert main(["runs", "show", first_run, "--metadata", url, "--json"]) == 0
     shown = json.loads(capsys.readouterr().out)
     assert shown["blessed"] is True and shown["pushed_version"]
@@ -91,8 +102,9 @@ def test_a_run_recorded_in_mariadb_reads_back_and_a_racing_run_is_refused(
     assert mysql_server.password not in json.dumps(shown)
     assert main(["runs", "compare", first_run, second_run, "--metadata", url, "--json"]) == 0
     compared = json.loads(capsys.readouterr().out)
-    # the same configuration and code (a cached feature job records no new input fingerprint)
-    assert set(compared["changed"]) <= {"data.input_fingerprint"}
+    # the command line's run trained with its own evaluation steps; the data and code are the same
+    assert "code.feature_code" not in compared["changed"]
+    assert "training.train_args.num_steps" not in compared["changed"]
     assert compared["blessed"][0] is True
 
     version = shown["pushed_version"]

@@ -16,6 +16,7 @@ from pipeline.cli.common import (
     metadata_path,
     print_result,
 )
+from pipeline.cli.runs import add_mlflow_options, export_to_mlflow
 from pipeline.config import PipelineConfig
 
 
@@ -47,6 +48,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     add_metadata(r)
     r.add_argument("--train-steps", type=int, help="override the Trainer's steps")
     r.add_argument("--json", action="store_true", help="print the run summary as JSON")
+    # after the run: log it to MLflow and register its model when blessed and pushed
+    add_mlflow_options(r, "after the run")
     r.set_defaults(func=run)
 
 
@@ -108,5 +111,11 @@ def run(args: argparse.Namespace) -> int:
 
         summary = summarize_run(cfg.metadata_path, cfg.pipeline_name, run_id)
         print_result(args.json, summary.to_dict(), lambda: format_run_summary(summary))
+        if args.mlflow_uri:
+            from contextlib import nullcontext, redirect_stdout
+
+            # with --json, stdout holds only the summary; MLflow's lines go to stderr
+            with redirect_stdout(sys.stderr) if args.json else nullcontext():
+                export_to_mlflow(args, cfg.metadata_path, cfg.pipeline_name, run_id, True)
     print(f"finished in {time.monotonic() - t0:.0f} s", file=sys.stderr)
     return status

@@ -29,7 +29,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     rp.add_argument("ids", nargs="*", help="run ids (a unique prefix, or 'latest')")
     rp.add_argument("--json", action="store_true")
     add_run_state(rp)
-    _add_mlflow_options(rp, "export")
+    add_mlflow_options(rp, "export")
     rp.add_argument(
         "--no-register",
         dest="register",
@@ -46,7 +46,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     mp.add_argument("ids", nargs="*", help="a model version (TF Serving's number, or latest)")
     mp.add_argument("--json", action="store_true")
     add_run_state(mp)
-    _add_mlflow_options(mp, "register")
+    add_mlflow_options(mp, "register")
     mp.set_defaults(func=models)
 
     rep = sub.add_parser(
@@ -61,7 +61,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     rep.set_defaults(func=report)
 
 
-def _add_mlflow_options(parser: argparse.ArgumentParser, action: str) -> None:
+def add_mlflow_options(parser: argparse.ArgumentParser, action: str) -> None:
     """Where ``action`` sends a run and its model: MLflow tracking and the model registry."""
     parser.add_argument(
         "--mlflow-uri",
@@ -82,13 +82,15 @@ def _add_mlflow_options(parser: argparse.ArgumentParser, action: str) -> None:
     )
 
 
-def _to_mlflow(args: argparse.Namespace, metadata: str, run: str, register: bool) -> None:
+def export_to_mlflow(
+    args: argparse.Namespace, metadata: str, pipeline: str, run: str, register: bool
+) -> None:
     """Log a run to MLflow tracking and, if ``register``, its pushed model to the registry."""
     from pipeline.runs.mlflow_export import MlflowError, export_run, mlflow_client, redacted
     from pipeline.runs.mlflow_registry import register_run_model, unregistered_reason
     from pipeline.runs.summary import summarize_run
 
-    r = summarize_run(metadata, args.pipeline, run)
+    r = summarize_run(metadata, pipeline, run)
     name = args.registered_model or local_config(args).pipeline_config().model_name
     try:
         with mlflow_client(args.mlflow_uri) as client:
@@ -99,7 +101,7 @@ def _to_mlflow(args: argparse.Namespace, metadata: str, run: str, register: bool
                 print(f"not registered in the model registry: {why or 'asked not to'}")
                 return
             reg = register_run_model(
-                client, r, mlflow_id, metadata, args.pipeline, name, args.alias
+                client, r, mlflow_id, metadata, pipeline, name, args.alias
             )
     except MlflowError as e:
         raise CommandError(e) from e
@@ -134,7 +136,7 @@ def runs(args: argparse.Namespace) -> int:
             r = summarize_run(metadata, args.pipeline, args.ids[0])
             print_result(args.json, catalog.run_record(r), lambda: format_run_summary(r))
         elif args.action == "export":
-            _to_mlflow(args, metadata, args.ids[0], args.register)
+            export_to_mlflow(args, metadata, args.pipeline, args.ids[0], args.register)
         else:
             a, b = (summarize_run(metadata, args.pipeline, i) for i in args.ids)
             comparison = catalog.compare_runs(a, b)
@@ -167,7 +169,7 @@ def models(args: argparse.Namespace) -> int:
             model = catalog.find_model(metadata, args.pipeline, args.ids[0])
             if model.run_id is None:
                 raise CommandError(f"no recorded run pushed version {model.version}")
-            _to_mlflow(args, metadata, model.run_id, register=True)
+            export_to_mlflow(args, metadata, args.pipeline, model.run_id, register=True)
         else:
             model = catalog.find_model(metadata, args.pipeline, args.ids[0])
             print_result(args.json, model.to_dict(), lambda: catalog.format_model(model))
