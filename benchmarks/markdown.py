@@ -99,7 +99,7 @@ def _scaling_lines(sc: dict) -> list[str]:
         "",
         f"{growth} Peak memory at 16x is {last['peak_rss_mb'] / first['peak_rss_mb']:.2f}x that "
         f"at 1x ({first['peak_rss_mb']:,.0f} -> {last['peak_rss_mb']:,.0f} MiB for 16 times the "
-        f"rows): memory stays {'flat' if flat else 'NOT flat'} "
+        f"rows): memory {'stays flat' if flat else 'grows'} "
         "(goal: flat, taken as at most 1.25x).",
         "",
     ]
