@@ -182,20 +182,20 @@ class _ParseCycleFn(beam.DoFn):
 
 
 def order_key(example: dict[str, list]) -> bytes:
-    """Where an example sorts in its split's files: its content without the user pseudonym.
+    """Where an example sorts in its split's files: a digest of its content without the pseudonym.
 
     The pseudonym is an HMAC of a deployment's secret salt; ordering by it would make the training
-    order, and so the trained model, differ between deployments of the same data. The night and
-    the nightly statistics order the examples instead (two users with identical statistics on the
-    same night, the only tie, then fall back to the records' bytes).
+    order, and so the trained model, differ between deployments of the same data. A SHA-256 of
+    everything else orders the examples instead: the same on every deployment, 32 bytes per
+    example while a shard is sorted in memory (two identical examples, the only tie, then fall
+    back to the records' bytes).
     """
+    import hashlib
     import json
 
-    content = {k: v for k, v in example.items() if k != fc.USER_KEY}
-    return json.dumps(
-        [example[fc.NIGHT_DATE][0].decode(), sorted(content.items())],
-        default=lambda b: b.decode() if isinstance(b, bytes) else str(b),
-    ).encode()
+    content = sorted((k, v) for k, v in example.items() if k != fc.USER_KEY)
+    text = json.dumps(content, default=lambda b: b.decode() if isinstance(b, bytes) else str(b))
+    return hashlib.sha256(text.encode()).digest()
 
 
 class _BuildExamplesFn(beam.DoFn):
