@@ -152,7 +152,12 @@ class RecordedArtifact:
 
     def tfx_artifact(self):
         """The artifact as TFX's own ``Artifact`` object (imports TFX)."""
+        # Importing the artifact classes registers them: without it TFX warns that it found no
+        # class for 'Examples' and makes an ephemeral one.
+        import tfx.types.standard_artifacts  # noqa: F401
         from tfx.types import artifact_utils
+
+        import components.artifacts  # noqa: F401  (cyclecast's own types)
 
         return artifact_utils.deserialize_artifact(self.artifact_type, self.artifact)
 
