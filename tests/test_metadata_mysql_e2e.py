@@ -104,6 +104,7 @@ def test_a_run_recorded_in_mariadb_reads_back_and_a_racing_run_is_refused(
     compared = json.loads(capsys.readouterr().out)
     # the command line's run trained with its own evaluation steps; the data and code are the same
     assert "code.feature_code" not in compared["changed"]
+    assert "data.input_fingerprint" not in compared["changed"]
     assert "training.train_args.num_steps" not in compared["changed"]
     assert compared["blessed"][0] is True
 

@@ -39,6 +39,10 @@ def test_runs_are_listed_in_order_with_their_configuration(pipeline_runs, capsys
     assert [r.run_id for r in runs] == [first.run_id, second.run_id, worse.run_id]
     assert [r.training["train_args"]["num_steps"] for r in runs] == [300, 300, 1]
     assert all(r.duration_s > 0 and r.data["input_base"] == cfg.data_root for r in runs)
+    # the second run took its examples from the cache: they still say which raw data they are
+    assert runs[1].executions["NightlyFeatureGen"] == "CACHED"
+    assert runs[1].data["input_fingerprint"] == runs[0].data["input_fingerprint"]
+    assert "split:cycles" in runs[1].data["input_fingerprint"]
     assert runs[0].code["feature_code"] and runs[0].code["trainer_code"]
     assert runs[0].code.get("git_commit")  # the checkout the run was made from
     assert main(["runs", "list", "--metadata", cfg.metadata_path]) == 0

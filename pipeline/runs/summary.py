@@ -145,6 +145,15 @@ def summarize_run(metadata_path: str, pipeline_name: str, run: str | None = "lat
             summary.code["feature_code"] = props.get("code_version")
     outputs = md.run_outputs(store, context)
     examples = outputs.get("NightlyFeatureGen.examples")
+    if examples is not None and not summary.data.get("input_fingerprint"):
+        # a cached feature job records no input of its own: the run's examples were made by an
+        # earlier execution, whose properties say which raw data they came from
+        producer, _ = md.producer_inputs(store, examples.artifact.id)
+        if producer is not None:
+            made_by = md.custom_props(producer)
+            for key in ("input_base", "span", "input_fingerprint"):
+                if summary.data.get(key) is None:
+                    summary.data[key] = made_by.get(key)
     if examples is not None:
         for key in ("first_night", "last_night", "span"):  # also when the job came from the cache
             value = examples.prop(key)
