@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import warnings
-from pathlib import Path
 
 from pipeline.config import PipelineConfig
 
@@ -46,8 +45,8 @@ def _run_locked(cfg: PipelineConfig, verbose: bool):
     from pipeline.pipeline import create_pipeline
     from pipeline.runs import metadata
 
-    if cfg.metadata_path:
-        prepare_store(cfg.metadata_path)
+    # The run lock (held by the caller) already made the SQLite store's folder or checked the
+    # MySQL login, so the store is ready to record into.
     # LocalDagRunner names the run itself (a timestamp) and does not return it: this run is the
     # one that was not there before (the run lock keeps any other run out meanwhile)
     before = metadata.run_ids(cfg.metadata_path, cfg.pipeline_name)
@@ -67,21 +66,6 @@ def _run_locked(cfg: PipelineConfig, verbose: bool):
     if run_id is None:
         raise RuntimeError(f"the run recorded nothing in {cfg.metadata_path}")
     return run_id
-
-
-def prepare_store(metadata_path: str) -> None:
-    """Make the store ready to record a run: a SQLite file's folder, or a checked MySQL login.
-
-    A MySQL login that fails stops here with a message that says what to check, before any
-    component ran (ML Metadata's own error would not say it).
-    """
-    from pipeline.metadata_connection import check_mysql_login, parse_metadata_address
-
-    address = parse_metadata_address(metadata_path)
-    if address.kind == "sqlite":
-        Path(address.path).parent.mkdir(parents=True, exist_ok=True)
-    elif address.kind == "mysql":
-        check_mysql_login(address)
 
 
 def _exclusive(cfg: PipelineConfig):
