@@ -213,12 +213,14 @@ def measure_scaling(data_root: str, work_dir: str, factors=(1, 4, 16), log=None)
     }
 
 
-def component_durations(metadata_path: str, pipeline_name: str) -> dict[str, float]:
-    """Seconds per component of the latest run, from its executions in ML Metadata."""
+def component_durations(
+    metadata_path: str, pipeline_name: str, run_id: str | None = None
+) -> dict[str, float]:
+    """Seconds per component of a run (the latest by default), from ML Metadata."""
     from pipeline.runs import metadata as md
 
     store = md.connect(metadata_path)
-    run = md.find_run(store, pipeline_name, None)
+    run = md.find_run(store, pipeline_name, run_id)
     return {name: md.execution_seconds(e) for name, e in md.run_executions(store, run)}
 
 
@@ -250,7 +252,7 @@ def _job_tfx(data_root: str, workdir: str, train_steps: str) -> dict:
     return {
         "run_seconds": run_seconds,
         "mlmd_seconds": summary.duration_s,
-        "components": component_durations(cfg.metadata_path, cfg.pipeline_name),
+        "components": component_durations(cfg.metadata_path, cfg.pipeline_name, run_id),
         "examples": summary.examples,
         "metrics": {k: summary.candidate.get(k) for k in ("auc", "recall", "specificity")},
     }

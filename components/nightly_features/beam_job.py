@@ -9,6 +9,7 @@ Dataflow, Flink or Spark at scale.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass, field
 
@@ -190,9 +191,6 @@ def order_key(example: dict[str, list]) -> bytes:
     example while a shard is sorted in memory (two identical examples, the only tie, then fall
     back to the records' bytes).
     """
-    import hashlib
-    import json
-
     content = sorted((k, v) for k, v in example.items() if k != fc.USER_KEY)
     text = json.dumps(content, default=lambda b: b.decode() if isinstance(b, bytes) else str(b))
     return hashlib.sha256(text.encode()).digest()

@@ -12,7 +12,7 @@ import os
 from dataclasses import dataclass, field
 
 from pipeline.runs import metadata as md
-from pipeline.runs.summary import RunSummary, metric_label, metrics_line, summarize_run
+from pipeline.runs.summary import RunSummary, metric_label, metrics_line, summarize_context
 
 COMPARED_METRICS = ("auc", "recall", "specificity", "precision", "binary_accuracy", "calibration")
 # The pushed model's custom properties that say where it is registered in MLflow (written by
@@ -23,10 +23,7 @@ REGISTRY_PREFIX = "mlflow_"
 def list_runs(metadata_path: str, pipeline_name: str) -> list[RunSummary]:
     """Every run of the pipeline, oldest first."""
     store = md.connect(metadata_path)
-    return [
-        summarize_run(metadata_path, pipeline_name, c.name)
-        for c in md.run_contexts(store, pipeline_name)
-    ]
+    return [summarize_context(store, c) for c in md.run_contexts(store, pipeline_name)]
 
 
 def _when(seconds: float | None) -> str:
@@ -169,9 +166,11 @@ def list_models(metadata_path: str, pipeline_name: str) -> list[ModelVersion]:
             registry=registry_of(pushed.artifact),
         )
         pusher, inputs = md.producer_inputs(store, pushed.artifact.id)
+        run = None
         if pusher is not None:
             run_ids = {c.id for c in md.contexts_of_execution(store, pusher.id)}
-            mv.run_id = next((c.name for c in runs if c.id in run_ids), None)
+            run = next((c for c in runs if c.id in run_ids), None)
+            mv.run_id = run.name if run is not None else None
         model = (inputs.get("Model") or [None])[0]
         if model is not None:
             mv.model_uri = model.uri
@@ -188,8 +187,8 @@ def list_models(metadata_path: str, pipeline_name: str) -> list[ModelVersion]:
                         for k, v in md.custom_props(raw.artifact).items()
                         if k in ("span", "input_fingerprint")
                     }
-        if mv.run_id:
-            mv.metrics = summarize_run(metadata_path, pipeline_name, mv.run_id).candidate
+        if run is not None:
+            mv.metrics = summarize_context(store, run).candidate
         versions.append(mv)
     return sorted(versions, key=lambda m: m.version)
 

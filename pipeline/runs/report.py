@@ -35,7 +35,7 @@ from pipeline.runs.figures import (
     rates_by_cycle_day,
     roc_curve,
 )
-from pipeline.runs.summary import drift_line, nights_line, summarize_run
+from pipeline.runs.summary import drift_line, nights_line, summarize_context
 from transforms import features as fc
 
 SCORED_SPLIT = "eval"  # the split the Evaluator and the calendar baseline score
@@ -95,9 +95,10 @@ def collect_report(metadata_path: str, pipeline_name: str, run_id: str | None) -
     from pipeline.serving.evaluate import auc
     from transforms.tf_example import read_examples
 
-    summary = summarize_run(metadata_path, pipeline_name, run_id)
     store = md.connect(metadata_path)
-    outputs = md.run_outputs(store, md.find_run(store, pipeline_name, summary.run_id))
+    context = md.find_run(store, pipeline_name, run_id)
+    summary = summarize_context(store, context)
+    outputs = md.run_outputs(store, context)
     data = ReportData(
         run={
             "run_id": summary.run_id,

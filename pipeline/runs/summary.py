@@ -115,12 +115,16 @@ def summarize_run(metadata_path: str, pipeline_name: str, run: str | None = "lat
 
     ``run`` is a run id, a unique prefix of one, or ``latest``/None for the latest run.
     """
+    store = md.connect(metadata_path)
+    return summarize_context(store, md.find_run(store, pipeline_name, run))
+
+
+def summarize_context(store, context) -> RunSummary:
+    """``summarize_run`` for a run context already found in an open store."""
     from components.calendar_baseline import METRICS_FILE
     from components.drift_gate import REPORT_FILE as DRIFT_REPORT_FILE
     from components.quarantine_layout import SUMMARY_FILE
 
-    store = md.connect(metadata_path)
-    context = md.find_run(store, pipeline_name, run)
     summary = RunSummary(run_id=context.name)
     summary.code = md.custom_props(context)
     executions = md.run_executions(store, context)
