@@ -128,6 +128,21 @@ def _parse_mysql(address: str, parts) -> MetadataStoreAddress:
     )
 
 
+def recording_address(address: str) -> MetadataStoreAddress:
+    """Parse the address of a store a local run records into: SQLite or MySQL, not gRPC.
+
+    Kubeflow's gRPC metadata service is for reading the runs Kubeflow made; its pipelines record
+    through Kubeflow itself.
+    """
+    parsed = parse_metadata_address(address)
+    if parsed.kind == "grpc":
+        raise MetadataAddressError(
+            f"{address}: a local run records into SQLite or MySQL; grpc:// reads the store of "
+            "runs Kubeflow made (runs, models, report)"
+        )
+    return parsed
+
+
 def mysql_password(environ: dict[str, str] | None = None) -> str:
     """The MySQL password from ``$CYCLECAST_METADATA_PASSWORD`` (empty when unset)."""
     return (os.environ if environ is None else environ).get(PASSWORD_ENV, "")

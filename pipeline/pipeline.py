@@ -150,23 +150,10 @@ def create_components(cfg: PipelineConfig) -> list:
 
 
 def run_metadata_config(address: str):
-    """The ML Metadata connection a local run records into: a SQLite file or a MySQL database.
+    """The ML Metadata connection a local run records into: a SQLite file or a MySQL database."""
+    from pipeline.metadata_connection import connection_config, recording_address
 
-    Kubeflow's gRPC metadata service is for reading: its pipelines record through Kubeflow.
-    """
-    from pipeline.metadata_connection import (
-        MetadataAddressError,
-        connection_config,
-        parse_metadata_address,
-    )
-
-    parsed = parse_metadata_address(address)
-    if parsed.kind == "grpc":
-        raise MetadataAddressError(
-            f"{address}: a local run records into SQLite or MySQL; grpc:// reads the store of "
-            "runs Kubeflow made (runs, models, report)"
-        )
-    return connection_config(parsed)
+    return connection_config(recording_address(address))
 
 
 def create_pipeline(cfg: PipelineConfig) -> tfx.dsl.Pipeline:

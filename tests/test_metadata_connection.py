@@ -159,3 +159,13 @@ def test_the_mysql_run_lock_refuses_a_second_run(mysql_server, mysql_database, m
                 pass
     with exclusive_run(url, "third"):  # released when the first ended
         pass
+
+
+def test_run_refuses_the_grpc_service_before_doing_anything(tmp_path, capsys):
+    from pipeline.cli import main
+
+    workdir = tmp_path / "state"
+    assert main(["run", "--metadata", "grpc://metadata-grpc-service:8080",
+                 "--workdir", str(workdir)]) == 2
+    assert "a local run records into SQLite or MySQL" in capsys.readouterr().err
+    assert not workdir.exists()  # no default data generated, no salt written

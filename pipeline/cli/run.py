@@ -65,6 +65,9 @@ def run_config(args: argparse.Namespace) -> PipelineConfig:
         changes["drift"] = replace(cfg.drift, allow=True)
     if args.train_steps:
         changes["training"] = replace(cfg.training, train_steps=args.train_steps)
+    from pipeline.metadata_connection import recording_address
+
+    recording_address(changes["metadata_path"])  # refused now, before any data is generated
     return cfg.with_changes(**changes)
 
 
@@ -116,6 +119,6 @@ def run(args: argparse.Namespace) -> int:
 
             # with --json, stdout holds only the summary; MLflow's lines go to stderr
             with redirect_stdout(sys.stderr) if args.json else nullcontext():
-                export_to_mlflow(args, cfg.metadata_path, cfg.pipeline_name, run_id, True)
+                export_to_mlflow(args, cfg.metadata_path, cfg.pipeline_name, run_id, True, summary)
     print(f"finished in {time.monotonic() - t0:.0f} s", file=sys.stderr)
     return status

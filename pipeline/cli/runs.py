@@ -83,14 +83,22 @@ def add_mlflow_options(parser: argparse.ArgumentParser, action: str) -> None:
 
 
 def export_to_mlflow(
-    args: argparse.Namespace, metadata: str, pipeline: str, run: str, register: bool
+    args: argparse.Namespace,
+    metadata: str,
+    pipeline: str,
+    run: str,
+    register: bool,
+    summary=None,
 ) -> None:
-    """Log a run to MLflow tracking and, if ``register``, its pushed model to the registry."""
+    """Log a run to MLflow tracking and, if ``register``, its pushed model to the registry.
+
+    ``summary``: the run's ``RunSummary`` when the caller already has it.
+    """
     from pipeline.runs.mlflow_export import MlflowError, export_run, mlflow_client, redacted
     from pipeline.runs.mlflow_registry import register_run_model, unregistered_reason
     from pipeline.runs.summary import summarize_run
 
-    r = summarize_run(metadata, pipeline, run)
+    r = summary or summarize_run(metadata, pipeline, run)
     name = args.registered_model or local_config(args).pipeline_config().model_name
     try:
         with mlflow_client(args.mlflow_uri) as client:

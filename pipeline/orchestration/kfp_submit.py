@@ -276,7 +276,7 @@ def _check_host(host: str) -> str:
     if not re.match(r"^https?://[^/\s]+", host):
         raise SubmitError(
             f"bad host {host!r}: give the KFP API endpoint with its scheme, "
-            "e.g. http://ml-pipeline.orchestration.kubeflow:8888"
+            "e.g. http://ml-pipeline.kubeflow:8888"
         )
     return host
 
@@ -303,7 +303,7 @@ def _healthz(host: str, token: str | None, timeout: float) -> dict[str, Any]:
         if e.code in (401, 403):
             hint = " (check the token: --token-file or $KFP_TOKEN)"
         elif e.code == 404:
-            hint = " (is this the KFP API endpoint, e.g. http://ml-pipeline.orchestration.kubeflow:8888?)"
+            hint = " (is this the KFP API endpoint, e.g. http://ml-pipeline.kubeflow:8888?)"
         raise SubmitError(
             f"the KFP API at {host} answered HTTP {e.code} {e.reason} to GET {HEALTHZ_PATH}: "
             f"{_server_message(e.read())}{hint}"

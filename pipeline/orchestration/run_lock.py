@@ -31,13 +31,11 @@ def lock_path(metadata_path: str) -> Path:
 
 def exclusive_run(metadata_path: str, what: str):
     """Hold the store's run lock for the block; raise ``RunRefused`` if another run holds it."""
-    from pipeline.metadata_connection import parse_metadata_address
+    from pipeline.metadata_connection import recording_address
 
-    address = parse_metadata_address(metadata_path)
+    address = recording_address(metadata_path)
     if address.kind == "mysql":
         return _mysql_lock(address, what)
-    if address.kind != "sqlite":
-        raise ValueError(f"no run lock for a {address.describe()}: local runs record elsewhere")
     return _file_lock(address.path, what)
 
 
