@@ -221,6 +221,14 @@ def check_mysql_login(address: MetadataStoreAddress, environ: dict[str, str] | N
 
     A missing database is fine when the user may create it (ML Metadata then creates it).
     """
+    mysql_login(address, environ).close()
+
+
+def mysql_login(address: MetadataStoreAddress, environ: dict[str, str] | None = None):
+    """An open PyMySQL session as the address's user, its database checked (see above).
+
+    Raises ``MetadataConnectionError`` naming what failed; the caller closes the session.
+    """
     import pymysql
 
     password = mysql_password(environ)
@@ -258,8 +266,10 @@ def check_mysql_login(address: MetadataStoreAddress, environ: dict[str, str] | N
             cur.execute("SHOW DATABASES LIKE %s", (address.database,))
             if cur.fetchone() is None:
                 _check_can_create(cur, address, where)
-    finally:
+    except BaseException:
         conn.close()
+        raise
+    return conn
 
 
 def _check_can_create(cur, address: MetadataStoreAddress, where: str) -> None:

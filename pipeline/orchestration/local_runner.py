@@ -111,13 +111,19 @@ def record_run_provenance(cfg: PipelineConfig, before: set[str]) -> str | None:
 
     from pipeline.runs import metadata
 
-    new = metadata.run_ids(cfg.metadata_path, cfg.pipeline_name) - before
+    try:
+        store = metadata.connect(cfg.metadata_path)
+    except FileNotFoundError:  # a SQLite store the run never got to create
+        return None
+    new = [c for c in metadata.run_contexts(store, cfg.pipeline_name) if c.name not in before]
     if not new:
         return None
-    (run_id,) = new
-    properties = {"config": json.dumps(dataclasses.asdict(cfg), sort_keys=True, default=str)}
+    (run,) = new
+    run.custom_properties["config"].string_value = json.dumps(
+        dataclasses.asdict(cfg), sort_keys=True, default=str
+    )
     commit = git_commit()
     if commit:
-        properties["git_commit"] = commit
-    metadata.record_run_properties(cfg.metadata_path, cfg.pipeline_name, run_id, properties)
-    return run_id
+        run.custom_properties["git_commit"].string_value = commit
+    store.put_contexts([run])
+    return run.name

@@ -42,16 +42,10 @@ def exclusive_run(metadata_path: str, what: str):
 @contextmanager
 def _mysql_lock(address, what: str) -> Iterator[None]:
     """A MySQL named lock on the store's database, held by this process's own session."""
-    import pymysql
+    from pipeline.metadata_connection import mysql_login
 
-    from pipeline.metadata_connection import check_mysql_login, mysql_password
-
-    check_mysql_login(address)
-    kwargs = {"unix_socket": address.socket} if address.socket else {
-        "host": address.host, "port": address.port
-    }
     name = f"cyclecast-run:{address.database}"[:64]  # MySQL caps lock names at 64 characters
-    conn = pymysql.connect(user=address.user, password=mysql_password(), **kwargs)
+    conn = mysql_login(address)  # errors name what failed; the session then holds the lock
     try:
         with conn.cursor() as cur:
             cur.execute("SELECT GET_LOCK(%s, 0), IS_USED_LOCK(%s)", (name, name))

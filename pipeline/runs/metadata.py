@@ -82,17 +82,6 @@ def find_run(store: metadata_store.MetadataStore, pipeline_name: str, run: str |
     return matches[0]
 
 
-def record_run_properties(
-    metadata_path: str, pipeline_name: str, run_id: str, properties: dict[str, str]
-) -> None:
-    """Attach string custom properties (provenance: git commit, configuration) to a run."""
-    store = connect(metadata_path)
-    run = find_run(store, pipeline_name, run_id)
-    for key, value in properties.items():
-        run.custom_properties[key].string_value = value
-    store.put_contexts([run])
-
-
 def record_artifact_properties(
     metadata_path: str, artifact_id: int, properties: dict[str, str]
 ) -> None:
