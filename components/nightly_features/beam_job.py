@@ -1,8 +1,10 @@
 """The nightly-feature job as Beam transforms: the one implementation for every runner.
 
-``RawRecordingsToExamples`` turns a data root (raw nights and the cycle log) into serialized
-tf.Examples per split plus the quarantine (rejected rows, files and cycle-log lines, and a ledger of
-every night). ``WriteFeatureOutputs`` writes them and a summary. The same transforms run in the
+``RawRecordingsToExamples`` turns the selected nights' raw files, the cycle log and the stored
+nightly statistics of the nights before them (for history features) into serialized tf.Examples
+per split plus the quarantine (rejected rows, files and cycle-log lines, a ledger of every night,
+and the nights' own statistics for later nights' history). ``WriteFeatureOutputs`` writes them,
+one set of files per night, and a summary. The same transforms run in the
 TFX component (``component.py``) and in ``cyclecast features``, on the DirectRunner here and on
 Dataflow, Flink or Spark at scale.
 """
@@ -15,6 +17,7 @@ from dataclasses import dataclass, field
 
 import apache_beam as beam
 from apache_beam.io import fileio
+from apache_beam.io.fileio import EmptyMatchTreatment
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
@@ -24,27 +27,28 @@ from components.nightly_features.records import (
     parse_cycle_line,
     process_raw_file,
 )
-from components.nightly_features.sorted_shards import WriteSortedTFRecords
+from components.nightly_features.sorted_shards import WriteSortedTFRecords, write_gzip_file
 from components.nightly_features.user_history import (
     NightStatus,
     build_user_examples,
     pseudonymise,
     split_for_user,
 )
-from components.nightly_features.window import NightWindow
+from components.nightly_features.window import NightSelection
 from components.quarantine_layout import (
     NIGHT_LEDGER,
+    NIGHTLY_STATS,
     REJECTED_CYCLES,
     REJECTED_FILES,
     REJECTED_ROWS,
     SUMMARY_FILE,
+    night_file,
 )
 from transforms import features as fc
 from transforms import raw_format as rf
 
 NAMESPACE = "cyclecast"
 DEFAULT_SPLITS: dict[str, int] = {"train": 14, "eval": 3, "test": 3}
-
 
 
 @dataclass(frozen=True)
@@ -55,9 +59,10 @@ class FeatureJobConfig:
     salt: bytes
     split_buckets: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_SPLITS))
     rules: rf.NightRules = rf.NightRules()
-    nights_pattern: str = rf.NIGHTS_GLOB  # relative to input_root
-    # The nights to emit; the nights before it are read for history only.
-    window: NightWindow = NightWindow()
+    # The nights to ingest: only their raw files are read.
+    selection: NightSelection = NightSelection()
+    # Stored nightly statistics of earlier nights (span store files) the history features read.
+    history_files: tuple[str, ...] = ()
 
     def __post_init__(self):
         if not self.salt:
@@ -97,12 +102,6 @@ class _ProcessNightFn(beam.DoFn):
             )
         else:
             outcome = process_raw_file(rel, data, cfg.rules)
-        if not cfg.window.emits(outcome.night_date):
-            # History for the window's first nights; counted by the run whose window held it.
-            if outcome.user_id is not None:
-                outcome.rejected_rows = []
-                yield outcome.user_id, outcome
-            return
         user_key = pseudonymise(outcome.user_id, cfg.salt) if outcome.user_id else None
         beam.metrics.Metrics.counter(NAMESPACE, "files").inc()
         beam.metrics.Metrics.counter(NAMESPACE, "rows_total").inc(outcome.rows_total)
@@ -113,18 +112,21 @@ class _ProcessNightFn(beam.DoFn):
             # tens of thousands of tiny elements through the runner for 1-2% of the rows.
             yield beam.pvalue.TaggedOutput(
                 REJECTED_ROWS,
-                "\n".join(
-                    json.dumps(
-                        {
-                            fc.USER_KEY: user_key,
-                            fc.NIGHT_DATE: outcome.night_date,
-                            "line_no": row.line_no,
-                            "reason": row.reason,
-                            "line": row.line,
-                        },
-                        sort_keys=True,
-                    )
-                    for row in outcome.rejected_rows
+                (
+                    outcome.night_date,
+                    "\n".join(
+                        json.dumps(
+                            {
+                                fc.USER_KEY: user_key,
+                                fc.NIGHT_DATE: outcome.night_date,
+                                "line_no": row.line_no,
+                                "reason": row.reason,
+                                "line": row.line,
+                            },
+                            sort_keys=True,
+                        )
+                        for row in outcome.rejected_rows
+                    ),
                 ),
             )
         outcome.rejected_rows = []  # emitted above; the counts stay in rows_rejected
@@ -153,7 +155,15 @@ class _ProcessNightFn(beam.DoFn):
                 },
             )
         else:
-            yield outcome.user_id, outcome
+            yield user_key, outcome
+
+
+def stored_history(line: str) -> tuple[str, NightOutcome]:
+    """A stored nightly-statistics record as a valid night of history, keyed by the pseudonym."""
+    record = json.loads(line)
+    night = NightOutcome("", None, record[fc.NIGHT_DATE], valid=True, stored=True)
+    night.features = record["features"]
+    return record[fc.USER_KEY], night
 
 
 class _ParseCycleFn(beam.DoFn):
@@ -179,7 +189,7 @@ class _ParseCycleFn(beam.DoFn):
                 },
             )
             return
-        yield row.user_id, row
+        yield pseudonymise(row.user_id, self._salt), row
 
 
 def order_key(example: dict[str, list]) -> bytes:
@@ -203,33 +213,46 @@ class _BuildExamplesFn(beam.DoFn):
     def process(self, element):
         from transforms.tf_example import to_serialized_example
 
-        user_id, grouped = element
+        user_key, grouped = element
         nights = list(grouped["nights"])
-        if not nights:
+        # The raw user id, known only from a night read tonight: a user with stored history
+        # alone has nothing to ingest.
+        user_id = next((n.user_id for n in nights if n.user_id), None)
+        if user_id is None:
             return
-        user_key = pseudonymise(user_id, self._config.salt)
         result = build_user_examples(user_id, nights, list(grouped["cycles"]), user_key)
         split = split_for_user(user_id, self._config.split_buckets)
-        window = self._config.window
+        selection = self._config.selection
         for entry in result.ledger:
-            if not window.emits(entry[fc.NIGHT_DATE]):
+            if not selection.emits(entry[fc.NIGHT_DATE]):
                 continue
             entry["split"] = split
             beam.metrics.Metrics.counter(NAMESPACE, f"nights_{entry['status']}").inc()
             yield beam.pvalue.TaggedOutput(NIGHT_LEDGER, entry)
+            if entry["status"] not in (NightStatus.INVALID, NightStatus.DUPLICATE):
+                yield beam.pvalue.TaggedOutput(
+                    NIGHTLY_STATS,
+                    {
+                        fc.USER_KEY: user_key,
+                        fc.NIGHT_DATE: entry[fc.NIGHT_DATE],
+                        "features": entry["features"],
+                    },
+                )
         for example in result.examples:
-            if not window.emits(example[fc.NIGHT_DATE][0].decode()):
+            night = example[fc.NIGHT_DATE][0].decode()
+            if not selection.emits(night):
                 continue
             yield beam.pvalue.TaggedOutput(
-                split, (order_key(example), to_serialized_example(example))
+                split, (night, order_key(example), to_serialized_example(example))
             )
 
 
 class RawRecordingsToExamples(beam.PTransform):
-    """PBegin -> {"examples": {split: PCollection[bytes]}, and the quarantine PCollections}.
+    """PBegin -> {"examples": {split: PCollection}, and the quarantine PCollections}.
 
-    The quarantine's rejected rows are JSON-lines text, one element per file; the other
-    quarantine outputs are dicts, one per rejected file, cycle-log line or night.
+    Examples are ``(night, order key, serialized example)``. The quarantine's rejected rows are
+    ``(night, JSON-lines text)``, one element per file; the other quarantine outputs are dicts,
+    one per rejected file, cycle-log line, night, or user-night's statistics.
     """
 
     def __init__(self, config: FeatureJobConfig):
@@ -242,8 +265,8 @@ class RawRecordingsToExamples(beam.PTransform):
         root = cfg.input_root.rstrip("/")
         nights = (
             pbegin
-            | "MatchRaw" >> fileio.MatchFiles(f"{root}/{cfg.nights_pattern}")
-            | "InWindow" >> beam.Filter(lambda m: cfg.window.reads(_rel_path(m.path, root)))
+            | "RawPatterns" >> beam.Create([f"{root}/{p}" for p in cfg.selection.raw_patterns()])
+            | "MatchRaw" >> fileio.MatchAll(EmptyMatchTreatment.ALLOW)
             | "Reshuffle" >> beam.Reshuffle()
             | "ProcessNights"
             >> beam.ParDo(_ProcessNightFn(cfg)).with_outputs(
@@ -256,12 +279,19 @@ class RawRecordingsToExamples(beam.PTransform):
             | "ParseCycles"
             >> beam.ParDo(_ParseCycleFn(cfg.salt)).with_outputs(REJECTED_CYCLES, main="cycles")
         )
+        history = (
+            pbegin
+            | "HistoryFiles" >> beam.Create(sorted(cfg.history_files))
+            | "ReadHistory" >> beam.io.ReadAllFromText(compression_type=CompressionTypes.GZIP)
+            | "ParseHistory" >> beam.Map(stored_history)
+        )
         splits = list(cfg.split_buckets)
+        nights_and_history = (nights.outcomes, history) | "WithHistory" >> beam.Flatten()
         built = (
-            {"nights": nights.outcomes, "cycles": cycles.cycles}
+            {"nights": nights_and_history, "cycles": cycles.cycles}
             | "JoinByUser" >> beam.CoGroupByKey()
             | "BuildExamples"
-            >> beam.ParDo(_BuildExamplesFn(cfg)).with_outputs(NIGHT_LEDGER, *splits)
+            >> beam.ParDo(_BuildExamplesFn(cfg)).with_outputs(NIGHT_LEDGER, NIGHTLY_STATS, *splits)
         )
         ledger = (nights[NIGHT_LEDGER], built[NIGHT_LEDGER]) | "Ledger" >> beam.Flatten()
         return {
@@ -270,6 +300,7 @@ class RawRecordingsToExamples(beam.PTransform):
             REJECTED_FILES: nights[REJECTED_FILES],
             REJECTED_CYCLES: cycles[REJECTED_CYCLES],
             NIGHT_LEDGER: ledger,
+            NIGHTLY_STATS: built[NIGHTLY_STATS],
         }
 
 
@@ -307,57 +338,122 @@ def summary_from_counts(counts: dict[str, int], splits: list[str]) -> dict:
     }
 
 
+def summary_by_night(night_counts: list[tuple[str, str, int]], splits: list[str]) -> dict:
+    """The job summary: totals over every ingested night, and each night's own (``by_night``)."""
+    totals: dict[str, int] = {}
+    per_night: dict[str, dict[str, int]] = {}
+    for night, key, n in night_counts:
+        totals[key] = totals.get(key, 0) + n
+        if night is not None:
+            per_night.setdefault(night, {})[key] = n
+    summary = summary_from_counts(totals, splits)
+    summary["by_night"] = {
+        night: summary_from_counts(c, splits) for night, c in sorted(per_night.items())
+    }
+    return summary
+
+
+class _WriteNightFileFn(beam.DoFn):
+    """Write one quarantine output of one night: its JSON lines, sorted, gzip, then renamed."""
+
+    def __init__(self, directory: str):
+        self._directory = directory
+
+    def process(self, element):
+        (name, night), grouped = element
+        lines = sorted(line for line in grouped["lines"] if line is not None)
+        path = f"{self._directory}/{night_file(name, night)}"
+        write_gzip_file(path, [f"{line}\n".encode() for line in lines])
+        yield path
+
+
 class WriteFeatureOutputs(beam.PTransform):
-    """Write examples per split (gzip TFRecords) and the quarantine, and a summary JSON."""
+    """Write each ingested night's examples per split (gzip TFRecords), quarantine and statistics.
+
+    Every file holds one night (``<night>-...`` under ``Split-<split>/``, ``<output>-<night>``
+    in the quarantine), is sorted and written under a temporary name first, so a night's files
+    are byte-identical whichever run or backfill wrote them. ``nights`` lists the nights that
+    get files even when empty (None: the nights found in the ledger). A summary JSON closes it.
+    """
 
     def __init__(
-        self, examples_dir: str, quarantine_dir: str, splits: list[str], num_shards: int = 1
+        self,
+        examples_dir: str,
+        quarantine_dir: str,
+        splits: list[str],
+        nights: list[str] | None = None,
+        num_shards: int = 1,
     ):
         super().__init__()
         self._num_shards = num_shards
         self._examples_dir = examples_dir.rstrip("/")
         self._quarantine_dir = quarantine_dir.rstrip("/")
         self._splits = splits
+        self._nights = nights
 
     def expand(self, outputs):
-        """Write every output; return the written summary's file names."""
+        """Write every output; return the written summary's file name."""
         q = self._quarantine_dir
-        count_streams = []
+        p = outputs[NIGHT_LEDGER].pipeline
+        found = (
+            outputs[NIGHT_LEDGER]
+            | "LedgerNights" >> beam.Map(lambda e: e[fc.NIGHT_DATE])
+            | "Dated" >> beam.Filter(lambda n: n is not None)
+        )
+        listed = p | "ListedNights" >> beam.Create(sorted(self._nights or []))
+        nights = (found, listed) | "AllNights" >> beam.Flatten() | "Distinct" >> beam.Distinct()
+        counts = []  # (night, key, 1 or n)
         for split, pcoll in outputs["examples"].items():
             _ = pcoll | f"Write{split}" >> WriteSortedTFRecords(
-                f"{self._examples_dir}/Split-{split}", self._num_shards
+                f"{self._examples_dir}/Split-{split}", nights, self._num_shards
             )
-            count_streams.append(
-                pcoll | f"Count{split}" >> beam.Map(lambda _, s=split: (f"examples/{s}", 1))
+            counts.append(
+                pcoll | f"Count{split}" >> beam.Map(lambda e, s=split: ((e[0], f"examples/{s}"), 1))
             )
-        for name in (REJECTED_ROWS, REJECTED_FILES, REJECTED_CYCLES, NIGHT_LEDGER):
-            lines = outputs[name]
-            if name != REJECTED_ROWS:  # rejected rows come as JSON lines already
-                lines = lines | f"Json{name}" >> beam.Map(lambda d: json.dumps(d, sort_keys=True))
-            _ = lines | f"Write{name}" >> beam.io.WriteToText(
-                f"{q}/{name}",
-                file_name_suffix=".jsonl.gz",
-                compression_type=CompressionTypes.GZIP,
+        lines = [
+            outputs[REJECTED_ROWS]
+            | "RowsLines" >> beam.Map(lambda nt: ((REJECTED_ROWS, nt[0]), nt[1]))
+        ]
+        for name in (REJECTED_FILES, REJECTED_CYCLES, NIGHT_LEDGER, NIGHTLY_STATS):
+            lines.append(
+                outputs[name]
+                | f"Json{name}"
+                >> beam.Map(
+                    lambda d, n=name: ((n, d.get(fc.NIGHT_DATE)), json.dumps(d, sort_keys=True))
+                )
             )
-        count_streams.append(outputs[NIGHT_LEDGER] | "CountNights" >> beam.FlatMap(_summary_counts))
-        count_streams.append(
-            outputs[REJECTED_FILES]
-            | "CountFiles" >> beam.Map(lambda d: (f"files_rejected/{d['reason']}", 1))
+        # Every night gets a ledger and a statistics file, even empty: the span store reads them.
+        always = nights | "EveryNightFile" >> beam.FlatMap(
+            lambda n: [((NIGHT_LEDGER, n), None), ((NIGHTLY_STATS, n), None)]
         )
-        count_streams.append(
+        _ = (
+            {"lines": lines | "AllLines" >> beam.Flatten(), "always": always}
+            | "GroupFiles" >> beam.CoGroupByKey()
+            | "WriteFiles" >> beam.ParDo(_WriteNightFileFn(q))
+        )
+        counts.append(
+            outputs[NIGHT_LEDGER]
+            | "CountNights"
+            >> beam.FlatMap(lambda e: [((e[fc.NIGHT_DATE], k), n) for k, n in _summary_counts(e)])
+        )
+        counts.append(
+            outputs[REJECTED_FILES]
+            | "CountFiles"
+            >> beam.Map(lambda d: ((d[fc.NIGHT_DATE], f"files_rejected/{d['reason']}"), 1))
+        )
+        counts.append(
             outputs[REJECTED_CYCLES]
-            | "CountCycles" >> beam.Map(lambda _: ("cycle_rows_rejected", 1))
+            | "CountCycles" >> beam.Map(lambda _: ((None, "cycle_rows_rejected"), 1))
         )
         splits = self._splits
         return (
-            count_streams
+            counts
             | "AllCounts" >> beam.Flatten()
             | "Sum" >> beam.CombinePerKey(sum)
-            | "ToDict" >> beam.combiners.ToDict()
+            | "Flat" >> beam.Map(lambda kv: (kv[0][0], kv[0][1], kv[1]))
+            | "Collect" >> beam.combiners.ToList()
             | "Summary"
-            >> beam.Map(
-                lambda c: json.dumps(summary_from_counts(c, splits), indent=2, sort_keys=True)
-            )
+            >> beam.Map(lambda c: json.dumps(summary_by_night(c, splits), indent=2, sort_keys=True))
             | "WriteSummary"
             >> beam.io.WriteToText(f"{q}/{SUMMARY_FILE}", num_shards=1, shard_name_template="")
         )

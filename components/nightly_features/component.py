@@ -1,15 +1,21 @@
-"""NightlyFeatureGen: the TFX ExampleGen over raw recordings, running the Beam feature job.
+"""NightlyFeatureGen: the TFX ExampleGen over raw recordings, ingesting one night (span) a run.
 
 Inputs are files, not artifacts, so like TFX's file-based ExampleGens it uses the file-based driver
-to resolve the span and fingerprint the matched raw files; this driver adds the cycle log to the
-fingerprint, so a changed cycle log is not served from cache. The executor runs the same Beam
-transforms as ``cyclecast features`` and writes two artifacts: the examples per split, and the
-quarantine (rejected rows, files and cycle-log lines, the night ledger and the summary).
+to resolve the span (the newest night folder, or ``--night``) and fingerprint the span's raw files;
+this driver adds the lateness horizon's nights and the cycle log to the fingerprint, so a late
+upload or a changed cycle log is not served from cache. The executor plans the ingest against the
+span store (``span_store.plan_ingest``: the new night, and any late, re-sent or never-ingested
+night), runs the same Beam transforms as ``cyclecast backfill`` on those nights' raw files only, and
+writes two artifacts: the examples per split, and the quarantine (rejected rows, files and
+cycle-log lines, the night ledger, the nights' statistics, the plan and the summary). Each
+ingested night is then committed to the span store, where later runs find it.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+import logging
 import os
 from typing import Any
 
@@ -25,27 +31,36 @@ from tfx.utils import io_utils, proto_utils
 from components.artifacts import NightlyQuarantine
 from components.nightly_features.beam_job import (
     DEFAULT_SPLITS,
-    SUMMARY_FILE,
     FeatureJobConfig,
     RawRecordingsToExamples,
     WriteFeatureOutputs,
 )
+from components.nightly_features.ingest import ingest
 from components.nightly_features.salt import load_salt
+from components.nightly_features.span_store import (
+    DEFAULT_LATE_NIGHTS,
+    SpanStore,
+    night_fingerprint,
+    plan_ingest,
+)
 from components.nightly_features.window import (
     DATED_NIGHTS_PATTERN,
-    NightWindow,
     night_of,
     parse_night,
     span_of,
 )
+from components.quarantine_layout import SUMMARY_FILE
 from transforms import raw_format as rf
 
 QUARANTINE_KEY = "quarantine"
 SALT_FILE_KEY = "salt_file"
 CODE_VERSION_KEY = "code_version"
 WINDOW_NIGHTS_KEY = "window_nights"
+SPAN_STORE_KEY = "span_store"
+LATE_NIGHTS_KEY = "late_nights"
 FIRST_NIGHT_PROPERTY = "first_night"
 LAST_NIGHT_PROPERTY = "last_night"
+NIGHTS_INGESTED_PROPERTY = "nights_ingested"
 
 
 class NightlyFeatureGenSpec(ComponentSpec):
@@ -61,8 +76,13 @@ class NightlyFeatureGenSpec(ComponentSpec):
         SALT_FILE_KEY: ExecutionParameter(type=str, optional=True),
         # A fingerprint of the feature code: part of the cache key, so new code re-processes.
         CODE_VERSION_KEY: ExecutionParameter(type=str, optional=True),
-        # How many nights, ending with the resolved span's night, the examples cover.
+        # The training window: every night of it must be in the span store (a first run
+        # ingests them all).
         WINDOW_NIGHTS_KEY: ExecutionParameter(type=int, optional=True),
+        # Where ingested nights are indexed (components.nightly_features.span_store).
+        SPAN_STORE_KEY: ExecutionParameter(type=str, optional=True),
+        # How many nights back a run looks for late or re-sent uploads.
+        LATE_NIGHTS_KEY: ExecutionParameter(type=int, optional=True),
     }
     INPUTS: dict[str, ChannelParameter] = {}
     OUTPUTS = {
@@ -72,20 +92,34 @@ class NightlyFeatureGenSpec(ComponentSpec):
 
 
 class Driver(example_gen_driver.FileBasedDriver):
-    """File-based ExampleGen driver whose fingerprint covers every raw file and the cycle log.
+    """File-based ExampleGen driver whose fingerprint also covers late uploads and the cycle log.
 
-    TFX fingerprints the resolved span's files only; a run also reads the earlier nights of its
-    window, so all raw files count (a late upload to an earlier night re-runs the job).
+    TFX fingerprints the resolved span's files; a run also re-ingests any night of the lateness
+    horizon whose files changed, so those nights' folders count too (one listing each), and so
+    does the cycle log. An undated pattern processes everything, so every raw file counts.
     """
 
     def resolve_exec_properties(self, exec_properties, pipeline_info, component_info):
-        """Resolve span and version, and fingerprint the raw files and the cycle log."""
+        """Resolve span and version, and fingerprint the horizon's raw files and the cycle log."""
         exec_properties = super().resolve_exec_properties(
             exec_properties, pipeline_info, component_info
         )
         base = exec_properties[standard_component_specs.INPUT_BASE_KEY]
         cycles = io_utils.generate_fingerprint("cycles", os.path.join(base, rf.CYCLES_FILE))
-        raw = io_utils.generate_fingerprint("all_nights", os.path.join(base, rf.NIGHTS_GLOB))
+        span = int(exec_properties.get(example_gen_utils.SPAN_PROPERTY_NAME) or 0)
+        if span > 0:
+            late = exec_properties.get(LATE_NIGHTS_KEY)
+            night = night_of(span)
+            horizon = [
+                f"{n}:{night_fingerprint(base, n)[0]}"
+                for n in (
+                    night - dt.timedelta(days=back)
+                    for back in range(1, (DEFAULT_LATE_NIGHTS if late is None else late) + 1)
+                )
+            ]
+            raw = "late_horizon:" + ",".join(horizon)
+        else:
+            raw = io_utils.generate_fingerprint("all_nights", os.path.join(base, rf.NIGHTS_GLOB))
         key = example_gen_utils.FINGERPRINT_PROPERTY_NAME
         exec_properties[key] = f"{exec_properties[key]}\n{raw}\n{cycles}"
         return exec_properties
@@ -97,13 +131,6 @@ def split_buckets_from(output_config: example_gen_pb2.Output) -> dict[str, int]:
     if not splits:
         return dict(DEFAULT_SPLITS)
     return {s.name: s.hash_buckets for s in splits}
-
-
-def window_for(span: int, window_nights: int | None) -> NightWindow | None:
-    """The window a resolved span stands for; None for an undated pattern (span 0)."""
-    if span <= 0:
-        return None
-    return NightWindow.ending(night_of(span), window_nights)
 
 
 def resolved_span(exec_properties: dict[str, Any], input_config: example_gen_pb2.Input) -> int:
@@ -158,33 +185,55 @@ class Executor(base_beam_executor.BaseBeamExecutor):
         )
         buckets = split_buckets_from(output_config)
         span = resolved_span(exec_properties, input_config)
-        window = window_for(span, exec_properties.get(WINDOW_NIGHTS_KEY))
         config = FeatureJobConfig(
             input_root=exec_properties[standard_component_specs.INPUT_BASE_KEY],
             salt=load_salt(exec_properties.get(SALT_FILE_KEY) or None),
             split_buckets=buckets,
-            # A dated span reads every night folder its window and history need.
-            nights_pattern=input_config.splits[0].pattern if window is None else rf.NIGHTS_GLOB,
-            window=window or NightWindow(),
         )
         examples = artifact_utils.get_single_instance(
             output_dict[standard_component_specs.EXAMPLES_KEY]
         )
         quarantine = artifact_utils.get_single_instance(output_dict[QUARANTINE_KEY])
-        with self._make_beam_pipeline() as pipeline:
-            outputs = pipeline | "NightlyFeatures" >> RawRecordingsToExamples(config)
-            _ = outputs | "Write" >> WriteFeatureOutputs(
-                examples.uri, quarantine.uri, list(buckets)
+        if span > 0:
+            store_root = exec_properties.get(SPAN_STORE_KEY)
+            if not store_root:
+                raise ValueError("a dated span needs a span store (the span_store parameter)")
+            store = SpanStore(store_root)
+            late = exec_properties.get(LATE_NIGHTS_KEY)
+            plan = plan_ingest(
+                store,
+                config.input_root,
+                night_of(span),
+                window_nights=exec_properties.get(WINDOW_NIGHTS_KEY) or 365,
+                late_nights=DEFAULT_LATE_NIGHTS if late is None else late,
             )
-        examples.split_names = artifact_utils.encode_split_names(list(buckets))
-        if window is not None:
+            summary = ingest(
+                plan,
+                config,
+                examples.uri,
+                quarantine.uri,
+                store,
+                exec_properties.get(CODE_VERSION_KEY) or "",
+                self._make_beam_pipeline,
+                progress=logging.info,
+            )
             examples.span = span
             for artifact in (examples, quarantine):
-                artifact.set_string_custom_property(FIRST_NIGHT_PROPERTY, str(window.first or ""))
-                artifact.set_string_custom_property(LAST_NIGHT_PROPERTY, str(window.last))
+                artifact.set_string_custom_property(FIRST_NIGHT_PROPERTY, str(plan.nights[0]))
+                artifact.set_string_custom_property(LAST_NIGHT_PROPERTY, plan.night)
+                artifact.set_int_custom_property(NIGHTS_INGESTED_PROPERTY, len(plan.ingest))
+        else:  # an undated pattern: every raw file, no span store
+            with self._make_beam_pipeline() as pipeline:
+                outputs = pipeline | "NightlyFeatures" >> RawRecordingsToExamples(config)
+                _ = outputs | "Write" >> WriteFeatureOutputs(
+                    examples.uri, quarantine.uri, list(buckets)
+                )
+            summary = json.loads(
+                io_utils.read_string_file(os.path.join(quarantine.uri, SUMMARY_FILE))
+            )
+        examples.split_names = artifact_utils.encode_split_names(list(buckets))
         examples.set_string_custom_property("payload_format", "FORMAT_TF_EXAMPLE")
         examples.set_string_custom_property("file_format", "tfrecords_gzip")
-        summary = json.loads(io_utils.read_string_file(os.path.join(quarantine.uri, SUMMARY_FILE)))
         for split, n in summary["examples_by_split"].items():
             examples.set_int_custom_property(f"examples_{split}", n)
         quarantine.set_int_custom_property("files", summary["files"])
@@ -213,6 +262,8 @@ class NightlyFeatureGen(base_beam_component.BaseBeamComponent):
         range_config: range_config_pb2.RangeConfig | None = None,
         code_version: str | None = None,
         window_nights: int | None = None,
+        span_store: str | None = None,
+        late_nights: int | None = None,
     ):
         """Configure the component.
 
@@ -225,8 +276,10 @@ class NightlyFeatureGen(base_beam_component.BaseBeamComponent):
             each night's folder is a span, the latest one unless ``range_config`` names one.
           range_config: which span to process (TFX RangeConfig, a static range of one span).
           code_version: a fingerprint of the feature code, so a change re-runs the job.
-          window_nights: emit the nights of the rolling window of this many nights ending with
-            the span's night (all earlier nights when None); needs a dated pattern.
+          window_nights: the training window: a night of the window ending with the span that
+            was never ingested is ingested now (365 when None).
+          span_store: the span store's root (needed with a dated pattern).
+          late_nights: how many nights back to look for late or re-sent uploads (default 7).
         """
         buckets = dict(split_buckets or DEFAULT_SPLITS)
         spec = NightlyFeatureGenSpec(
@@ -246,6 +299,8 @@ class NightlyFeatureGen(base_beam_component.BaseBeamComponent):
             salt_file=salt_file,
             code_version=code_version,
             window_nights=window_nights,
+            span_store=span_store,
+            late_nights=late_nights,
             examples=types.Channel(type=standard_artifacts.Examples),
             quarantine=types.Channel(type=NightlyQuarantine),
         )

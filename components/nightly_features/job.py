@@ -1,7 +1,10 @@
-"""Run the nightly-feature job as a standalone Beam pipeline (``cyclecast features``).
+"""Run the nightly-feature job as a standalone Beam pipeline, outside TFX.
 
-The TFX component runs the very same transforms; this is the re-processing entry point for when
-the feature code changes and every raw recording must be processed again, on any Beam runner.
+``run_feature_job`` (``cyclecast features``) processes every raw recording under a data root into
+one output directory. ``run_backfill`` (``cyclecast backfill``) re-ingests a range of nights into
+the span store, as one Beam job on whichever runner is configured, writing the same files and
+index entries the nightly component would have written night by night. The TFX component runs the
+very same transforms.
 """
 
 from __future__ import annotations
@@ -74,3 +77,50 @@ def run_feature_job(
 
     with FileSystems.open(f"{quarantine}/{SUMMARY_FILE}") as f:
         return json.loads(f.read().decode())
+
+
+BACKFILL_DIR = "backfill"
+
+
+def run_backfill(
+    input_root: str,
+    store_root: str,
+    first: str,
+    last: str,
+    salt: bytes,
+    beam_args: list[str],
+    code_version: str,
+    split_buckets: dict[str, int] | None = None,
+    progress=lambda _: None,
+) -> dict:
+    """Re-ingest nights ``first``..``last`` (ISO dates) into the span store; return the summary.
+
+    The history of ``first`` and the 27 nights after it comes from the nights before it already
+    in the store, as on the nightly path. Outputs go to ``<store>/backfill/<first>_<last>/``.
+    """
+    import apache_beam as beam
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    from components.nightly_features.beam_job import DEFAULT_SPLITS, FeatureJobConfig
+    from components.nightly_features.ingest import ingest
+    from components.nightly_features.span_store import SpanStore, plan_backfill
+    from components.nightly_features.window import parse_night
+
+    check_input_root(input_root)
+    store = SpanStore(store_root)
+    plan = plan_backfill(store, input_root, parse_night(first), parse_night(last))
+    progress(f"planned {len(plan.ingest)} nights; history before them from the store")
+    out = f"{store.root}/{BACKFILL_DIR}/{first}_{last}"
+    config = FeatureJobConfig(
+        input_root=input_root, salt=salt, split_buckets=dict(split_buckets or DEFAULT_SPLITS)
+    )
+    return ingest(
+        plan,
+        config,
+        f"{out}/{EXAMPLES_SUBDIR}",
+        f"{out}/{QUARANTINE_SUBDIR}",
+        store,
+        code_version,
+        lambda: beam.Pipeline(options=PipelineOptions(beam_args)),
+        progress,
+    )

@@ -31,6 +31,8 @@ class NightOutcome:
     invalid_reason: str | None = None
     quality: dict[str, float] = field(default_factory=dict)
     features: dict[str, float] = field(default_factory=dict)
+    # A valid night from the span store's statistics: history for later nights, not ingested.
+    stored: bool = False
 
 
 def parse_night_path(rel_path: str) -> tuple[str, str]:

@@ -2,7 +2,8 @@
 
 Beam's ``WriteToTFRecord`` spreads elements over shards in whatever order a bundle delivers them,
 so two runs over the same input write the same examples in different files and orders. Here each
-element is ``(order_key, record)``: its shard is a hash of the key, each shard is sorted by key
+element is ``(night, order_key, record)``: each night gets its own shards (so the span store can
+point at one night's files), a record's shard is a hash of its key, each shard is sorted by key
 (then record), and every shard file is written even when empty. Re-running a night gives
 byte-identical files, and a retried bundle rewrites the same file with the same bytes. Each shard
 is written to a temporary name and renamed when complete.
@@ -48,9 +49,20 @@ def shard_of(key: bytes, num_shards: int) -> int:
     return zlib.crc32(key) % num_shards
 
 
-def shard_path(directory: str, index: int, num_shards: int) -> str:
-    """Return the file name of one shard."""
-    return f"{directory}/{SHARD_PREFIX}-{index:05d}-of-{num_shards:05d}.gz"
+def shard_path(directory: str, night: str, index: int, num_shards: int) -> str:
+    """Return the file name of one night's shard: the night leads, so a night's files glob."""
+    return f"{directory}/{night}-{SHARD_PREFIX}-{index:05d}-of-{num_shards:05d}.gz"
+
+
+def write_gzip_file(path: str, chunks: list[bytes]) -> None:
+    """Write gzip ``chunks`` to a temporary name and rename it to ``path`` once complete."""
+    temporary = f"{path}.incomplete"
+    with FileSystems.create(temporary, compression_type=CompressionTypes.GZIP) as f:
+        for chunk in chunks:
+            f.write(chunk)
+    if FileSystems.exists(path):
+        FileSystems.delete([path])
+    FileSystems.rename([temporary], [path])
 
 
 class _WriteShardFn(beam.DoFn):
@@ -59,38 +71,37 @@ class _WriteShardFn(beam.DoFn):
         self._num_shards = num_shards
 
     def process(self, element):
-        index, grouped = element
+        (night, index), grouped = element
         records = [record for _, record in sorted(grouped["records"])]
-        final = shard_path(self._directory, index, self._num_shards)
-        temporary = f"{final}.incomplete"
-        with FileSystems.create(temporary, compression_type=CompressionTypes.GZIP) as f:
-            for record in records:
-                f.write(tfrecord_frame(record))
-        if FileSystems.exists(final):
-            FileSystems.delete([final])
-        FileSystems.rename([temporary], [final])
+        final = shard_path(self._directory, night, index, self._num_shards)
+        write_gzip_file(final, [tfrecord_frame(r) for r in records])
         yield final, len(records)
 
 
 class WriteSortedTFRecords(beam.PTransform):
-    """PCollection[(order key, record)] -> gzip TFRecord shards under ``directory``.
+    """PCollection[(night, order key, record)] -> gzip TFRecord shards per night in ``directory``.
 
-    Yields (path, count) per shard. Keys are bytes; records with equal keys are ordered by bytes.
+    ``nights`` (a PCollection of night strings) names every night that gets files, so a night
+    with no records still gets its (empty) shards. Yields (path, count) per shard. Keys are
+    bytes; records with equal keys are ordered by bytes.
     """
 
-    def __init__(self, directory: str, num_shards: int = 1):
+    def __init__(self, directory: str, nights, num_shards: int = 1):
         super().__init__()
         if num_shards < 1:
             raise ValueError(f"num_shards must be at least 1, got {num_shards}")
         self._directory = directory.rstrip("/")
+        self._nights = nights
         self._num_shards = num_shards
 
     def expand(self, records):
-        """Key by shard, group (every shard, even an empty one), sort and write each shard."""
+        """Key by night and shard, group (every shard, even an empty one), sort, write each."""
         n = self._num_shards
-        keyed = records | "KeyByShard" >> beam.Map(lambda kr: (shard_of(kr[0], n), kr))
-        every_shard = records.pipeline | "ShardIndexes" >> beam.Create(
-            [(i, None) for i in range(n)]
+        keyed = records | "KeyByShard" >> beam.Map(
+            lambda nkr: ((nkr[0], shard_of(nkr[1], n)), (nkr[1], nkr[2]))
+        )
+        every_shard = self._nights | "ShardIndexes" >> beam.FlatMap(
+            lambda night: [((night, i), None) for i in range(n)]
         )
         return (
             {"records": keyed, "shards": every_shard}

@@ -95,13 +95,20 @@ def _prev_cycle_lengths(cycle: CycleRow, cycles: list[CycleRow]) -> list[int]:
 def build_user_examples(
     user_id: str, nights: list[NightOutcome], cycles: list[CycleRow], user_key: str
 ) -> UserResult:
-    """Join a user's nights with her cycle log into examples, and account for every night."""
+    """Join a user's nights with her cycle log into examples, and account for every night.
+
+    ``nights`` may include stored nights (``NightOutcome.stored``) from earlier spans: they fill
+    the history features and get no ledger entry or example of their own.
+    """
     cycles = sorted(cycles, key=lambda c: c.cycle_index)
     ordered = sorted(nights, key=lambda n: (n.night_date or "", -n.rows_accepted, n.rel_path))
     by_date: dict[dt.date, NightOutcome] = {}
     ledger: list[dict] = []
     examples: list[dict[str, list]] = []
     for night in ordered:
+        if night.stored:  # an earlier span's statistics: history only, accounted for by its run
+            by_date.setdefault(dt.date.fromisoformat(night.night_date), night)
+            continue
         entry = {
             fc.USER_KEY: user_key,
             fc.NIGHT_DATE: night.night_date,

@@ -1,15 +1,17 @@
-"""Which nights a run of the feature job emits, and which it reads only as history.
+"""Which nights a run of the feature job ingests, and the date arithmetic of spans.
 
 Raw recordings land in one dated folder per night (``nights/<YYYY-MM-DD>/``); each folder is a
-span, numbered like TFX's date spans (days since 1970-01-01). A nightly run emits the examples of a
-rolling window of the latest ``N`` nights ending with the new night, and reads the
-``HISTORY_NIGHTS`` nights before the window only to fill in the history features of its first
-nights: those context nights are neither emitted nor counted again (an earlier run counted them).
+span, numbered like TFX's date spans (days since 1970-01-01). A nightly run ingests the new night,
+plus any earlier night the span store says must be (re)processed (see ``span_store.plan_ingest``):
+it reads only those nights' raw files, and takes the history features of their first nights from
+the stored nightly statistics of earlier spans. A whole re-processing (``cyclecast features``)
+selects every night.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from transforms import features as fc
@@ -38,48 +40,62 @@ def parse_night(text: str) -> dt.date:
         raise ValueError(f"night {text!r} is not a date in the form YYYY-MM-DD") from None
 
 
+def night_range(first: dt.date, last: dt.date) -> list[dt.date]:
+    """Every night from ``first`` to ``last``, inclusive."""
+    if first > last:
+        raise ValueError(f"range starts {first} after it ends {last}")
+    return [first + dt.timedelta(days=i) for i in range((last - first).days + 1)]
+
+
+def history_nights(night: dt.date) -> list[dt.date]:
+    """The ``HISTORY_NIGHTS`` nights whose statistics a night's history features hold."""
+    return [night - dt.timedelta(days=back) for back in range(fc.HISTORY_NIGHTS, 0, -1)]
+
+
 @dataclass(frozen=True)
-class NightWindow:
-    """Nights ``first``..``last`` (inclusive) are emitted; None leaves that end open."""
+class NightSelection:
+    """The nights a run ingests (emits examples, rejects and ledger entries for); None: all."""
 
-    first: dt.date | None = None
-    last: dt.date | None = None
-
-    def __post_init__(self):
-        if self.first and self.last and self.first > self.last:
-            raise ValueError(f"window starts {self.first} after it ends {self.last}")
+    nights: frozenset[dt.date] | None = None
 
     @classmethod
-    def ending(cls, last: dt.date, nights: int | None) -> NightWindow:
-        """The window of ``nights`` nights ending with ``last`` (every earlier night if None)."""
-        if nights is not None and nights < 1:
-            raise ValueError(f"a window needs at least one night, got {nights}")
-        first = None if nights is None else last - dt.timedelta(days=nights - 1)
-        return cls(first=first, last=last)
+    def of(cls, nights: Iterable[dt.date]) -> NightSelection:
+        """Select these nights (at least one)."""
+        chosen = frozenset(nights)
+        if not chosen:
+            raise ValueError("a selection needs at least one night")
+        return cls(chosen)
 
     @property
-    def read_from(self) -> dt.date | None:
-        """The first night read: the window's first night less the history the features need."""
-        return None if self.first is None else self.first - dt.timedelta(days=fc.HISTORY_NIGHTS)
+    def first(self) -> dt.date | None:
+        """The earliest selected night (None when every night is)."""
+        return None if self.nights is None else min(self.nights)
 
-    def reads(self, rel_path: str) -> bool:
-        """True when the job must read this raw file (a path with no valid date always is)."""
-        night = rf.night_in_path(rel_path)
-        if night is None:
-            return True  # quarantined as bad_path by every run, so it can't go unnoticed
-        if self.last is not None and night > self.last:
-            return False
-        return self.read_from is None or night >= self.read_from
+    @property
+    def last(self) -> dt.date | None:
+        """The latest selected night (None when every night is)."""
+        return None if self.nights is None else max(self.nights)
+
+    def raw_patterns(self) -> list[str]:
+        """The raw-file patterns to read, relative to the data root: only the selected nights'.
+
+        Reading a few dated folders never lists the whole history; a whole re-processing reads
+        every file under ``nights/``, including ones whose path holds no valid date.
+        """
+        if self.nights is None:
+            return [rf.NIGHTS_GLOB]
+        return [f"{rf.NIGHTS_DIR}/{n.isoformat()}/*{rf.RAW_SUFFIX}" for n in sorted(self.nights)]
 
     def emits(self, night_date: str | None) -> bool:
         """True when a night's examples, rejects and ledger entry belong to this run's output."""
-        if night_date is None:
+        if night_date is None or self.nights is None:
             return True
-        night = dt.date.fromisoformat(night_date)
-        if self.first is not None and night < self.first:
-            return False
-        return self.last is None or night <= self.last
+        return dt.date.fromisoformat(night_date) in self.nights
 
     def describe(self) -> str:
-        """Return the window as text, e.g. ``2026-03-01..2026-03-28``."""
-        return f"{self.first or 'start'}..{self.last or 'end'}"
+        """Return the selection as text, e.g. ``2026-03-01..2026-03-28 (28 nights)``."""
+        if self.nights is None:
+            return "every night"
+        if len(self.nights) == 1:
+            return str(self.first)
+        return f"{self.first}..{self.last} ({len(self.nights)} nights)"
