@@ -1,11 +1,12 @@
 """DriftGate: compare the new night's statistics with the previous night's, and stop on drift.
 
 Each run's newest night is its new span. TFDV computes the statistics of that night's valid nights
-(every user's, labelled or not, from the feature job's night ledger) and of the previous night
-that has data, and compares them with the ``drift_comparator`` thresholds declared in
-``schema/schema.pbtxt``. A distance beyond its threshold stops the run before Transform with a
-report naming the feature and the distance, unless a person set the override (``allow_drift``);
-the report is written either way, and says when it was overridden or why nothing was compared.
+(every user's, labelled or not: the nightly statistics the feature job stored for the night) and
+of the previous night in the span store, and compares them with the ``drift_comparator``
+thresholds declared in ``schema/schema.pbtxt``. A distance beyond its threshold stops the run
+before Transform with a report naming the feature and the distance, unless a person set the
+override (``allow_drift``); the report is written either way, and says when it was overridden or
+why nothing was compared.
 """
 
 # No "from __future__ import annotations": TFX reads these component signatures at import time.
@@ -158,19 +159,37 @@ def compare_nights(ledger: list[dict], schema, min_nights: int) -> DriftResult:
     return result
 
 
-def read_ledger(quarantine_uri: str) -> list[dict]:
-    """Read the night ledger the feature job wrote into its quarantine artifact."""
+def read_jsonl(pattern: str) -> list[dict]:
+    """Read every gzip JSON-lines file matching ``pattern``, in name order."""
     import gzip
 
     from tfx.dsl.io import fileio
 
-    from components.quarantine_layout import NIGHT_LEDGER
-
     entries = []
-    for path in sorted(fileio.glob(os.path.join(quarantine_uri, f"{NIGHT_LEDGER}*.jsonl.gz"))):
+    for path in sorted(fileio.glob(pattern)):
         with fileio.open(path, "rb") as f:
             entries.extend(json.loads(line) for line in gzip.decompress(f.read()).splitlines())
     return entries
+
+
+def read_ledger(quarantine_uri: str) -> list[dict]:
+    """Read the night ledger the feature job wrote into its quarantine artifact."""
+    from components.quarantine_layout import NIGHT_LEDGER
+
+    return read_jsonl(os.path.join(quarantine_uri, f"{NIGHT_LEDGER}-*.jsonl.gz"))
+
+
+def night_and_previous(quarantine_uri: str, night: str, span_store: str) -> list[dict]:
+    """The stored statistics of ``night`` and of the latest earlier night in the span store."""
+    import datetime as dt
+
+    from components.nightly_features.span_store import SpanStore
+    from components.quarantine_layout import NIGHTLY_STATS, night_file
+
+    rows = read_jsonl(os.path.join(quarantine_uri, night_file(NIGHTLY_STATS, night)))
+    # The previous night with data: a night or two without uploads is skipped over.
+    previous = SpanStore(span_store).latest_before(dt.date.fromisoformat(night), nights=28)
+    return (read_jsonl(previous.stats_file) if previous else []) + rows
 
 
 @component
@@ -178,6 +197,7 @@ def DriftGate(  # noqa: N802
     quarantine: InputArtifact[NightlyQuarantine],
     schema: InputArtifact[standard_artifacts.Schema],
     report: OutputArtifact[DriftReport],
+    span_store: Parameter[str],
     allow_drift: Parameter[int] = 0,
     min_nights: Parameter[int] = 40,
     # The fingerprint of this module's code (pipeline.code_version): a python-function component's
@@ -188,7 +208,10 @@ def DriftGate(  # noqa: N802
     from tfx.utils import io_utils
 
     schema_proto = io_utils.SchemaReader().read(os.path.join(schema.uri, "schema.pbtxt"))
-    result = compare_nights(read_ledger(quarantine.uri), schema_proto, min_nights)
+    night = quarantine.get_string_custom_property("last_night")
+    result = compare_nights(
+        night_and_previous(quarantine.uri, night, span_store), schema_proto, min_nights
+    )
     if result.status == "drift" and allow_drift:
         result.status = "overridden"
     io_utils.write_string_file(

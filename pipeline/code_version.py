@@ -35,6 +35,7 @@ COMPONENT_CODE = {
     "Trainer": TRAINER_CODE,
     "AnomalyGate": "components.anomaly_gate",
     "DriftGate": "components.drift_gate",
+    "TrainingWindow": "components.training_window",
     "CalendarBaseline": "components.calendar_baseline",
 }
 

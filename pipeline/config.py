@@ -112,8 +112,12 @@ class PipelineConfig:
     drift: DriftConfig = field(default_factory=DriftConfig)
     # The night (span) to process, YYYY-MM-DD; None takes the latest night that has landed.
     night: str | None = None
-    # Examples cover the rolling window of this many nights ending with that night.
+    # Train on the rolling window of this many ingested nights ending with that night.
     window_nights: int = 365
+    # How many nights back each run looks for late or re-sent uploads to re-ingest.
+    late_nights: int = 7
+    # Retrain every N-th night (by span number); ingestion runs every night.
+    train_every: int = 1
     enable_cache: bool = True
     # Kubeflow: expose the training arguments and the evaluation config (with its thresholds) as
     # run-time parameters of the compiled pipeline; the values above become their defaults.
@@ -126,10 +130,19 @@ class PipelineConfig:
             raise ValueError("train_steps and eval_steps must be at least 1")
         if self.window_nights < 1:
             raise ValueError(f"window_nights must be at least 1, got {self.window_nights}")
+        if self.train_every < 1:
+            raise ValueError(f"train_every must be at least 1, got {self.train_every}")
+        if not 0 <= self.late_nights <= 28:
+            raise ValueError(f"late_nights must be 0-28, got {self.late_nights}")
         if self.night is not None:
             from components.nightly_features.window import parse_night
 
             parse_night(self.night)
+
+    @property
+    def span_store(self) -> str:
+        """Where ingested nights are indexed: ``<pipeline_root>/spans`` (local or remote)."""
+        return f"{self.pipeline_root.rstrip('/')}/spans"
 
     def with_changes(self, **changes) -> PipelineConfig:
         """Return a copy with some fields replaced."""

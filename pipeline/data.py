@@ -70,6 +70,44 @@ def extract_features(
     return run_feature_job(input_root, out, salt, beam_args)
 
 
+def backfill_nights(
+    config: LocalConfig,
+    data_root: str | None,
+    first: str,
+    last: str,
+    salt_file: str | None,
+    beam_args: list[str],
+    progress=lambda _: None,
+) -> dict:
+    """Re-ingest nights ``first``..``last`` of a data root into the local run's span store.
+
+    The default data root is generated on first use, as ``run`` does. The span store and the
+    feature code's fingerprint are the ones a local run of the pipeline uses, so later nightly
+    runs read what this writes.
+    """
+    from components.nightly_features.job import run_backfill
+    from components.nightly_features.salt import load_salt
+    from components.nightly_features.window import parse_night
+    from pipeline.code_version import code_fingerprints
+
+    if parse_night(first) > parse_night(last):
+        raise ValueError(f"--from {first} is after --to {last}")
+    if data_root is None:
+        ensure_default_data(config)
+    cfg = config.pipeline_config(Path(data_root) if data_root else None)
+    salt = load_salt(salt_file, create_local=config.salt_file)
+    return run_backfill(
+        cfg.data_root,
+        cfg.span_store,
+        first,
+        last,
+        salt,
+        beam_args,
+        code_fingerprints()["NightlyFeatureGen"],
+        progress=progress,
+    )
+
+
 def run_salt_file(config: LocalConfig) -> str | None:
     """The salt file a local run hands its executors (None: they read the environment's salt)."""
     from components.nightly_features.salt import local_salt_file

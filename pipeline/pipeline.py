@@ -1,9 +1,10 @@
 """``create_pipeline(config)``: the one TFX pipeline, for every orchestrator.
 
-NightlyFeatureGen (the new night's span, and its rolling window) -> StatisticsGen ->
+NightlyFeatureGen (ingests the new night's span into the span store) -> StatisticsGen ->
 ImportSchemaGen -> ExampleValidator -> AnomalyGate, and DriftGate (the new night against the
-previous one) -> Transform -> Trainer -> (latest blessed model) -> Evaluator -> Pusher, and the
-calendar rule scored beside the model. Code is referenced by dotted path, so the same installed
+previous one); TrainingWindow (the rolling range of ingested nights) -> [on training nights]
+Transform -> Trainer -> (latest blessed model) -> Evaluator -> Pusher, and the calendar rule
+scored beside the model. Code is referenced by dotted path, so the same installed
 packages serve the local runner and the Kubeflow container.
 """
 
@@ -18,6 +19,7 @@ from components.calendar_baseline import CalendarBaseline
 from components.drift_gate import DriftGate
 from components.nightly_features.component import NightlyFeatureGen, night_range_config
 from components.schema_import import ImportSchemaGen
+from components.training_window import TRAIN_PROPERTY, TrainingWindow
 from pipeline.code_version import (
     TRAINER_CODE,
     TRANSFORM_CODE,
@@ -63,9 +65,11 @@ def create_components(cfg: PipelineConfig) -> list:
         code_version=code_version["NightlyFeatureGen"],
         range_config=night_range_config(cfg.night) if cfg.night else None,
         window_nights=cfg.window_nights,
+        span_store=cfg.span_store,
+        late_nights=cfg.late_nights,
     )
-    examples = example_gen.outputs["examples"]
-    statistics_gen = tfx.components.StatisticsGen(examples=examples)
+    ingested = example_gen.outputs["examples"]
+    statistics_gen = tfx.components.StatisticsGen(examples=ingested)
     schema_gen = ImportSchemaGen(
         schema_file=cfg.schema_file, schema_fingerprint=schema_fingerprint(cfg.schema_file)
     )
@@ -79,18 +83,47 @@ def create_components(cfg: PipelineConfig) -> list:
     drift_gate = DriftGate(
         quarantine=example_gen.outputs["quarantine"],
         schema=schema,
+        span_store=cfg.span_store,
         allow_drift=int(cfg.drift.allow),
         min_nights=cfg.drift.min_nights,
         code_version=code_version["DriftGate"],
     )
+    window = TrainingWindow(
+        examples=ingested,
+        span_store=cfg.span_store,
+        window_nights=cfg.window_nights,
+        train_every=cfg.train_every,
+        code_version=code_version["TrainingWindow"],
+    )
+    window.add_upstream_node(anomaly_gate)
+    window.add_upstream_node(drift_gate)
+    examples = window.outputs["window"]
+    with tfx.dsl.Cond(examples.future()[0].custom_property(TRAIN_PROPERTY) == 1):
+        training = _training_components(cfg, code_version, schema, examples)
+    return [
+        example_gen,
+        statistics_gen,
+        schema_gen,
+        example_validator,
+        anomaly_gate,
+        drift_gate,
+        window,
+        *training,
+    ]
+
+
+def _training_components(cfg: PipelineConfig, code_version: dict, schema, examples) -> list:
+    """What runs on a training night: Transform, Trainer, Evaluator, Pusher, the calendar rule.
+
+    The Evaluator compares with the latest blessed model; the calendar rule is scored on the
+    same eval split.
+    """
     transform = tfx.components.Transform(
         examples=examples,
         schema=schema,
         preprocessing_fn=PREPROCESSING_FN,
         custom_config={"code_version": code_version["Transform"]},
     )
-    transform.add_upstream_node(anomaly_gate)
-    transform.add_upstream_node(drift_gate)
     training = cfg.training
     train_args, eval_config = _trainer_and_evaluator_args(cfg)
     trainer = tfx.components.Trainer(
@@ -134,12 +167,6 @@ def create_components(cfg: PipelineConfig) -> list:
         ),
     )
     return [
-        example_gen,
-        statistics_gen,
-        schema_gen,
-        example_validator,
-        anomaly_gate,
-        drift_gate,
         transform,
         trainer,
         model_resolver,

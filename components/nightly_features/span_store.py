@@ -189,11 +189,15 @@ def plan_ingest(
     """Decide which nights a run for ``night`` ingests (see the module's docstring).
 
     Costs a listing of the new night's and the lateness horizon's folders, and one index read
-    per night of the window (a small file); a window night without an entry is listed too.
+    per night of the window and its 28 history nights (a small file); a night without an entry
+    is listed too.
     """
     if late_nights < 0 or window_nights < 1:
         raise ValueError("late_nights must be >= 0 and window_nights >= 1")
-    window = night_range(night - dt.timedelta(days=window_nights - 1), night)
+    # The window, and the 28 nights before it whose statistics its first nights' history reads.
+    window = night_range(
+        night - dt.timedelta(days=window_nights - 1 + fc.HISTORY_NIGHTS), night
+    )
     entries = store.entries(window)
     fingerprints = {night: night_fingerprint(input_root, night)}
     changed: dict[dt.date, str] = {}

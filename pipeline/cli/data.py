@@ -1,4 +1,4 @@
-"""``cyclecast generate`` and ``cyclecast features``: synthetic raw data and the feature job."""
+"""``cyclecast generate``, ``features`` and ``backfill``: synthetic raw data and the feature job."""
 
 from __future__ import annotations
 
@@ -7,12 +7,19 @@ import sys
 import time
 from pathlib import Path
 
-from pipeline.cli.common import CommandError, add_workdir, fail, local_config, print_json
+from pipeline.cli.common import (
+    CommandError,
+    add_workdir,
+    fail,
+    local_config,
+    print_json,
+    print_result,
+)
 from pipeline.config import BeamConfig, DefaultData
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
-    """Register ``generate`` and ``features``."""
+    """Register ``generate``, ``features`` and ``backfill``."""
     default = DefaultData()
     g = sub.add_parser(
         "generate", help="write synthetic raw recordings, a cycle log and a manifest"
@@ -42,21 +49,52 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     )
     f.add_argument("--input", required=True, help="data root with nights/ and cycles.csv")
     f.add_argument("--out", required=True, help="output directory (examples/ and quarantine/)")
-    f.add_argument(
+    _add_beam_options(f)
+    f.set_defaults(func=features, beam_passthrough=True)
+
+    b = sub.add_parser(
+        "backfill",
+        help="re-ingest a range of nights into the span store as one Beam job (after the feature "
+        "code changed)",
+        description="Writes the files and span-store entries the nightly runs would have written "
+        "for every night from --from to --to; the nights before --from give the first nights' "
+        "history from the store. Extra arguments go to Beam.",
+    )
+    b.add_argument("--from", dest="first", required=True, metavar="YYYY-MM-DD")
+    b.add_argument("--to", dest="last", required=True, metavar="YYYY-MM-DD")
+    b.add_argument("--data-root", help="raw data root (default: the generated default data)")
+    _add_beam_options(b)
+    b.add_argument("--json", action="store_true", help="print the summary as JSON")
+    b.set_defaults(func=backfill, beam_passthrough=True)
+
+
+def _add_beam_options(parser: argparse.ArgumentParser) -> None:
+    """The Beam profile, runner and salt options of the commands that run the feature job."""
+    parser.add_argument(
         "--beam-profile",
         default="direct",
         help="pipeline/configs/beam/<name>.toml (direct, dataflow, flink, spark) or a "
         "file; extra arguments after the command's own are added to it",
     )
-    f.add_argument("--runner", default=None, help="override the profile's runner")
-    f.add_argument(
+    parser.add_argument("--runner", default=None, help="override the profile's runner")
+    parser.add_argument(
         "--salt-file",
         default=None,
         help="file holding the user-id salt (default: $CYCLECAST_ID_SALT, "
         "$CYCLECAST_ID_SALT_FILE, or WORKDIR/id_salt)",
     )
-    add_workdir(f)
-    f.set_defaults(func=features, beam_passthrough=True)
+    add_workdir(parser)
+
+
+def _beam_args(args: argparse.Namespace) -> list[str]:
+    """The Beam arguments of ``--beam-profile``/``--runner`` and the extra arguments."""
+    try:
+        profile = BeamConfig.from_profile(args.beam_profile)
+    except (FileNotFoundError, ValueError) as e:
+        raise CommandError(e) from e
+    if args.runner and args.runner != profile.runner:  # the profile's arguments are its runner's
+        profile = BeamConfig(runner=args.runner, extra_args=())
+    return profile.args() + list(args.extra)
 
 
 def _positive(text: str) -> int:
@@ -122,13 +160,7 @@ def features(args: argparse.Namespace) -> int:
     from pipeline.cli.common import quiet_tensorflow
     from pipeline.data import extract_features, input_errors
 
-    try:
-        profile = BeamConfig.from_profile(args.beam_profile)
-    except (FileNotFoundError, ValueError) as e:
-        return fail("features", e)
-    if args.runner and args.runner != profile.runner:  # the profile's arguments are its runner's
-        profile = BeamConfig(runner=args.runner, extra_args=())
-    beam_args = profile.args() + list(args.extra)
+    beam_args = _beam_args(args)
     quiet_tensorflow()
     print(f"nightly features: {args.input} -> {args.out} ({' '.join(beam_args)})",
           file=sys.stderr)
@@ -143,6 +175,36 @@ def features(args: argparse.Namespace) -> int:
     print(
         f"done in {time.monotonic() - t0:.1f} s; examples in {args.out}/examples, "
         f"quarantine in {args.out}/quarantine",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def backfill(args: argparse.Namespace) -> int:
+    """Re-ingest nights --from..--to into the span store (one Beam job); print the summary."""
+    from pipeline.cli.common import quiet_tensorflow
+    from pipeline.data import backfill_nights, input_errors
+
+    beam_args = _beam_args(args)
+    config = local_config(args)
+    quiet_tensorflow()
+    t0 = time.monotonic()
+    try:
+        summary = backfill_nights(
+            config,
+            args.data_root,
+            args.first,
+            args.last,
+            args.salt_file,
+            beam_args,
+            progress=lambda line: print(f"backfill: {line}", file=sys.stderr, flush=True),
+        )
+    except (*input_errors(), ValueError) as e:
+        raise CommandError(e) from e
+    totals = {k: v for k, v in summary.items() if k != "by_night"}
+    print_result(args.json, summary, lambda: format_feature_summary(totals))
+    print(
+        f"backfilled {len(summary['by_night'])} nights in {time.monotonic() - t0:.1f} s",
         file=sys.stderr,
     )
     return 0

@@ -39,6 +39,19 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         f"(default {PipelineConfig.window_nights})",
     )
     r.add_argument(
+        "--late-nights",
+        type=int,
+        default=PipelineConfig.late_nights,
+        help="look this many nights back for late or re-sent uploads to re-ingest "
+        f"(default {PipelineConfig.late_nights}, at most 28)",
+    )
+    r.add_argument(
+        "--train-every",
+        type=int,
+        default=PipelineConfig.train_every,
+        help="retrain every N-th night; the other nights only ingest (default 1: every night)",
+    )
+    r.add_argument(
         "--allow-drift",
         action="store_true",
         help="override the drift check: record drift beyond the schema's thresholds, and train",
@@ -58,6 +71,8 @@ def run_config(args: argparse.Namespace) -> PipelineConfig:
     cfg = local_config(args).pipeline_config(Path(args.data_root) if args.data_root else None)
     changes: dict = {
         "window_nights": args.window_nights,
+        "late_nights": args.late_nights,
+        "train_every": args.train_every,
         "night": args.night,
         "metadata_path": metadata_path(args),
     }

@@ -19,6 +19,9 @@ from ml_metadata.proto import metadata_store_pb2
 
 RUN_CONTEXT_TYPE = "pipeline_run"  # TFX's context of one pipeline run; its name is the run id
 
+# The raw examples a run trained and evaluated on (its training window): what a request carries.
+WINDOW_EXAMPLES = "TrainingWindow.window"
+
 
 def connect(metadata_path: str, must_exist: bool = True) -> metadata_store.MetadataStore:
     """Open the ML Metadata store: a SQLite file, or a ``mysql://`` or ``grpc://`` address.

@@ -128,7 +128,7 @@ def collect_report(metadata_path: str, pipeline_name: str, run_id: str | None) -
             stats_list = load_statistics(stats.tfx_artifact(), split).proto()
             data.statistics[split] = feature_statistics(stats_list)
 
-    examples = outputs.get("NightlyFeatureGen.examples")
+    examples = outputs.get(md.WINDOW_EXAMPLES)
     if examples is None:
         data.missing.append("examples")
         return data

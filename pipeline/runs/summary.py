@@ -158,13 +158,23 @@ def summarize_context(store, context) -> RunSummary:
             for key in ("input_base", "span", "input_fingerprint"):
                 if summary.data.get(key) is None:
                     summary.data[key] = made_by.get(key)
-    if examples is not None:
-        for key in ("first_night", "last_night", "span"):  # also when the job came from the cache
-            value = examples.prop(key)
+    if examples is not None:  # what tonight ingested (also when the job came from the cache)
+        if examples.prop("span") is not None:
+            summary.data["span"] = examples.prop("span")
+        if examples.prop("last_night"):
+            summary.data["ingested"] = {
+                "first_night": examples.prop("first_night"),
+                "last_night": examples.prop("last_night"),
+                "nights": examples.prop("nights_ingested"),
+            }
+    window = outputs.get(md.WINDOW_EXAMPLES)
+    if window is not None:  # what the model trained on: the window gathered from the span store
+        for key in ("first_night", "last_night", "nights", "nights_missing", "train"):
+            value = window.prop(key)
             if value is not None:
                 summary.data[key] = value
         for split in ("train", "eval", "test"):
-            n = examples.prop(f"examples_{split}")
+            n = window.prop(f"examples_{split}")
             if n is not None:
                 summary.examples[split] = int(n)
 
@@ -190,10 +200,25 @@ def summarize_context(store, context) -> RunSummary:
 
 
 def nights_line(data: dict) -> str:
-    """The nights a run's examples cover, as one line of text."""
-    if not data.get("last_night"):
+    """The nights a run ingested and the training window it gathered, as one line of text."""
+    ingested = data.get("ingested")
+    if not ingested and not data.get("last_night"):
         return "every night under the data root"
-    return f"{data.get('first_night') or 'start'}..{data['last_night']} (span {data.get('span')})"
+    parts = []
+    if ingested:
+        first, last = ingested.get("first_night"), ingested.get("last_night")
+        what = last if first == last else f"{first}..{last}"
+        nights = ingested.get("nights")
+        parts.append(f"ingested {what} ({nights} night(s), span {data.get('span')})")
+    if data.get("train") == 0:
+        parts.append("no training tonight (train-every)")
+    elif data.get("last_night"):
+        missing = data.get("nights_missing")
+        parts.append(
+            f"window {data.get('first_night')}..{data['last_night']} ({data.get('nights')} nights"
+            + (f", {missing} without data)" if missing else ")")
+        )
+    return "; ".join(parts)
 
 
 def drift_line(drift: dict) -> str:

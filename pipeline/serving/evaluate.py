@@ -9,13 +9,11 @@ from __future__ import annotations
 from components.calendar_rule import binary_metrics, score_examples
 from transforms import features as fc
 
-FEATURE_JOB_EXAMPLES = "NightlyFeatureGen.examples"  # raw examples: what a request carries
-
 
 def latest_examples(
     metadata_path: str, pipeline_name: str, split: str, run: str | None = "latest"
 ) -> str:
-    """The examples a run's feature job wrote for ``split`` (the latest run's by default).
+    """The examples of a run's training window for ``split`` (the latest run's by default).
 
     A glob pattern found through ML Metadata, so it also points into a remote pipeline root.
     """
@@ -23,10 +21,10 @@ def latest_examples(
 
     store = md.connect(metadata_path)
     context = md.find_run(store, pipeline_name, run)
-    examples = md.run_outputs(store, context).get(FEATURE_JOB_EXAMPLES)
+    examples = md.run_outputs(store, context).get(md.WINDOW_EXAMPLES)
     if examples is None or split not in examples.split_names():
         raise FileNotFoundError(
-            f"run {context.name} has no NightlyFeatureGen examples for split {split!r}"
+            f"run {context.name} has no training-window examples for split {split!r}"
         )
     return examples.split_files(split)
 
