@@ -1,4 +1,4 @@
-"""Nightly operation: dated spans, the rolling window, byte-identical re-runs, the drift check."""
+"""Nightly operation: dated spans ingested once, byte-identical re-runs, the drift check."""
 
 from __future__ import annotations
 
@@ -9,26 +9,11 @@ import json
 
 import pytest
 
-from components.nightly_features.window import NightWindow, span_of
+from components.nightly_features.window import span_of
 from tests.rawfiles import write_steady_root
-from transforms.raw_format import night_in_path
 
 FIRST = dt.date(2026, 1, 5)
 
-
-
-def test_window_reads_history_but_emits_only_its_nights():
-    w = NightWindow.ending(dt.date(2026, 3, 10), nights=7)
-    assert (w.first, w.last) == (dt.date(2026, 3, 4), dt.date(2026, 3, 10))
-    assert w.read_from == dt.date(2026, 2, 4)  # 28 nights of history before the first night
-    assert w.reads("nights/2026-02-04/u1.csv.gz") and not w.reads("nights/2026-02-03/u1.csv.gz")
-    assert not w.reads("nights/2026-03-11/u1.csv.gz")
-    assert w.reads("nights/not-a-date/u1.csv.gz")  # always read, so it is always quarantined
-    assert w.emits("2026-03-04") and not w.emits("2026-03-03") and not w.emits("2026-03-11")
-    assert night_in_path("nights/2026-02-30/u1.csv.gz") is None
-    assert span_of(dt.date(1970, 1, 2)) == 1
-    with pytest.raises(ValueError, match="at least one night"):
-        NightWindow.ending(dt.date(2026, 3, 10), nights=0)
 
 
 def _run_gen(tmp_path, data, root_name, night=None, window_nights=None, cache=False):
@@ -41,6 +26,7 @@ def _run_gen(tmp_path, data, root_name, night=None, window_nights=None, cache=Fa
     salt.write_text("nightly-operation-salt-0123456789")
     gen = NightlyFeatureGen(
         input_base=str(data), salt_file=str(salt), window_nights=window_nights,
+        span_store=str(tmp_path / root_name / "spans"),
         range_config=night_range_config(night) if night else None)
     LocalDagRunner().run(pipeline.Pipeline(
         pipeline_name="nightly-op", pipeline_root=str(tmp_path / root_name), components=[gen],
@@ -65,41 +51,43 @@ def _hashes(uri) -> dict[str, str]:
 
 
 @pytest.mark.e2e
-def test_spans_rolling_window_and_byte_identical_reruns(tmp_path):
+def test_spans_are_ingested_once_and_reruns_are_byte_identical(tmp_path):
     from transforms.tf_example import read_examples
 
     data = tmp_path / "data"
     write_steady_root(data, nights=10, vary_heart_rate=True)
 
-    # no night named: the latest night folder is the span
-    latest, _ = _run_gen(tmp_path, data, "latest", window_nights=4)
-    assert latest.properties["span"].int_value == span_of(FIRST + dt.timedelta(days=9))
-    assert latest.custom_properties["first_night"].string_value == "2026-01-11"
-    assert latest.custom_properties["last_night"].string_value == "2026-01-14"
-
-    # one night re-run as the scheduled run would: a 3-night window ending 2026-01-10
+    # a first run for 2026-01-10 ingests every night its window and their history need
     night = "2026-01-10"
     first, _ = _run_gen(tmp_path, data, "a", night=night, window_nights=3)
     assert first.properties["span"].int_value == span_of(dt.date(2026, 1, 10))
+    assert first.custom_properties["first_night"].string_value == "2026-01-05"
+    assert first.custom_properties["nights_ingested"].int_value == 6
     rows = read_examples(f"{first.uri}/Split-*/*.gz")
-    assert sorted({r["night_date"][0].decode() for r in rows}) == [
-        "2026-01-08", "2026-01-09", "2026-01-10"]
-    assert len(rows) == 3 * 3
-    # the window's first night still has its history: the 3 nights before it were read
-    first_night = next(r for r in rows if r["night_date"][0] == b"2026-01-08")
-    assert first_night["hist_valid"][-3:] == [1, 1, 1] and sum(first_night["hist_valid"]) == 3
-    assert first_night["hist_heart_rate"][-1] == pytest.approx(57.0)
+    assert len(rows) == 6 * 3
+    night_8 = next(r for r in rows if r["night_date"][0] == b"2026-01-08")
+    assert night_8["hist_valid"][-3:] == [1, 1, 1] and sum(night_8["hist_valid"]) == 3
+    assert night_8["hist_heart_rate"][-1] == pytest.approx(57.0)
 
     # the same night again, in a fresh pipeline root: byte-identical examples
     again, _ = _run_gen(tmp_path, data, "b", night=night, window_nights=3)
     assert _hashes(first.uri) == _hashes(again.uri)
-    assert len(_hashes(first.uri)) == 3  # one shard per split, the empty ones included
+    assert len(_hashes(first.uri)) == 6 * 3  # a shard per night and split, the empty ones too
 
-    # the quarantine counts only the window's nights: earlier nights were counted by their runs
-    from tfx.orchestration import metadata  # noqa: F401  (TFX is loaded above)
-    ledger_files = list((tmp_path / "a").rglob("nights-*.jsonl.gz"))
+    # no night named: the latest night folder is the span; only the nights not yet ingested
+    # are read, and the new nights' history comes from the stored statistics
+    latest, _ = _run_gen(tmp_path, data, "a", window_nights=3)
+    assert latest.properties["span"].int_value == span_of(FIRST + dt.timedelta(days=9))
+    assert latest.custom_properties["first_night"].string_value == "2026-01-11"
+    assert latest.custom_properties["nights_ingested"].int_value == 4
+    rows = read_examples(f"{latest.uri}/Split-*/*.gz")
+    assert sorted({r["night_date"][0].decode() for r in rows}) == [
+        "2026-01-11", "2026-01-12", "2026-01-13", "2026-01-14"]
+    night_11 = next(r for r in rows if r["night_date"][0] == b"2026-01-11")
+    assert sum(night_11["hist_valid"]) == 6 and night_11["hist_heart_rate"][-1] == pytest.approx(60)
+    ledger_files = list((tmp_path / "a").rglob("nights-2026-01-1*.jsonl.gz"))
     ledger = [json.loads(line) for f in ledger_files for line in gzip.open(f)]
-    assert sorted({e["night_date"] for e in ledger}) == ["2026-01-08", "2026-01-09", "2026-01-10"]
+    assert len(ledger) == 3 * (1 + 4)  # 01-10 from the first run, 01-11..14 from this one
     assert all("features" in e for e in ledger)
 
 
@@ -234,7 +222,8 @@ def test_drift_stops_the_run_and_the_override_trains_anyway(tmp_path):
     text = format_run_summary(summary)
     (line,) = [x for x in text.splitlines() if x.startswith("drift ")]
     assert f"OVERRIDDEN: {night} vs 2026-02-19," in line and "heart_rate" in line
-    assert f"2026-01-22..{night} (span {span_of(dt.date(2026, 2, 20))})" in text
+    assert f"span {span_of(dt.date(2026, 2, 20))}" in text
+    assert f"window 2026-01-22..{night} (30 nights)" in text
 
 
 def test_drift_calibration_counts_noise_and_detections():
