@@ -11,7 +11,11 @@ Derived features:
 - missing-night handling: masked means over valid nights only, a history-coverage feature, and a
   zero delta (the population mean after scaling) when a user has no valid history yet;
 - cycle timing: the calendar estimate of the ovulation day from the user's previous cycle lengths
-  (the population mean cycle length when she has none), the days to it, and the cycle's variability.
+  (the population mean cycle length when she has none), the days to it, and the cycle's variability;
+- the nightly history as a sequence (``sequence_features``): the previous ``HISTORY_NIGHTS`` nights
+  and tonight, oldest first, each statistic relative to the user's own baseline (the mean of her
+  valid previous nights) and zero where the night is missing or invalid, with the validity mask and
+  each night's place in the cycle. The Trainer's recurrent layer reads these.
 """
 
 from __future__ import annotations
@@ -111,6 +115,76 @@ def cycle_baseline_features(inputs: dict[str, tf.Tensor]) -> dict[str, tf.Tensor
     return out
 
 
+SEQUENCE_PREFIX = "seq_"
+SEQUENCE_LENGTH = fc.HISTORY_NIGHTS + 1  # the previous nights, oldest first, then tonight
+SEQUENCE_VALID = f"{SEQUENCE_PREFIX}valid"  # 1 where the night is recorded and valid, else 0
+# per-night statistics relative to the user's baseline, 0 on invalid nights
+SEQUENCE_VALUES: tuple[str, ...] = tuple(f"{SEQUENCE_PREFIX}{n}" for n in fc.NIGHTLY_FEATURES)
+# where each night lies: its cycle day (0 and below: the previous cycle), whether it is in the
+# current cycle, and its distance to the calendar's ovulation estimate, all known on the night
+SEQUENCE_TIMING: tuple[str, ...] = (
+    f"{SEQUENCE_PREFIX}night_cycle_day",
+    f"{SEQUENCE_PREFIX}in_current_cycle",
+    f"{SEQUENCE_PREFIX}days_to_expected_ovulation",
+)
+SEQUENCE_FEATURES: tuple[str, ...] = SEQUENCE_VALUES + (SEQUENCE_VALID,) + SEQUENCE_TIMING
+# fixed scales for the timing channels (days), so they need no analyzer
+DAY_SCALE = 10.0
+
+
+def sequence_features(inputs: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
+    """The history and tonight as [batch, SEQUENCE_LENGTH] sequences, before scaling.
+
+    Each statistic is taken relative to the user's own baseline (the mean of her valid previous
+    nights; 0 when she has none) and set to 0 on invalid nights, so whatever an invalid night's
+    slot holds never reaches the model.
+    """
+    mask = tf.cast(inputs[fc.HISTORY_MASK], tf.float32)
+    valid = tf.concat([mask, tf.ones_like(mask[:, :1])], axis=1)
+    _, count = _masked_mean(mask, mask)
+    has_history = tf.cast(count > 0, tf.float32)[:, tf.newaxis]
+    out: dict[str, tf.Tensor] = {SEQUENCE_VALID: valid}
+    for name in fc.NIGHTLY_FEATURES:
+        hist = tf.cast(inputs[fc.history_key(name)], tf.float32)
+        baseline, _ = _masked_mean(hist, mask)
+        nights = tf.concat([hist, _dense(inputs[name])[:, tf.newaxis]], axis=1)
+        # where(), not a product: an invalid slot's NaN or any other value must not leak
+        relative = tf.where(valid > 0, nights - baseline[:, tf.newaxis], 0.0)
+        out[f"{SEQUENCE_PREFIX}{name}"] = relative * has_history
+    cycle_day = _dense(inputs[fc.CYCLE_DAY])
+    days_back = tf.range(fc.HISTORY_NIGHTS, -1, -1, dtype=tf.float32)[tf.newaxis, :]
+    night_cycle_day = cycle_day[:, tf.newaxis] - days_back
+    expected_ovulation = cycle_features(inputs)["expected_cycle_length"] - fc.CALENDAR_LUTEAL_DAYS
+    out[f"{SEQUENCE_PREFIX}night_cycle_day"] = night_cycle_day
+    out[f"{SEQUENCE_PREFIX}in_current_cycle"] = tf.cast(night_cycle_day >= 1.0, tf.float32)
+    out[f"{SEQUENCE_PREFIX}days_to_expected_ovulation"] = (
+        expected_ovulation[:, tf.newaxis] - night_cycle_day
+    )
+    return out
+
+
+def scale_sequences(sequences: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
+    """Scale the sequences: statistics by their spread over valid nights (full pass), days by 10.
+
+    A statistic's relative values are centred on the user's baseline already; they are divided by
+    their root mean square over the valid nights of the training data (``tft.mean`` of squares over
+    all slots divided by the valid fraction), and stay 0 on invalid nights.
+    """
+    valid = sequences[SEQUENCE_VALID]
+    valid_fraction = tft.mean(valid)
+    out = {SEQUENCE_VALID: valid}
+    for name in SEQUENCE_VALUES:
+        value = sequences[name]
+        spread = tf.sqrt(tf.math.divide_no_nan(tft.mean(tf.square(value)), valid_fraction))
+        out[name] = tf.math.divide_no_nan(value, spread)
+    out[f"{SEQUENCE_PREFIX}in_current_cycle"] = sequences[f"{SEQUENCE_PREFIX}in_current_cycle"]
+    for name in SEQUENCE_TIMING:
+        if name == f"{SEQUENCE_PREFIX}in_current_cycle":
+            continue
+        out[name] = sequences[name] / DAY_SCALE
+    return out
+
+
 def engineered_features(inputs: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
     """Every derived model input before scaling, as float [batch] vectors."""
     out = {name: _dense(inputs[name]) for name in fc.NIGHTLY_FEATURES}
@@ -121,10 +195,14 @@ def engineered_features(inputs: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
 
 
 def preprocessing_fn(inputs: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
-    """tf.Transform entry point: z-score every engineered feature; pass the label through."""
+    """tf.Transform entry point: z-score the engineered features, scale the sequences.
+
+    The sequences are ``SEQUENCE_FEATURES``, each [batch, SEQUENCE_LENGTH]; the label goes through.
+    """
     outputs = {
         name: tft.scale_to_z_score(value) for name, value in engineered_features(inputs).items()
     }
+    outputs.update(scale_sequences(sequence_features(inputs)))
     if fc.LABEL_KEY in inputs:
         outputs[fc.LABEL_KEY] = tf.cast(_dense(inputs[fc.LABEL_KEY]), tf.int64)
     return outputs
