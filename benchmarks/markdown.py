@@ -202,6 +202,77 @@ def _serving_lines(figures: dict) -> list[str]:
     return lines
 
 
+def _nightly_lines(nightly: dict) -> list[str]:
+    """The next night's cost against the history already ingested, and the fleet figures."""
+    points = nightly["points"]
+    base = points[0]["ingest"]
+    lines = [
+        "## The nightly path: the next night against the history already ingested",
+        "",
+        f"The night {points[0]['night']} ingested into a span store already holding the nights "
+        "before it (`benchmarks/nightly_cost.py`; each ingest three times in a fresh process, "
+        "median; CPU is user + system of the process).",
+        "",
+        "| nights already ingested | nights ingested | raw files read | the new night's files "
+        "| history nights read from the store | ingest wall s | ingest CPU s | CPU vs "
+        f"{points[0]['history_nights']} nights |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for p in points:
+        i = p["ingest"]
+        lines.append(
+            f"| {p['history_nights']} | {i['nights_ingested']} | {i['files_read']} | "
+            f"{i['new_night_files']} | {i['history_nights_from_store']} | {i['seconds']:.1f} | "
+            f"{i['cpu_seconds']:.1f} | {i['cpu_seconds'] / base['cpu_seconds']:.2f}x |"
+        )
+    runs = [p for p in points if "whole_run" in p]
+    if runs:
+        lines += [
+            "",
+            "The whole run for that night (one night ingested, the window of the ingested nights "
+            "gathered, Transform and Trainer over it), in its own process:",
+            "",
+            "| window nights | examples | whole run s | NightlyFeatureGen s | TrainingWindow s "
+            "| Transform s | Trainer s |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        for p in runs:
+            w = p["whole_run"]
+            c = w["components"]
+            lines.append(
+                f"| {p['history_nights']} | {sum(w['examples'].values())} | {w['seconds']:.0f} | "
+                + " | ".join(
+                    f"{c.get(n, 0.0):.1f}"
+                    for n in ("NightlyFeatureGen", "TrainingWindow", "Transform", "Trainer")
+                )
+                + " |"
+            )
+    f = nightly["fleet"]
+    lines += [
+        "",
+        "### The fleet, from the nightly path as shipped",
+        "",
+        f"- Ingest: {f['ingest_cpu_seconds_per_file'] * 1000:.1f} ms of CPU per raw file (the "
+        "backfill's marginal rate, history read included) x one file per user: "
+        f"**{f['ingest_core_hours_per_night']:,.2f} core-hours a night** for {f['users']:,} "
+        "users, the same whatever the history.",
+        f"- Backfill: {f['backfill_files_per_cpu_second']:,.0f} user-nights per CPU-second; a "
+        f"year of the fleet's history is **{f['backfill_core_hours_per_year']:,.0f} "
+        "core-hours** (one Beam job, parallel on the configured runner).",
+    ]
+    if "train_core_hours_per_training_night" in f:
+        lines.append(
+            f"- Training on a {365}-night window: Transform and Trainer took "
+            f"{f['train_seconds_per_window_example'] * 1000:.2f} ms per window example here; at "
+            f"{f['window_examples_per_user_night']:.2f} examples per user-night the fleet's "
+            f"window is {f['users'] * 365 * f['window_examples_per_user_night']:,.0f} examples: "
+            f"**{f['train_core_hours_per_training_night']:,.1f} core-hours per training night** "
+            "(a linear extrapolation: the Trainer's fixed step count makes it an upper bound "
+            "for the Trainer). `--train-every N` divides it by N."
+        )
+    return lines + [""]
+
+
 def format_markdown(figures: dict, command: str, log: str = "") -> str:
     """Render the figures as BENCHMARKS.md, followed by the kept optimisation log."""
     load = figures["load_before"]
@@ -228,18 +299,20 @@ def format_markdown(figures: dict, command: str, log: str = "") -> str:
         lines += _whole_run_lines(figures["whole_run"])
     if "serving" in figures:
         lines += _serving_lines(figures)
+    if "nightly" in figures:
+        lines += _nightly_lines(figures["nightly"])
     if "features" in figures:
         beam = next(f for f in figures["features"] if "in_memory" in f["name"])
         rate = beam["rows_per_second_per_core"]
         rows_per_night = figures["rows"] / max(figures["files"], 1)
         night_core_hours = FLEET_USERS * rows_per_night / rate / 3600
         lines += [
-            "## On paper: the fleet",
+            "## On paper: one night of raw data",
             "",
             f"At {rate:,.0f} raw rows / s / core (Beam in_memory, start-up included) and "
-            f"{rows_per_night:,.0f} rows per user-night, one night of a {FLEET_USERS:,}-user "
-            f"fleet is {night_core_hours:,.1f} core-hours; a year of its history is "
-            f"{night_core_hours * 365:,.0f} core-hours.",
+            f"{rows_per_night:,.0f} rows per user-night, parsing one night of a "
+            f"{FLEET_USERS:,}-user fleet's raw data is {night_core_hours:,.1f} core-hours (the "
+            "raw-data part of a night; the nightly path's own figures are above when measured).",
             "",
         ]
     if log:

@@ -259,7 +259,7 @@ def _job_tfx(data_root: str, workdir: str, train_steps: str) -> dict:
 
 
 def main(argv: list[str]) -> int:
-    """Entry point of the measured processes: ``features``, ``tfx`` or ``plain`` and arguments."""
+    """Entry point of the measured processes: the job's name and its arguments."""
     import warnings
 
     warnings.filterwarnings("ignore")
@@ -268,6 +268,15 @@ def main(argv: list[str]) -> int:
         result = _job_features(*args)
     elif job == "tfx":
         result = _job_tfx(*args)
+    elif job in ("backfill", "ingest", "night-run"):
+        from benchmarks import nightly_cost
+
+        fn = {
+            "backfill": nightly_cost.job_backfill,
+            "ingest": nightly_cost.job_ingest,
+            "night-run": nightly_cost.job_night_run,
+        }[job]
+        result = fn(*args)
     elif job == "plain":
         from benchmarks.plain_baseline import run_plain
         from pipeline.config import TrainingConfig

@@ -44,7 +44,7 @@ def machine() -> str:
     )
 
 
-PARTS = ("features", "scaling", "whole-run", "serving")
+PARTS = ("features", "scaling", "whole-run", "serving", "nightly")
 
 
 @dataclass(frozen=True)
@@ -197,5 +197,26 @@ def run_benchmarks(
         example = read_examples(pattern, limit=1)[0]
         figures["serving"] = serving_latency(model_dir, example)
         figures["serving_model"] = model_label
+    if "nightly" in parts:
+        from benchmarks.nightly_cost import measure_nightly_cost
+
+        if run_data is None:
+            run_data = os.path.join(work_dir, "run-data")
+            generate_dataset(
+                run_data,
+                users=spec.run_users or 80,
+                cycles=spec.run_cycles,
+                seed=2,
+                progress=False,
+                overwrite=True,
+            )
+        histories = (7, 30, 90) if spec.run_cycles >= 4 else (7, 30)
+        figures["nightly"] = measure_nightly_cost(
+            run_data,
+            os.path.join(work_dir, "nightly"),
+            histories=histories,
+            whole_run_steps=spec.train_steps if "whole-run" in parts else None,
+            log=log,
+        )
     figures["load_after"] = os.getloadavg()
     return figures

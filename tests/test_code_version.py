@@ -42,7 +42,8 @@ def _moved(root: Path, before: dict[str, str]) -> set[str]:
 def test_a_copy_of_the_tree_has_the_repositorys_fingerprints(tree):
     assert code_fingerprints(tree) == code_fingerprints()
     assert set(code_fingerprints()) == set(COMPONENT_CODE) == {
-        "NightlyFeatureGen", "Transform", "Trainer", "AnomalyGate", "DriftGate", "CalendarBaseline"}
+        "NightlyFeatureGen", "Transform", "Trainer", "AnomalyGate", "DriftGate", "CalendarBaseline",
+        "TrainingWindow"}
 
 
 # The feature job's Beam code (the drift gate reads only the quarantine's layout, not the job).
@@ -62,9 +63,12 @@ IN_COMPONENTS = set(COMPONENT_CODE) - {"Transform"}
         ("components/nightly_features/sorted_shards.py", FEATURES),
         # the artifact classes: components/__init__.py imports them lazily
         ("components/artifacts.py", IN_COMPONENTS),
-        ("transforms/features.py", set(COMPONENT_CODE) - {"AnomalyGate", "DriftGate"}),
-        # the quarantine's file names: written by the feature job, read by the drift gate
-        ("components/quarantine_layout.py", {"NightlyFeatureGen", "DriftGate"}),
+        ("transforms/features.py", set(COMPONENT_CODE) - {"AnomalyGate"}),
+        # the quarantine's file names: written by the feature job, read through the span store
+        ("components/quarantine_layout.py", {"NightlyFeatureGen", "DriftGate", "TrainingWindow"}),
+        # the span store: the feature job writes it, the drift gate and the window read it
+        ("components/nightly_features/span_store.py",
+         {"NightlyFeatureGen", "DriftGate", "TrainingWindow"}),
         ("transforms/preprocessing.py", {"Transform"}),
         ("components/trainer/warmup.py", {"Trainer"}),
         # a python-function component's helper: its cache key holds no code of its own

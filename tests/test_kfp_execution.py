@@ -40,14 +40,16 @@ def test_compiled_spec_runs_task_by_task_through_the_tfx_container_entrypoint(tm
 
     assert result.order[0] == "ImportSchemaGen" and result.order[-1] == "Pusher"
     assert set(result.order) == {"ImportSchemaGen", "NightlyFeatureGen", "StatisticsGen",
-                                 "ExampleValidator", "AnomalyGate", "DriftGate", "Transform",
-                                 "Trainer", "Evaluator", "CalendarBaseline", "Pusher"}
+                                 "ExampleValidator", "AnomalyGate", "DriftGate", "TrainingWindow",
+                                 "Transform", "Trainer", "Evaluator", "CalendarBaseline", "Pusher"}
     assert len(result.skipped) == 2  # the resolvers: nothing blessed yet
     examples = result.outputs["NightlyFeatureGen"]["examples"]
     assert examples["metadata"]["split_names"] == '["train", "eval", "test"]'
     # no driver runs on Kubeflow v2: the executor resolved the newest night as the span itself
     newest = max(p.name for p in (tmp_path / "data" / "nights").iterdir())
     assert examples["metadata"]["last_night"] == newest
+    window = result.outputs["TrainingWindow"]["window"]["metadata"]
+    assert window["train"] == 1 and window["last_night"] == newest and window["nights"] > 20
     assert result.outputs["DriftGate"]["report"]["metadata"]["status"] == "not_checked"
     assert result.outputs["Evaluator"]["blessing"]["metadata"]["blessed"] == 1
     assert result.outputs["Pusher"]["pushed_model"]["metadata"]["pushed"] == 1
@@ -55,3 +57,14 @@ def test_compiled_spec_runs_task_by_task_through_the_tfx_container_entrypoint(tm
     assert len(versions) == 1 and versions[0].name.isdigit()
     assert (versions[0] / "saved_model.pb").is_file()
     assert Path(result.outputs["Trainer"]["model"]["uri"], "Format-Serving").is_dir()
+
+
+def test_a_false_trigger_condition_skips_the_task():
+    from pipeline.orchestration.kfp_local import condition_holds
+
+    condition = "(inputs.artifacts['examples'].artifacts[0].metadata['train'] == 1.0)"
+    trains = {"examples": {"artifacts": [{"metadata": {"train": 1}}]}}
+    rests = {"examples": {"artifacts": [{"metadata": {"train": 0}}]}}
+    assert condition_holds(condition, trains) and not condition_holds(condition, rests)
+    with pytest.raises(ValueError, match="unsupported trigger condition"):
+        condition_holds("inputs.parameter_values['x'] > 1", trains)

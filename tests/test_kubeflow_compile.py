@@ -97,6 +97,18 @@ def test_configuration_reaches_the_spec(compiled_spec):
     drift = tasks["DriftGate"]["inputs"]["parameters"]
     assert constant(drift, "allow_drift") == "0"
     assert constant(drift, "min_nights") == str(config.pipeline.drift.min_nights)
+    # one span store on the pipeline root: the feature job writes it, the gate and window read it
+    store = "gs://cyclecast-pipelines/pipeline_root/spans"
+    assert constant(gen, "span_store") == constant(drift, "span_store") == store
+    assert constant(gen, "late_nights") == "7"
+    window = tasks["TrainingWindow"]["inputs"]["parameters"]
+    assert constant(window, "span_store") == store
+    assert constant(window, "window_nights") == "365" and constant(window, "train_every") == "1"
+    # training runs only on a night the window says trains (the Cond compiles to a trigger)
+    for name in ("Transform", "Trainer", "Evaluator", "Pusher", "CalendarBaseline"):
+        condition = tasks[name]["triggerPolicy"]["condition"]
+        assert "TrainingWindow" in condition and "train" in condition, (name, condition)
+    assert "triggerPolicy" not in tasks["TrainingWindow"]
 
 
 def test_drift_override_and_window_from_the_config_file(tmp_path):
@@ -104,9 +116,11 @@ def test_drift_override_and_window_from_the_config_file(tmp_path):
     assert "allow = false" in text and "window_nights = 365" in text
     custom = tmp_path / "kf.toml"
     custom.write_text(text.replace("allow = false", "allow = true")
-                      .replace("window_nights = 365", "window_nights = 90"))
+                      .replace("window_nights = 365", "window_nights = 90")
+                      .replace("train_every = 1", "train_every = 7"))
     config = load_kubeflow_config(custom)
     assert config.pipeline.drift.allow and config.pipeline.window_nights == 90
+    assert config.pipeline.train_every == 7
     custom.write_text(text.replace("allow = false", "allow = false\nalow = 1"))
     with pytest.raises(ConfigError, match=r"\[drift\].*unknown key\(s\) \['alow'\]"):
         load_kubeflow_config(custom)

@@ -36,7 +36,8 @@ def test_component_outputs_caching_and_cycle_log_fingerprint(tmp_path):
     db = tmp_path / "metadata.db"
 
     def run():
-        gen = NightlyFeatureGen(input_base=str(data), salt_file=str(salt))
+        gen = NightlyFeatureGen(input_base=str(data), salt_file=str(salt),
+                                span_store=str(tmp_path / "root" / "spans"))
         LocalDagRunner().run(pipeline.Pipeline(
             pipeline_name="nfg-test", pipeline_root=str(tmp_path / "root"), components=[gen],
             enable_cache=True,

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from pipeline.cli.common import CommandError, add_workdir, local_config, quiet_tensorflow
 
-BENCH_PARTS = ("features", "scaling", "whole-run", "serving")
+BENCH_PARTS = ("features", "scaling", "whole-run", "serving", "nightly")
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
@@ -86,7 +86,7 @@ def bench(args: argparse.Namespace) -> int:
         raise CommandError(e) from e
     parts = tuple(p for p in PARTS if p not in args.skip)
     run_data = None
-    if "whole-run" in parts and SIZES[args.size].run_users is None:
+    if {"whole-run", "nightly"} & set(parts) and SIZES[args.size].run_users is None:
         config = local_config(args)
         ensure_default_data(config)
         run_data = str(config.data_root.resolve())

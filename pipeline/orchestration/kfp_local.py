@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -73,6 +74,25 @@ def _legacy_value(value) -> dict:
     return {"intValue": str(value)} if isinstance(value, int) else {"doubleValue": value}
 
 
+_CONDITION = re.compile(
+    r"^\(?inputs\.artifacts\['(?P<key>[^']+)'\]\.artifacts\[0\]\.metadata\['(?P<prop>[^']+)'\]"
+    r" == (?P<value>[-0-9.]+)\)?$"
+)
+
+
+def condition_holds(condition: str, inputs_artifacts: dict) -> bool:
+    """Evaluate a compiled ``triggerPolicy`` condition of the form TFX's ``Cond`` compiles to.
+
+    Only the comparison TFX emits for ``artifact.custom_property(name) == number`` is known;
+    anything else raises rather than guess.
+    """
+    match = _CONDITION.match(condition.strip())
+    if not match:
+        raise ValueError(f"unsupported trigger condition: {condition}")
+    artifact = inputs_artifacts[match["key"]]["artifacts"][0]
+    return float(artifact["metadata"].get(match["prop"], "nan")) == float(match["value"])
+
+
 def run_spec_locally(
     spec_path: str | Path,
     work_dir: str | Path,
@@ -108,6 +128,10 @@ def run_spec_locally(
             )
             if produced is not None:
                 inputs_artifacts[key] = {"artifacts": [produced]}
+        condition = task.get("triggerPolicy", {}).get("condition")
+        if condition and not condition_holds(condition, inputs_artifacts):
+            result.skipped.append(name)  # its condition is false (a night that doesn't train)
+            continue
         params = {
             key: _parameter_value(ref, pipeline_parameters)
             for key, ref in task.get("inputs", {}).get("parameters", {}).items()

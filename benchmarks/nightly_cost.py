@@ -1,0 +1,224 @@
+"""The cost of the next nightly run with 7, 30 and 90 nights already ingested, and of a backfill.
+
+The data is the bench's run data from its 29th night on, when every generated user is recording,
+so the new night's files are the same whatever the history. For each history length H the span
+store holds the H nights before the new night (one backfill, which also gives the backfill rate),
+then the new night is ingested as the nightly component does (``plan_ingest`` + ``ingest``), three
+times, each in a fresh process. With ``whole_run`` the whole pipeline then runs for that night on
+a window of the H nights (one ingest, the window gathered, Transform and Trainer over it).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import statistics
+import time
+from pathlib import Path
+
+from transforms import features as fc
+from transforms import raw_format as rf
+
+FLEET_USERS = 200_000
+FLEET_WINDOW_NIGHTS = 365
+
+
+def trimmed_root(data_root: str, out: str) -> list[str]:
+    """A data root of ``data_root``'s nights from its 29th on (linked, not copied); its nights."""
+    src, dst = Path(data_root), Path(out)
+    nights = sorted(p.name for p in (src / rf.NIGHTS_DIR).iterdir())[fc.HISTORY_NIGHTS :]
+    (dst / rf.NIGHTS_DIR).mkdir(parents=True, exist_ok=True)
+    for night in nights:
+        link = dst / rf.NIGHTS_DIR / night
+        if not link.exists():
+            link.symlink_to((src / rf.NIGHTS_DIR / night).resolve(), target_is_directory=True)
+    cycles = dst / rf.CYCLES_FILE
+    if not cycles.exists():
+        cycles.write_bytes((src / rf.CYCLES_FILE).read_bytes())
+    return nights
+
+
+def job_backfill(data_root: str, store: str, first: str, last: str) -> dict:
+    """The ``backfill`` job: nights first..last into the store; its summary and seconds."""
+    from benchmarks.process import BENCH_SALT, beam_args
+    from components.nightly_features.job import run_backfill
+
+    started = time.perf_counter()
+    summary = run_backfill(
+        data_root, store, first, last, BENCH_SALT.encode(), beam_args("in_memory", 1), "bench"
+    )
+    return {"job_seconds": time.perf_counter() - started, "files": summary["files"]}
+
+
+def job_ingest(data_root: str, store_root: str, night: str, out: str) -> dict:
+    """The ``ingest`` job: what NightlyFeatureGen's executor does for one night."""
+    import apache_beam as beam
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    from benchmarks.process import BENCH_SALT, beam_args
+    from components.nightly_features.beam_job import FeatureJobConfig
+    from components.nightly_features.ingest import ingest
+    from components.nightly_features.span_store import SpanStore, plan_ingest
+
+    started = time.perf_counter()
+    store = SpanStore(store_root)
+    plan = plan_ingest(store, data_root, dt.date.fromisoformat(night), window_nights=365)
+    summary = ingest(
+        plan,
+        FeatureJobConfig(input_root=data_root, salt=BENCH_SALT.encode()),
+        f"{out}/examples",
+        f"{out}/quarantine",
+        store,
+        "bench",
+        lambda: beam.Pipeline(options=PipelineOptions(beam_args("in_memory", 1))),
+    )
+    return {
+        "job_seconds": time.perf_counter() - started,
+        "nights_ingested": len(plan.ingest),
+        "files_read": summary["files"],
+        "new_night_files": plan.fingerprints[night][1],
+        "history_nights_from_store": len(plan.history),
+    }
+
+
+def job_night_run(data_root: str, workdir: str, night: str, window: str, steps: str) -> dict:
+    """The ``night-run`` job: the whole pipeline for one night on a store already holding H."""
+    from benchmarks.process import BENCH_SALT, component_durations
+    from pipeline.config import LocalConfig, TrainingConfig
+    from pipeline.orchestration.local_runner import run_local
+    from pipeline.runs.summary import summarize_run
+
+    config = LocalConfig(workdir=Path(workdir))
+    config.salt_file.write_text(BENCH_SALT + "\n")
+    cfg = config.pipeline_config(Path(data_root)).with_changes(
+        night=night,
+        window_nights=int(window),
+        enable_cache=False,
+        training=TrainingConfig(train_steps=int(steps)),
+    )
+    started = time.perf_counter()
+    run_id = run_local(cfg)
+    seconds = time.perf_counter() - started
+    summary = summarize_run(cfg.metadata_path, cfg.pipeline_name, run_id)
+    return {
+        "run_seconds": seconds,
+        "components": component_durations(cfg.metadata_path, cfg.pipeline_name, run_id),
+        "examples": summary.examples,
+        "ingested": summary.data.get("ingested"),
+    }
+
+
+def measure_nightly_cost(
+    data_root: str,
+    work_dir: str,
+    histories: tuple[int, ...] = (7, 30, 90),
+    repeats: int = 3,
+    whole_run_steps: int | None = None,
+    log=None,
+) -> dict:
+    """Measure the next night's ingest (and whole run) for each history length; see the module."""
+    import sys
+
+    from benchmarks.process import run_measured
+
+    log = log or sys.stderr
+    data = os.path.join(work_dir, "data-from-night-29")
+    nights = trimmed_root(data_root, data)
+    if len(nights) <= max(histories):
+        raise ValueError(f"{len(nights)} nights from the 29th on; {max(histories) + 1} needed")
+    night = nights[max(histories)]
+    points = []
+    for h in histories:
+        workdir = os.path.join(work_dir, f"history-{h}")
+        store = os.path.join(workdir, "pipeline_root", "spans")
+        first = (dt.date.fromisoformat(night) - dt.timedelta(days=h)).isoformat()
+        last = (dt.date.fromisoformat(night) - dt.timedelta(days=1)).isoformat()
+        log.write(f"bench: nightly cost, {h} nights ingested ({first}..{last}): backfill...\n")
+        back = run_measured(
+            ["backfill", data, store, first, last], os.path.join(workdir, "backfill-job")
+        )
+        runs = []
+        for i in range(repeats):
+            runs.append(
+                run_measured(
+                    ["ingest", data, store, night, os.path.join(workdir, f"ingest-{i}")],
+                    os.path.join(workdir, f"ingest-{i}-job"),
+                )
+            )
+        point = {
+            "history_nights": h,
+            "night": night,
+            "backfill": {
+                "nights": h,
+                "files": back.result["files"],
+                "seconds": back.seconds,
+                "cpu_seconds": back.cpu_seconds,
+                "job_seconds": back.result["job_seconds"],
+            },
+            "ingest": {
+                "seconds": statistics.median(r.seconds for r in runs),
+                "cpu_seconds": statistics.median(r.cpu_seconds for r in runs),
+                "job_seconds": statistics.median(r.result["job_seconds"] for r in runs),
+                **{
+                    k: runs[0].result[k]
+                    for k in (
+                        "nights_ingested",
+                        "files_read",
+                        "new_night_files",
+                        "history_nights_from_store",
+                    )
+                },
+            },
+        }
+        log.write(
+            f"bench: nightly cost, {h} nights ingested: ingest {point['ingest']['seconds']:.1f} s "
+            f"wall, {point['ingest']['cpu_seconds']:.1f} s CPU\n"
+        )
+        if whole_run_steps:
+            whole = run_measured(
+                ["night-run", data, workdir, night, str(h), str(whole_run_steps)],
+                os.path.join(workdir, "night-run-job"),
+            )
+            point["whole_run"] = whole.result | {
+                "seconds": whole.seconds,
+                "cpu_seconds": whole.cpu_seconds,
+            }
+            log.write(f"bench: nightly cost, {h} nights: whole run {whole.seconds:.0f} s\n")
+        points.append(point)
+    return {"points": points, "fleet": fleet_estimate(points)}
+
+
+def fleet_estimate(points: list[dict]) -> dict:
+    """The nightly path at 200,000 users, from the measured marginal rates (see BENCHMARKS.md).
+
+    Ingest: the backfill's CPU seconds per raw file (its fixed start-up spread over many files,
+    so a marginal rate) times one file per user; the history read is inside that rate, since a
+    backfill night reads the same 28 nights of statistics. Training: Transform's and the
+    Trainer's seconds per window example (the largest window measured) times a year's window of
+    the fleet's examples (the measured examples per user-night), on a training night.
+    """
+    biggest = max(points, key=lambda p: p["backfill"]["files"])
+    backfill = biggest["backfill"]
+    per_file = backfill["cpu_seconds"] / backfill["files"]
+    out = {
+        "users": FLEET_USERS,
+        "ingest_cpu_seconds_per_file": per_file,
+        "ingest_core_hours_per_night": FLEET_USERS * per_file / 3600,
+        "backfill_files_per_cpu_second": 1 / per_file,
+        "backfill_core_hours_per_year": FLEET_USERS * 365 * per_file / 3600,
+    }
+    runs = [p for p in points if "whole_run" in p]
+    if runs:
+        run = max(runs, key=lambda p: p["history_nights"])
+        examples = sum(run["whole_run"]["examples"].values())
+        files = run["backfill"]["files"]
+        per_example = sum(
+            run["whole_run"]["components"].get(c, 0.0) for c in ("Transform", "Trainer")
+        ) / max(examples, 1)
+        fleet_examples = FLEET_USERS * FLEET_WINDOW_NIGHTS * examples / max(files, 1)
+        out |= {
+            "window_examples_per_user_night": examples / max(files, 1),
+            "train_seconds_per_window_example": per_example,
+            "train_core_hours_per_training_night": fleet_examples * per_example / 3600,
+        }
+    return out
