@@ -124,4 +124,24 @@ def test_full_pass_z_scores(transformed):
         want = (raw[name] - raw[name].mean()) / raw[name].std()
         np.testing.assert_allclose(got, want, atol=1e-5)
     assert [r[fc.LABEL_KEY][0] for r in rows] == [0, 1, 0, 0]  # cycle days 3, 10, 20, 25
-    assert set(rows[0]) == set(raw) | {fc.LABEL_KEY}
+    from transforms.preprocessing import SEQUENCE_FEATURES
+
+    assert set(rows[0]) == set(raw) | set(SEQUENCE_FEATURES) | {fc.LABEL_KEY}
+
+
+def test_scaled_sequences_stay_zero_on_invalid_nights(transformed):
+    from transforms.preprocessing import SEQUENCE_LENGTH, SEQUENCE_VALID, SEQUENCE_VALUES
+
+    rows, _ = transformed
+    for row in rows:
+        valid = np.array(row[SEQUENCE_VALID])
+        assert valid.shape == (SEQUENCE_LENGTH,) and valid[-1] == 1.0  # tonight is valid
+        for name in SEQUENCE_VALUES:
+            value = np.array(row[name])
+            assert np.all(np.isfinite(value)) and np.all(value[valid == 0] == 0.0), name
+    by_day = {round(r["seq_night_cycle_day"][-1] * 10): r for r in rows}  # scaled by 1/10
+    # cycle day 10: 34.5 tonight against a 34.0 history, the only non-zero skin temperature
+    temps = np.array(by_day[10]["seq_skin_temp"])
+    assert temps[-1] > 0 and np.all(temps[:-1] == 0.0)
+    # cycle day 3 has no valid history: every statistic is 0, tonight's too
+    assert np.all(np.array(by_day[3]["seq_skin_temp"]) == 0.0)

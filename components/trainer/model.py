@@ -152,8 +152,11 @@ def example_files(patterns: list[str] | str) -> list[str]:
 
 
 def make_dataset(files: list[str], tf_transform_output: tft.TFTransformOutput, batch_size: int,
-                 positive_weight: float, seed: int, shuffle: bool = True) -> tf.data.Dataset:
-    """Transformed examples as (features, label, weight) batches, repeated, in a seeded order.
+                 positive_weight: float, seed: int, shuffle: bool = True,
+                 repeat: bool = True) -> tf.data.Dataset:
+    """Transformed examples as (features, label, weight) batches in a seeded order.
+
+    Repeated without end unless ``repeat`` is False (one pass, for a full evaluation).
 
     Files are read one after another in name order and records shuffled with the run's own seed
     (an unseeded shuffle would hang on the global seed plus how many random ops came before), so
@@ -174,7 +177,9 @@ def make_dataset(files: list[str], tf_transform_output: tft.TFTransformOutput, b
         weight = 1.0 + (positive_weight - 1.0) * label
         return features, label, weight
 
-    return dataset.repeat().batch(batch_size).map(parse)
+    if repeat:
+        dataset = dataset.repeat()
+    return dataset.batch(batch_size).map(parse)
 
 
 def train_model(train_files: list[str], eval_files: list[str],
