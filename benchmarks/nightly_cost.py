@@ -1,11 +1,12 @@
 """The cost of the next nightly run with 7, 30 and 90 nights already ingested, and of a backfill.
 
-The data is the bench's run data from its 29th night on, when every generated user is recording,
-so the new night's files are the same whatever the history. For each history length H the span
-store holds the H nights before the new night (one backfill, which also gives the backfill rate),
-then the new night is ingested as the nightly component does (``plan_ingest`` + ``ingest``), three
-times, each in a fresh process. With ``whole_run`` the whole pipeline then runs for that night on
-a window of the H nights (one ingest, the window gathered, Transform and Trainer over it).
+The data is the bench's run data from its 29th night on, when every generated user is recording.
+For each history length H the span store holds every night before the new night, the data's first
+H (one backfill, which also gives the backfill rate), as it would in steady operation; then the
+new night (night H + 1) is ingested as the nightly component does (``plan_ingest`` and
+``ingest``), three times, each in a fresh process. With ``whole_run`` the whole pipeline then
+runs for that night on a window of the H nights (one ingest, the window gathered, Transform
+and Trainer over it).
 """
 
 from __future__ import annotations
@@ -126,13 +127,12 @@ def measure_nightly_cost(
     nights = trimmed_root(data_root, data)
     if len(nights) <= max(histories):
         raise ValueError(f"{len(nights)} nights from the 29th on; {max(histories) + 1} needed")
-    night = nights[max(histories)]
     points = []
     for h in histories:
+        # every night before the new one is in the store: the steady state of a nightly run
+        night, first, last = nights[h], nights[0], nights[h - 1]
         workdir = os.path.join(work_dir, f"history-{h}")
         store = os.path.join(workdir, "pipeline_root", "spans")
-        first = (dt.date.fromisoformat(night) - dt.timedelta(days=h)).isoformat()
-        last = (dt.date.fromisoformat(night) - dt.timedelta(days=1)).isoformat()
         log.write(f"bench: nightly cost, {h} nights ingested ({first}..{last}): backfill...\n")
         back = run_measured(
             ["backfill", data, store, first, last], os.path.join(workdir, "backfill-job")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from dataclasses import replace
 
@@ -107,7 +108,11 @@ def test_configuration_reaches_the_spec(compiled_spec):
     # training runs only on a night the window says trains (the Cond compiles to a trigger)
     for name in ("Transform", "Trainer", "Evaluator", "Pusher", "CalendarBaseline"):
         condition = tasks[name]["triggerPolicy"]["condition"]
-        assert "TrainingWindow" in condition and "train" in condition, (name, condition)
+        (key,) = re.findall(r"inputs\.artifacts\['([^']+)'\]", condition)
+        assert "metadata['train'] == 1" in condition, (name, condition)
+        # the condition reads an input the task declares, produced by the window
+        ref = tasks[name]["inputs"]["artifacts"][key]["taskOutputArtifact"]
+        assert ref == {"producerTask": "TrainingWindow", "outputArtifactKey": "window"}, name
     assert "triggerPolicy" not in tasks["TrainingWindow"]
 
 

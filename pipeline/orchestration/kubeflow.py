@@ -8,6 +8,7 @@ evaluation config (with its thresholds) are run-time parameters of the compiled 
 from __future__ import annotations
 
 import json
+import re
 import tomllib
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -99,6 +100,7 @@ def compile_pipeline(config: KubeflowConfig, output: str | Path) -> Path:
     runner.run(create_pipeline(config.pipeline))
     spec = json.loads(output.read_text())
     _never_cache_raw_ingestion(spec)
+    _conditions_on_declared_inputs(spec)
     _add_parameter_types(spec)
     output.write_text(json.dumps(spec, indent=2, sort_keys=True) + "\n")
     return output
@@ -132,6 +134,36 @@ def _never_cache_raw_ingestion(spec: dict) -> None:
     """
     task = spec["pipelineSpec"]["root"]["dag"]["tasks"]["NightlyFeatureGen"]
     task["cachingOptions"] = {"enableCache": False}
+
+
+def _conditions_on_declared_inputs(spec: dict) -> None:
+    """Point each trigger condition at an input artifact its task declares.
+
+    TFX 1.16's Kubeflow v2 compiler names a ``Cond``'s artifact ``_<Producer>.<output>`` in the
+    condition; it adds that input to most tasks, but a python-function component that already
+    takes the same artifact under its own key (CalendarBaseline's ``examples``) gets the condition
+    without the input, which the launcher could not resolve. The condition is rewritten to the
+    key the task does declare for the same producer output.
+    """
+    for task in spec["pipelineSpec"]["root"]["dag"]["tasks"].values():
+        condition = task.get("triggerPolicy", {}).get("condition")
+        if not condition:
+            continue
+        artifacts = task.get("inputs", {}).get("artifacts", {})
+        for key in re.findall(r"inputs\.artifacts\['([^']+)'\]", condition):
+            if key in artifacts or not key.startswith("_") or "." not in key:
+                continue
+            producer, output = key[1:].split(".", 1)
+            same = [
+                k
+                for k, ref in artifacts.items()
+                if ref.get("taskOutputArtifact")
+                == {"producerTask": producer, "outputArtifactKey": output}
+            ]
+            if not same:
+                raise ValueError(f"condition {condition!r} names an input the task lacks")
+            condition = condition.replace(f"['{key}']", f"['{same[0]}']")
+        task["triggerPolicy"]["condition"] = condition
 
 
 TRAINING_KEYS = {"train_steps"}
