@@ -1,6 +1,6 @@
 """Code that runs inside the pipeline's components."""
 
-_ARTIFACTS = ("NightlyQuarantine", "BaselineMetrics", "DriftReport")
+_ARTIFACTS = ("NightlyQuarantine", "BaselineMetrics", "DriftReport", "NightlyPredictions")
 
 
 def __getattr__(name: str):

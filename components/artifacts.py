@@ -24,3 +24,9 @@ class DriftReport(types.Artifact):
     """The new night's statistics against the previous night's: distances and the outcome."""
 
     TYPE_NAME = "components.DriftReport"
+
+
+class NightlyPredictions(types.Artifact):
+    """One prediction per scored user-night, and the count of user-nights not scored and why."""
+
+    TYPE_NAME = "components.NightlyPredictions"

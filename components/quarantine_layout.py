@@ -13,6 +13,8 @@ NIGHT_LEDGER = "nights"
 # The stored nightly statistics: one record per user-night with a valid night (the user's
 # pseudonym, the night and its statistics). Later nights read their history features from these.
 NIGHTLY_STATS = "nightly_stats"
+# The user-nights that get no prediction request, with the reason (user_history.NotScored).
+NOT_SCORED = "not_scored"
 SUMMARY_FILE = "summary.json"
 PLAN_FILE = "plan.json"  # which nights the run ingested and why
 UNDATED = "undated"

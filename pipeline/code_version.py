@@ -36,6 +36,7 @@ COMPONENT_CODE = {
     "AnomalyGate": "components.anomaly_gate",
     "DriftGate": "components.drift_gate",
     "TrainingWindow": "components.training_window",
+    "NightlyPredictions": "components.nightly_predictions",
     "CalendarBaseline": "components.calendar_baseline",
 }
 

@@ -118,6 +118,9 @@ class PipelineConfig:
     late_nights: int = 7
     # Retrain every N-th night (by span number); ingestion runs every night.
     train_every: int = 1
+    # Where each night's predictions are published for the app (<dir>/<night>/); "" puts them
+    # under the pipeline root.
+    predictions_dir: str = ""
     enable_cache: bool = True
     # Kubeflow: expose the training arguments and the evaluation config (with its thresholds) as
     # run-time parameters of the compiled pipeline; the values above become their defaults.
@@ -143,6 +146,11 @@ class PipelineConfig:
     def span_store(self) -> str:
         """Where ingested nights are indexed: ``<pipeline_root>/spans`` (local or remote)."""
         return f"{self.pipeline_root.rstrip('/')}/spans"
+
+    @property
+    def predictions_root(self) -> str:
+        """Where each night's predictions are published: ``<predictions_root>/<night>/``."""
+        return self.predictions_dir or f"{self.pipeline_root.rstrip('/')}/predictions"
 
     def with_changes(self, **changes) -> PipelineConfig:
         """Return a copy with some fields replaced."""
@@ -174,6 +182,7 @@ class LocalConfig:
             data_root=str((data_root or self.data_root).resolve()),
             pipeline_root=str(w / "pipeline_root"),
             serving_dir=str(w / "serving_model"),
+            predictions_dir=str(w / "predictions"),
             metadata_path=str(w / "metadata.db"),
             salt_file=str(self.salt_file.resolve()),
             beam=self.beam,

@@ -2,7 +2,8 @@
 
 NightlyFeatureGen (ingests the new night's span into the span store) -> StatisticsGen ->
 ImportSchemaGen -> ExampleValidator -> AnomalyGate, and DriftGate (the new night against the
-previous one); TrainingWindow (the rolling range of ingested nights) -> [on training nights]
+previous one); NightlyPredictions (tonight's valid nights scored against the model in service);
+TrainingWindow (the rolling range of ingested nights) -> [on training nights]
 Transform -> Trainer -> (latest blessed model) -> Evaluator -> Pusher, and the calendar rule
 scored beside the model. Code is referenced by dotted path, so the same installed
 packages serve the local runner and the Kubeflow container.
@@ -18,6 +19,7 @@ from components.anomaly_gate import AnomalyGate
 from components.calendar_baseline import CalendarBaseline
 from components.drift_gate import DriftGate
 from components.nightly_features.component import NightlyFeatureGen, night_range_config
+from components.nightly_predictions import NightlyPredictions
 from components.schema_import import ImportSchemaGen
 from components.training_window import TRAIN_PROPERTY, TrainingWindow
 from pipeline.code_version import (
@@ -97,6 +99,20 @@ def create_components(cfg: PipelineConfig) -> list:
     )
     window.add_upstream_node(anomaly_gate)
     window.add_upstream_node(drift_gate)
+    pushed_model = tfx.dsl.Resolver(
+        strategy_class=tfx.dsl.experimental.LatestArtifactStrategy,
+        pushed_model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.PushedModel),
+    ).with_id("latest_pushed_model_resolver")
+    predictions = NightlyPredictions(
+        requests=example_gen.outputs["requests"],
+        quarantine=example_gen.outputs["quarantine"],
+        pushed_model=pushed_model.outputs["pushed_model"],
+        model_base=os.path.join(cfg.serving_dir, cfg.model_name),
+        publish_dir=cfg.predictions_root,
+        code_version=code_version["NightlyPredictions"],
+    )
+    predictions.add_upstream_node(anomaly_gate)  # an anomalous or drifted night gets no answers
+    predictions.add_upstream_node(drift_gate)
     examples = window.outputs["window"]
     with tfx.dsl.Cond(examples.future()[0].custom_property(TRAIN_PROPERTY) == 1):
         training = _training_components(cfg, code_version, schema, examples)
@@ -107,6 +123,8 @@ def create_components(cfg: PipelineConfig) -> list:
         example_validator,
         anomaly_gate,
         drift_gate,
+        pushed_model,
+        predictions,
         window,
         *training,
     ]

@@ -38,6 +38,7 @@ from components.nightly_features.window import NightSelection
 from components.quarantine_layout import (
     NIGHT_LEDGER,
     NIGHTLY_STATS,
+    NOT_SCORED,
     REJECTED_CYCLES,
     REJECTED_FILES,
     REJECTED_ROWS,
@@ -49,6 +50,10 @@ from transforms import raw_format as rf
 
 NAMESPACE = "cyclecast"
 DEFAULT_SPLITS: dict[str, int] = {"train": 14, "eval": 3, "test": 3}
+REQUESTS = "requests"  # prediction requests: every valid night that can be scored, no label
+REQUESTS_SPLIT = "serving"
+REQUEST_SPEC = fc.example_spec(with_label=False)  # keyed by pseudonym and night, no label
+NO_UPLOAD = "no_upload"  # a user with stored history who uploaded nothing on the night
 
 
 @dataclass(frozen=True)
@@ -218,11 +223,23 @@ class _BuildExamplesFn(beam.DoFn):
         # The raw user id, known only from a night read tonight: a user with stored history
         # alone has nothing to ingest.
         user_id = next((n.user_id for n in nights if n.user_id), None)
+        selection = self._config.selection
         if user_id is None:
+            if nights and selection.nights is not None:  # stored history, nothing uploaded
+                latest = max(n.night_date for n in nights)
+                for night in sorted(selection.nights):
+                    if night.isoformat() > latest:
+                        yield beam.pvalue.TaggedOutput(
+                            NOT_SCORED,
+                            {
+                                fc.USER_KEY: user_key,
+                                fc.NIGHT_DATE: night.isoformat(),
+                                "reason": NO_UPLOAD,
+                            },
+                        )
             return
         result = build_user_examples(user_id, nights, list(grouped["cycles"]), user_key)
         split = split_for_user(user_id, self._config.split_buckets)
-        selection = self._config.selection
         for entry in result.ledger:
             if not selection.emits(entry[fc.NIGHT_DATE]):
                 continue
@@ -245,6 +262,16 @@ class _BuildExamplesFn(beam.DoFn):
             yield beam.pvalue.TaggedOutput(
                 split, (night, order_key(example), to_serialized_example(example))
             )
+        for request in result.requests:
+            night = request[fc.NIGHT_DATE][0].decode()
+            if selection.emits(night):
+                serialized = to_serialized_example(request, REQUEST_SPEC)
+                yield beam.pvalue.TaggedOutput(REQUESTS, (night, order_key(request), serialized))
+        for night, reason in sorted(result.not_scored.items()):
+            if selection.emits(night):
+                yield beam.pvalue.TaggedOutput(
+                    NOT_SCORED, {fc.USER_KEY: user_key, fc.NIGHT_DATE: night, "reason": reason}
+                )
 
 
 class RawRecordingsToExamples(beam.PTransform):
@@ -291,7 +318,9 @@ class RawRecordingsToExamples(beam.PTransform):
             {"nights": nights_and_history, "cycles": cycles.cycles}
             | "JoinByUser" >> beam.CoGroupByKey()
             | "BuildExamples"
-            >> beam.ParDo(_BuildExamplesFn(cfg)).with_outputs(NIGHT_LEDGER, NIGHTLY_STATS, *splits)
+            >> beam.ParDo(_BuildExamplesFn(cfg)).with_outputs(
+                NIGHT_LEDGER, NIGHTLY_STATS, REQUESTS, NOT_SCORED, *splits
+            )
         )
         ledger = (nights[NIGHT_LEDGER], built[NIGHT_LEDGER]) | "Ledger" >> beam.Flatten()
         return {
@@ -301,6 +330,8 @@ class RawRecordingsToExamples(beam.PTransform):
             REJECTED_CYCLES: cycles[REJECTED_CYCLES],
             NIGHT_LEDGER: ledger,
             NIGHTLY_STATS: built[NIGHTLY_STATS],
+            REQUESTS: built[REQUESTS],
+            NOT_SCORED: built[NOT_SCORED],
         }
 
 
@@ -335,6 +366,8 @@ def summary_from_counts(counts: dict[str, int], splits: list[str]) -> dict:
         "files_rejected_by_reason": group("files_rejected"),
         "cycle_rows_rejected": counts.get("cycle_rows_rejected", 0),
         "examples_by_split": {s: group("examples").get(s, 0) for s in splits},
+        "prediction_requests": counts.get("requests", 0),
+        "not_scored_by_reason": group("not_scored"),
     }
 
 
@@ -383,9 +416,11 @@ class WriteFeatureOutputs(beam.PTransform):
         splits: list[str],
         nights: list[str] | None = None,
         num_shards: int = 1,
+        requests_dir: str | None = None,
     ):
         super().__init__()
         self._num_shards = num_shards
+        self._requests_dir = requests_dir.rstrip("/") if requests_dir else None
         self._examples_dir = examples_dir.rstrip("/")
         self._quarantine_dir = quarantine_dir.rstrip("/")
         self._splits = splits
@@ -410,11 +445,23 @@ class WriteFeatureOutputs(beam.PTransform):
             counts.append(
                 pcoll | f"Count{split}" >> beam.Map(lambda e, s=split: ((e[0], f"examples/{s}"), 1))
             )
+        if self._requests_dir:  # prediction requests, per night like the examples
+            _ = outputs[REQUESTS] | "WriteRequests" >> WriteSortedTFRecords(
+                f"{self._requests_dir}/Split-{REQUESTS_SPLIT}", nights, self._num_shards
+            )
+        counts.append(
+            outputs[REQUESTS] | "CountRequests" >> beam.Map(lambda e: ((e[0], "requests"), 1))
+        )
+        counts.append(
+            outputs[NOT_SCORED]
+            | "CountNotScored"
+            >> beam.Map(lambda d: ((d[fc.NIGHT_DATE], f"not_scored/{d['reason']}"), 1))
+        )
         lines = [
             outputs[REJECTED_ROWS]
             | "RowsLines" >> beam.Map(lambda nt: ((REJECTED_ROWS, nt[0]), nt[1]))
         ]
-        for name in (REJECTED_FILES, REJECTED_CYCLES, NIGHT_LEDGER, NIGHTLY_STATS):
+        for name in (REJECTED_FILES, REJECTED_CYCLES, NIGHT_LEDGER, NIGHTLY_STATS, NOT_SCORED):
             lines.append(
                 outputs[name]
                 | f"Json{name}"

@@ -31,6 +31,7 @@ from tfx.utils import io_utils, proto_utils
 from components.artifacts import NightlyQuarantine
 from components.nightly_features.beam_job import (
     DEFAULT_SPLITS,
+    REQUESTS_SPLIT,
     FeatureJobConfig,
     RawRecordingsToExamples,
     WriteFeatureOutputs,
@@ -53,6 +54,7 @@ from components.quarantine_layout import SUMMARY_FILE
 from transforms import raw_format as rf
 
 QUARANTINE_KEY = "quarantine"
+REQUESTS_KEY = "requests"
 SALT_FILE_KEY = "salt_file"
 CODE_VERSION_KEY = "code_version"
 WINDOW_NIGHTS_KEY = "window_nights"
@@ -88,6 +90,9 @@ class NightlyFeatureGenSpec(ComponentSpec):
     OUTPUTS = {
         standard_component_specs.EXAMPLES_KEY: ChannelParameter(type=standard_artifacts.Examples),
         QUARANTINE_KEY: ChannelParameter(type=NightlyQuarantine),
+        # Prediction requests of the ingested nights (split "serving"): every valid night that
+        # can be scored, labelled or not; NightlyPredictions scores tonight's.
+        REQUESTS_KEY: ChannelParameter(type=standard_artifacts.Examples),
     }
 
 
@@ -194,6 +199,8 @@ class Executor(base_beam_executor.BaseBeamExecutor):
             output_dict[standard_component_specs.EXAMPLES_KEY]
         )
         quarantine = artifact_utils.get_single_instance(output_dict[QUARANTINE_KEY])
+        requests = artifact_utils.get_single_instance(output_dict[REQUESTS_KEY])
+        requests.split_names = artifact_utils.encode_split_names([REQUESTS_SPLIT])
         if span > 0:
             store_root = exec_properties.get(SPAN_STORE_KEY)
             if not store_root:
@@ -216,9 +223,11 @@ class Executor(base_beam_executor.BaseBeamExecutor):
                 exec_properties.get(CODE_VERSION_KEY) or "",
                 self._make_beam_pipeline,
                 progress=logging.info,
+                requests_dir=requests.uri,
             )
             examples.span = span
-            for artifact in (examples, quarantine):
+            requests.span = span
+            for artifact in (examples, quarantine, requests):
                 artifact.set_string_custom_property(FIRST_NIGHT_PROPERTY, str(plan.nights[0]))
                 artifact.set_string_custom_property(LAST_NIGHT_PROPERTY, plan.night)
                 artifact.set_int_custom_property(NIGHTS_INGESTED_PROPERTY, len(plan.ingest))
@@ -226,14 +235,16 @@ class Executor(base_beam_executor.BaseBeamExecutor):
             with self._make_beam_pipeline() as pipeline:
                 outputs = pipeline | "NightlyFeatures" >> RawRecordingsToExamples(config)
                 _ = outputs | "Write" >> WriteFeatureOutputs(
-                    examples.uri, quarantine.uri, list(buckets)
+                    examples.uri, quarantine.uri, list(buckets), requests_dir=requests.uri
                 )
             summary = json.loads(
                 io_utils.read_string_file(os.path.join(quarantine.uri, SUMMARY_FILE))
             )
         examples.split_names = artifact_utils.encode_split_names(list(buckets))
-        examples.set_string_custom_property("payload_format", "FORMAT_TF_EXAMPLE")
-        examples.set_string_custom_property("file_format", "tfrecords_gzip")
+        for artifact in (examples, requests):
+            artifact.set_string_custom_property("payload_format", "FORMAT_TF_EXAMPLE")
+            artifact.set_string_custom_property("file_format", "tfrecords_gzip")
+        requests.set_int_custom_property("requests", summary["prediction_requests"])
         for split, n in summary["examples_by_split"].items():
             examples.set_int_custom_property(f"examples_{split}", n)
         quarantine.set_int_custom_property("files", summary["files"])
@@ -303,5 +314,6 @@ class NightlyFeatureGen(base_beam_component.BaseBeamComponent):
             late_nights=late_nights,
             examples=types.Channel(type=standard_artifacts.Examples),
             quarantine=types.Channel(type=NightlyQuarantine),
+            requests=types.Channel(type=standard_artifacts.Examples),
         )
         super().__init__(spec=spec)

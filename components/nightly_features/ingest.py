@@ -37,6 +37,7 @@ def ingest(
     code_version: str,
     make_pipeline: Callable[[], AbstractContextManager],
     progress: Callable[[str], None] = lambda _: None,
+    requests_dir: str | None = None,
 ) -> dict:
     """Run the feature job on the plan's nights and commit them; return the job's summary."""
     from apache_beam.io.filesystems import FileSystems
@@ -54,7 +55,11 @@ def ingest(
     with make_pipeline() as pipeline:
         outputs = pipeline | "NightlyFeatures" >> RawRecordingsToExamples(job)
         _ = outputs | "Write" >> WriteFeatureOutputs(
-            examples_dir, quarantine_dir, list(config.split_buckets), nights
+            examples_dir,
+            quarantine_dir,
+            list(config.split_buckets),
+            nights,
+            requests_dir=requests_dir,
         )
     quarantine = quarantine_dir.rstrip("/")
     with FileSystems.open(f"{quarantine}/{SUMMARY_FILE}") as f:
@@ -73,6 +78,7 @@ def ingest(
                 raw_files=files,
                 code_version=code_version,
                 counts=summary["by_night"].get(night, {}),
+                requests=(requests_dir or "").rstrip("/"),
             )
         )
         if i % 50 == 0 or i == len(nights):

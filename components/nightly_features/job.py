@@ -16,6 +16,7 @@ from transforms import raw_format as rf
 
 EXAMPLES_SUBDIR = "examples"
 QUARANTINE_SUBDIR = "quarantine"
+REQUESTS_SUBDIR = "requests"
 
 
 class InputError(ValueError):
@@ -123,4 +124,5 @@ def run_backfill(
         code_version,
         lambda: beam.Pipeline(options=PipelineOptions(beam_args)),
         progress,
+        requests_dir=f"{out}/{REQUESTS_SUBDIR}",
     )

@@ -60,10 +60,16 @@ class SpanEntry:
     raw_files: int
     code_version: str
     counts: dict = field(default_factory=dict)  # the night's summary (examples, rejects...)
+    requests: str = ""  # a requests directory holding Split-serving/<night>-*.gz
 
     def example_files(self, split: str) -> str:
         """The pattern of this night's example shards of one split."""
         return f"{self.examples}/Split-{split}/{self.night}-*"
+
+    @property
+    def request_files(self) -> str:
+        """The pattern of this night's prediction requests (serving features, no label)."""
+        return f"{self.requests}/Split-serving/{self.night}-*"
 
     @property
     def stats_file(self) -> str:

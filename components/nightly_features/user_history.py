@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import hmac
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from components.nightly_features.records import CycleRow, NightOutcome
 from transforms import features as fc
@@ -63,12 +63,32 @@ def fertile_label(cycle: CycleRow, cycle_day: int) -> int | None:
     return int(fc.in_fertile_window(cycle_day, cycle.ovulation_day))
 
 
+# A night is scored (gets a prediction request) when at least this many of the 28 nights before
+# it were valid: with fewer, the per-user baselines the model reads are not there yet.
+MIN_HISTORY_FOR_PREDICTION = 3
+
+
+class NotScored:
+    """Why a user-night gets no prediction request."""
+
+    INVALID = "no_valid_night"  # the upload failed the night rules (the ledger says which)
+    NO_CYCLE = "no_cycle_logged"
+    HISTORY = "too_little_history"  # fewer than MIN_HISTORY_FOR_PREDICTION valid nights before
+
+
 @dataclass
 class UserResult:
-    """Examples (as plain feature dicts) and a ledger entry for every night of one user."""
+    """One user's examples and prediction requests (plain feature dicts), and her ledger.
+
+    ``examples`` are the labelled nights; ``requests`` are the serving features (no label) of
+    every valid night that can be scored, labelled or not, which is what the app asks about
+    tonight; ``not_scored`` maps the other nights to a ``NotScored`` reason.
+    """
 
     examples: list[dict[str, list]]
     ledger: list[dict]
+    requests: list[dict[str, list]] = field(default_factory=list)
+    not_scored: dict[str, str] = field(default_factory=dict)
 
 
 def _history(date: dt.date, by_date: dict[dt.date, NightOutcome]) -> dict[str, list]:
@@ -130,33 +150,55 @@ def build_user_examples(
             entry["status"] = None  # decided below, once all nights are known
         ledger.append(entry)
 
+    result = UserResult(examples=examples, ledger=ledger)
     for entry in ledger:
+        night_date = entry[fc.NIGHT_DATE]
+        if entry["status"] == NightStatus.INVALID:
+            result.not_scored[night_date] = NotScored.INVALID
         if entry["status"] is not None:
             continue
-        date = dt.date.fromisoformat(entry[fc.NIGHT_DATE])
+        date = dt.date.fromisoformat(night_date)
         night = by_date[date]
         cycle = next((c for c in reversed(cycles) if c.contains(date)), None)
         if cycle is None:
             entry["status"] = NightStatus.NO_CYCLE
+            result.not_scored[night_date] = NotScored.NO_CYCLE
             continue
         cycle_day = (date - cycle.start_date).days + 1
+        request = serving_features(night, date, by_date, cycle, cycles, cycle_day, user_key)
+        if sum(request[fc.HISTORY_MASK]) >= MIN_HISTORY_FOR_PREDICTION:
+            result.requests.append(request)
+        else:
+            result.not_scored[night_date] = NotScored.HISTORY
         label = fertile_label(cycle, cycle_day)
         if label is None:
             entry["status"] = NightStatus.UNLABELLED
             continue
         entry["status"] = NightStatus.EXAMPLE
-        prev = _prev_cycle_lengths(cycle, cycles)
-        example: dict[str, list] = {name: [night.features[name]] for name in fc.NIGHTLY_FEATURES}
-        example.update({name: [night.quality[name]] for name in fc.QUALITY_FEATURES})
-        example.update(_history(date, by_date))
-        example[fc.PREV_CYCLE_LENGTHS] = [float(x) for x in prev] + [0.0] * (
-            fc.PREV_CYCLES - len(prev)
-        )
-        example[fc.PREV_CYCLE_COUNT] = [len(prev)]
-        example[fc.CYCLE_DAY] = [cycle_day]
-        example[fc.CYCLE_REGULARITY] = [fc.cycle_regularity(prev).encode()]
-        example[fc.USER_KEY] = [user_key.encode()]
-        example[fc.NIGHT_DATE] = [entry[fc.NIGHT_DATE].encode()]
-        example[fc.LABEL_KEY] = [label]
-        examples.append(example)
-    return UserResult(examples=examples, ledger=ledger)
+        examples.append({**request, fc.LABEL_KEY: [label]})
+    return result
+
+
+def serving_features(
+    night: NightOutcome,
+    date: dt.date,
+    by_date: dict[dt.date, NightOutcome],
+    cycle: CycleRow,
+    cycles: list[CycleRow],
+    cycle_day: int,
+    user_key: str,
+) -> dict[str, list]:
+    """A valid night's features as the model reads them (everything but the label)."""
+    prev = _prev_cycle_lengths(cycle, cycles)
+    features: dict[str, list] = {name: [night.features[name]] for name in fc.NIGHTLY_FEATURES}
+    features.update({name: [night.quality[name]] for name in fc.QUALITY_FEATURES})
+    features.update(_history(date, by_date))
+    features[fc.PREV_CYCLE_LENGTHS] = [float(x) for x in prev] + [0.0] * (
+        fc.PREV_CYCLES - len(prev)
+    )
+    features[fc.PREV_CYCLE_COUNT] = [len(prev)]
+    features[fc.CYCLE_DAY] = [cycle_day]
+    features[fc.CYCLE_REGULARITY] = [fc.cycle_regularity(prev).encode()]
+    features[fc.USER_KEY] = [user_key.encode()]
+    features[fc.NIGHT_DATE] = [date.isoformat().encode()]
+    return features

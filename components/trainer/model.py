@@ -38,6 +38,8 @@ DEFAULT_HPARAMS = {
     "sequence_units": 8,
     "hidden_units": [32, 16],
     "dropout": 0.3,
+    # networks trained with their own seeds and averaged (1: a single network)
+    "ensemble_size": 1,
     "learning_rate": 1e-3,
     "batch_size": 128,
     # 1.0 keeps the probability calibrated; the decision threshold (0.5 by default) sets the
@@ -50,6 +52,7 @@ PREVIOUS_HPARAMS = {
     **DEFAULT_HPARAMS,
     "sequence_units": 0,
     "dropout": 0.0,
+    "ensemble_size": 1,
     "learning_rate": 3e-3,
 }
 SHUFFLE_BUFFER = 16_384  # records; the default data's whole train split fits in it
@@ -93,6 +96,7 @@ def resolve_hparams(overrides: dict | None = None) -> dict:
     """
     hparams = {**DEFAULT_HPARAMS, **(overrides or {})}
     hparams["sequence_units"] = int(hparams["sequence_units"])
+    hparams["ensemble_size"] = max(1, int(hparams["ensemble_size"]))
     hparams["batch_size"] = int(hparams["batch_size"])
     hparams["hidden_units"] = [int(u) for u in hparams["hidden_units"]]
     return hparams
@@ -182,21 +186,44 @@ def make_dataset(files: list[str], tf_transform_output: tft.TFTransformOutput, b
     return dataset.batch(batch_size).map(parse)
 
 
+def member_seed(seed: int, member: int) -> int:
+    """The seed of one ensemble member: the run's own for the first."""
+    return seed + 1000 * member
+
+
+def average(members: list[keras.Model]) -> keras.Model:
+    """One model whose probability is the mean of the members' (the same inputs)."""
+    if len(members) == 1:
+        return members[0]
+    inputs = {name: keras.Input(shape=t.shape[1:], name=name, dtype=t.dtype)
+              for name, t in members[0].input.items()}
+    output = keras.layers.Average(name="probability")([m(inputs) for m in members])
+    return keras.Model(inputs=inputs, outputs=output)
+
+
 def train_model(train_files: list[str], eval_files: list[str],
                 tf_transform_output: tft.TFTransformOutput, hparams: dict, seed: int,
                 train_steps: int, eval_steps: int) -> keras.Model:
-    """Build and train the model: the same files, hyperparameters and seed give the same weights."""
+    """Build and train the model: the same files, hyperparameters and seed give the same weights.
+
+    With ``ensemble_size`` > 1, that many networks are trained, each with its own seed
+    (``member_seed``: its own initial weights, dropout and order of batches), and averaged.
+    """
     hparams = resolve_hparams(hparams)
     names = model_input_names(tf_transform_output)
-    with deterministic(seed):
-        train = make_dataset(train_files, tf_transform_output, hparams["batch_size"],
-                             hparams["positive_weight"], seed)
-        evaluation = make_dataset(eval_files, tf_transform_output, hparams["batch_size"],
-                                  hparams["positive_weight"], seed, shuffle=False)
-        model = build_model(names, hparams)
-        model.fit(train, steps_per_epoch=train_steps, validation_data=evaluation,
-                  validation_steps=eval_steps, verbose=0)
-    return model
+    members = []
+    for member in range(hparams["ensemble_size"]):
+        member_seed_ = member_seed(seed, member)
+        with deterministic(member_seed_):
+            train = make_dataset(train_files, tf_transform_output, hparams["batch_size"],
+                                 hparams["positive_weight"], member_seed_)
+            evaluation = make_dataset(eval_files, tf_transform_output, hparams["batch_size"],
+                                      hparams["positive_weight"], member_seed_, shuffle=False)
+            model = build_model(names, hparams)
+            model.fit(train, steps_per_epoch=train_steps, validation_data=evaluation,
+                      validation_steps=eval_steps, verbose=0)
+        members.append(model)
+    return average(members)
 
 
 def tuned_hparams(fn_args: FnArgs) -> dict:
