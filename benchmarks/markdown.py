@@ -249,6 +249,22 @@ def _nightly_lines(nightly: dict) -> list[str]:
                 )
                 + " |"
             )
+    if "online" in nightly:
+        o, sc = nightly["online"], nightly["scoring"]
+        lines += [
+            "",
+            "Answers, with the model the 90-night whole run pushed:",
+            "",
+            f"- One upload to an answer in-process (`pipeline/serving/online.py`: parse, validate "
+            f"and summarise the raw file, 28 nights of history from the span store, the model's "
+            f"`serving_default`), over {o['repeats']} requests cycling through the "
+            f"{o['uploads']} users of the night: **p50 {o['p50_ms']:.1f} ms, p99 "
+            f"{o['p99_ms']:.1f} ms**.",
+            f"- Nightly batch scoring (NightlyPredictions' `RunInference`, DirectRunner, one "
+            f"worker) of every stored night's requests: {sc['scored']} user-nights in "
+            f"{sc['seconds']:.1f} s ({sc['cpu_seconds']:.1f} CPU s, start-up included): "
+            f"**{sc['scored'] / sc['cpu_seconds']:,.0f} user-nights per CPU-second**.",
+        ]
     f = nightly["fleet"]
     lines += [
         "",
@@ -262,6 +278,11 @@ def _nightly_lines(nightly: dict) -> list[str]:
         f"year of the fleet's history is **{f['backfill_core_hours_per_year']:,.0f} "
         "core-hours** (one Beam job, parallel on the configured runner).",
     ]
+    if "scoring_core_hours_per_night" in f:
+        lines.append(
+            f"- Scoring every user's night: **{f['scoring_core_hours_per_night']:,.2f} "
+            "core-hours a night** (at the measured batch rate, start-up included)."
+        )
     if "train_core_hours_per_training_night" in f:
         lines.append(
             f"- Training on a {365}-night window: Transform and Trainer took "

@@ -109,6 +109,80 @@ def job_night_run(data_root: str, workdir: str, night: str, window: str, steps: 
     }
 
 
+def job_scoring(store_root: str, model_dir: str, out_file: str) -> dict:
+    """The ``scoring`` job: every stored night's requests through NightlyPredictions' scoring."""
+    import apache_beam as beam
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    from benchmarks.process import beam_args
+    from components.nightly_features.span_store import INDEX_DIR, SpanStore
+    from components.nightly_predictions import ScoreRequests
+
+    store = SpanStore(store_root)
+    nights = sorted(p.stem for p in Path(store_root, INDEX_DIR).glob("*.json"))
+    patterns = [store.entry(n).request_files for n in nights]
+    started = time.perf_counter()
+    with beam.Pipeline(options=PipelineOptions(beam_args("in_memory", 1))) as p:
+        _ = (
+            p
+            | beam.Create(patterns)
+            | beam.io.ReadAllFromTFRecord(coder=beam.coders.BytesCoder())
+            | ScoreRequests(model_dir, os.path.basename(model_dir))
+            | beam.combiners.Count.Globally()
+            | beam.io.WriteToText(out_file, shard_name_template="")
+        )
+    scored = int(Path(out_file).read_text())
+    return {"job_seconds": time.perf_counter() - started, "scored": scored}
+
+
+def online_latency(
+    data_root: str, store_root: str, model_dir: str, night: str, salt: bytes, repeats: int = 200
+) -> dict:
+    """One upload to an answer in this process: request building and the model, p50 and p99."""
+    import tensorflow as tf
+
+    from pipeline.serving.online import BadUpload, upload_request
+    from transforms.serving_request import EXAMPLES_INPUT, SERVING_SIGNATURE
+
+    signature = tf.saved_model.load(model_dir).signatures[SERVING_SIGNATURE]
+    files = sorted(Path(data_root, rf.NIGHTS_DIR, night).glob(f"*{rf.RAW_SUFFIX}"))
+    cycles = Path(data_root, rf.CYCLES_FILE)
+    uploads = [(p.name[: -len(rf.RAW_SUFFIX)], p.read_bytes()) for p in files]
+    when = dt.date.fromisoformat(night)
+
+    def answer(user: str, upload: bytes):
+        request = upload_request(upload, user, when, cycles, store_root, salt)
+        return signature(**{EXAMPLES_INPUT: tf.constant([request.serialized])})
+
+    scorable = []
+    for user, upload in uploads:
+        try:
+            answer(user, upload)  # also warms the signature up
+            scorable.append((user, upload))
+        except BadUpload:
+            continue
+    times = []
+    for i in range(repeats):
+        user, upload = scorable[i % len(scorable)]
+        started = time.perf_counter()
+        answer(user, upload)
+        times.append((time.perf_counter() - started) * 1000)
+    times.sort()
+    return {
+        "uploads": len(scorable),
+        "repeats": repeats,
+        "p50_ms": times[len(times) // 2],
+        "p99_ms": times[min(len(times) - 1, int(len(times) * 0.99))],
+    }
+
+
+def job_online(data_root: str, store_root: str, model_dir: str, night: str) -> dict:
+    """The ``online`` job: ``online_latency`` in a fresh process."""
+    from benchmarks.process import BENCH_SALT
+
+    return online_latency(data_root, store_root, model_dir, night, BENCH_SALT.encode())
+
+
 def measure_nightly_cost(
     data_root: str,
     work_dir: str,
@@ -185,7 +259,31 @@ def measure_nightly_cost(
             }
             log.write(f"bench: nightly cost, {h} nights: whole run {whole.seconds:.0f} s\n")
         points.append(point)
-    return {"points": points, "fleet": fleet_estimate(points)}
+    result = {"points": points, "fleet": fleet_estimate(points)}
+    last = points[-1]
+    workdir = os.path.join(work_dir, f"history-{last['history_nights']}")
+    models = sorted(Path(workdir, "serving_model").glob("*/*"))
+    if models:  # the whole run pushed a model: score with it, batch and online
+        model = str(models[-1])
+        store = os.path.join(workdir, "pipeline_root", "spans")
+        log.write("bench: nightly cost: batch scoring of every stored night's requests...\n")
+        batch = run_measured(
+            ["scoring", store, model, os.path.join(work_dir, "scored.txt")],
+            os.path.join(work_dir, "scoring-job"),
+        )
+        log.write("bench: nightly cost: one upload to an answer, in-process...\n")
+        online = run_measured(
+            ["online", data, store, model, last["night"]], os.path.join(work_dir, "online-job")
+        )
+        result["scoring"] = batch.result | {
+            "seconds": batch.seconds,
+            "cpu_seconds": batch.cpu_seconds,
+        }
+        result["online"] = online.result
+        per_second = batch.result["scored"] / batch.cpu_seconds
+        result["fleet"]["scoring_user_nights_per_cpu_second"] = per_second
+        result["fleet"]["scoring_core_hours_per_night"] = FLEET_USERS / per_second / 3600
+    return result
 
 
 def fleet_estimate(points: list[dict]) -> dict:

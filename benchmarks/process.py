@@ -268,13 +268,15 @@ def main(argv: list[str]) -> int:
         result = _job_features(*args)
     elif job == "tfx":
         result = _job_tfx(*args)
-    elif job in ("backfill", "ingest", "night-run"):
+    elif job in ("backfill", "ingest", "night-run", "scoring", "online"):
         from benchmarks import nightly_cost
 
         fn = {
             "backfill": nightly_cost.job_backfill,
             "ingest": nightly_cost.job_ingest,
             "night-run": nightly_cost.job_night_run,
+            "scoring": nightly_cost.job_scoring,
+            "online": nightly_cost.job_online,
         }[job]
         result = fn(*args)
     elif job == "plain":

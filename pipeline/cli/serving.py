@@ -1,4 +1,4 @@
-"""``cyclecast predict``, ``evaluate`` and ``skew``: a served model, from the caller's side."""
+"""``cyclecast predict``, ``predictions``, ``evaluate``, ``skew``: the model, as callers see it."""
 
 from __future__ import annotations
 
@@ -10,15 +10,17 @@ from pathlib import Path
 from pipeline.cli.common import (
     CommandError,
     add_run_state,
+    add_workdir,
     local_config,
     metadata_path,
+    print_json,
     print_result,
     quiet_tensorflow,
 )
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
-    """Register ``predict``, ``evaluate`` and ``skew``."""
+    """Register ``predict``, ``predictions``, ``evaluate`` and ``skew``."""
     pr = sub.add_parser(
         "predict", help="score nights against TF Serving (REST or gRPC) or a local SavedModel"
     )
@@ -49,6 +51,23 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         metavar="PATTERN",
         help="take nights from TFRecord examples, e.g. the eval split",
     )
+    source.add_argument(
+        "--upload",
+        metavar="FILE.csv.gz",
+        type=Path,
+        help="one night's raw upload: parsed, validated and summarised by the feature job's own "
+        "functions, with the user's previous nights from the span store (needs --user)",
+    )
+    pr.add_argument("--user", help="the upload's user id (as in nights/<date>/<user>.csv.gz)")
+    pr.add_argument(
+        "--date",
+        metavar="YYYY-MM-DD",
+        help="the upload's night (default: the date folder the file sits in)",
+    )
+    pr.add_argument(
+        "--data-root", help="where the cycle log is (default: the generated default data)"
+    )
+    pr.add_argument("--salt-file", default=None, help="the user-id salt (as for `run`)")
     pr.add_argument("--limit", type=int, default=5, help="nights taken with --from-examples")
     pr.add_argument("--model-name", default="cyclecast")
     add_run_state(pr, pipeline=False)  # --model VERSION is looked up in the run state
@@ -60,6 +79,13 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         help="also write the requests as tf.Examples here, for `cyclecast skew`",
     )
     pr.set_defaults(func=predict)
+
+    pn = sub.add_parser("predictions", help="the nightly predictions published for a night")
+    pn.add_argument("--night", required=True, metavar="YYYY-MM-DD")
+    pn.add_argument("--limit", type=int, default=20, help="predictions shown (default 20)")
+    add_workdir(pn)
+    pn.add_argument("--json", action="store_true", help="the summary and every prediction")
+    pn.set_defaults(func=predictions)
 
     ev = sub.add_parser("evaluate", help="a pushed model vs the calendar rule on any split")
     ev.add_argument("--split", default="test", help="split of the run's examples (default test)")
@@ -108,10 +134,16 @@ def predict(args: argparse.Namespace) -> int:
     from pipeline.serving import predict as p
     from transforms.serving_request import BadRequest
 
+    keys: list[dict] = []
     try:
-        if nights is None:
-            nights = p.nights_from_examples(args.from_examples, args.limit)
-        serialized = p.build_requests(nights, args.schema)
+        if args.upload:
+            request = upload_request(args)
+            serialized = [request.serialized]
+            keys = [{"user_key": request.user_key, "night": request.night}]
+        else:
+            if nights is None:
+                nights = p.nights_from_examples(args.from_examples, args.limit)
+            serialized = p.build_requests(nights, args.schema)
         if args.log_requests:
             logged = p.log_requests(args.log_requests, serialized)
             print(f"logged to {logged}", file=sys.stderr)
@@ -129,11 +161,63 @@ def predict(args: argparse.Namespace) -> int:
     except (BadRequest, p.ServingError, FileNotFoundError, LookupError, ValueError) as e:
         raise CommandError(e) from e
     for i, pred in enumerate(predictions):
+        key = keys[i] if keys else {"night": i}
         print(
-            json.dumps(
-                {"night": i, "probability": round(pred.probability, 6), "fertile": pred.fertile}
-            )
+            json.dumps({**key, "probability": round(pred.probability, 6), "fertile": pred.fertile})
         )
+    return 0
+
+
+def upload_request(args: argparse.Namespace):
+    """The request ``predict --upload`` sends: the online path of ``pipeline.serving.online``."""
+    from components.nightly_features.salt import load_salt
+    from components.nightly_features.window import parse_night
+    from pipeline.data import ensure_default_data
+    from pipeline.serving.online import upload_request as build
+    from transforms import raw_format as rf
+
+    if not args.user:
+        raise CommandError("--upload needs --user (the upload's user id)")
+    night = parse_night(args.date) if args.date else rf.night_in_path(str(args.upload))
+    if night is None:
+        raise CommandError(f"--upload {args.upload}: give --date (no date folder in its path)")
+    try:
+        upload = args.upload.read_bytes()
+    except OSError as e:
+        raise CommandError(f"cannot read --upload {args.upload}: {e.strerror or e}") from e
+    config = local_config(args)
+    if not args.data_root:
+        ensure_default_data(config)
+    cfg = config.pipeline_config(Path(args.data_root) if args.data_root else None)
+    salt = load_salt(args.salt_file, create_local=config.salt_file)
+    return build(upload, args.user, night, Path(cfg.data_root) / rf.CYCLES_FILE,
+                 cfg.span_store, salt)
+
+
+def predictions(args: argparse.Namespace) -> int:
+    """Show the predictions NightlyPredictions published for a night, and who was not scored."""
+    import gzip
+
+    from components.nightly_predictions import PREDICTIONS_FILE, SUMMARY_FILE
+
+    folder = Path(local_config(args).pipeline_config().predictions_root) / args.night
+    if not (folder / SUMMARY_FILE).is_file():
+        raise CommandError(
+            f"no predictions published for {args.night} in {folder} (has that night run?)"
+        )
+    summary = json.loads((folder / SUMMARY_FILE).read_text())
+    rows = [json.loads(line) for line in gzip.open(folder / PREDICTIONS_FILE)]
+    if args.json:
+        print_json({**summary, "predictions": rows})
+        return 0
+    skipped = ", ".join(f"{k}={v}" for k, v in summary["not_scored_by_reason"].items()) or "none"
+    print(f"night {summary['night']}: {summary['scored']} scored with model version "
+          f"{summary['model_version']}; not scored: {skipped}")
+    for row in rows[: args.limit]:
+        print(f"  {row['user_key']}  p={row['probability']:.3f}  "
+              f"{'fertile' if row['fertile'] else 'not fertile'}")
+    if len(rows) > args.limit:
+        print(f"  ... {len(rows) - args.limit} more (--limit, --json)")
     return 0
 
 
