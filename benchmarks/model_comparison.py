@@ -3,6 +3,7 @@
     .venv/bin/python -m benchmarks.model_comparison --workdir DIR            # eval split
     .venv/bin/python -m benchmarks.model_comparison --workdir DIR --cv       # + train-split CV
     .venv/bin/python -m benchmarks.model_comparison --workdir DIR --split test --slices
+    .venv/bin/python -m benchmarks.model_comparison --workdir DIR --train-users 16 --models 1,9
 
 Every candidate is trained on the run's train split and scored on one split (eval by default; the
 test split only for final figures): AUC, and sensitivity and specificity at the decision threshold
@@ -12,6 +13,9 @@ pipeline's Trainer), so the shipped model's row is the pipeline's model. Scoring
 transform graph to the split's raw examples (NightlyFeatureGen's output), which keeps each night's
 raw features beside its prediction: the calendar rule, ``cycle_regularity`` and the cycle day for
 the per-slice table (``--slices``).
+
+``--train-users N`` trains on the first N training users only (their pseudonymous keys in sorted
+order, so a random subset), scored on the same nights: a learning curve within one run.
 
 ``--cv`` adds a 4-fold cross-validation on the train split, folds by user (no user in two folds),
 pooled over the folds: 56 users' worth of evidence where the eval split has 12. Model selection
@@ -202,15 +206,20 @@ def train_on_arrays(train: Split, tf_transform_output, hparams: dict, seed: int,
     from components.trainer import model as trainer
 
     names = trainer.model_input_names(tf_transform_output)
-    with trainer.deterministic(seed):
-        label = train.label.astype(np.float32)[:, None]
-        weight = 1.0 + (hparams["positive_weight"] - 1.0) * label
-        data = (tf.data.Dataset.from_tensor_slices((train.features, label, weight))
-                .shuffle(trainer.SHUFFLE_BUFFER, seed=seed, reshuffle_each_iteration=True)
-                .repeat().batch(hparams["batch_size"]))
-        model = trainer.build_model(names, hparams)
-        model.fit(data, steps_per_epoch=steps, verbose=0)
-    return model
+    members = []
+    for member in range(hparams["ensemble_size"]):
+        member_seed = trainer.member_seed(seed, member)
+        with trainer.deterministic(member_seed):
+            label = train.label.astype(np.float32)[:, None]
+            weight = 1.0 + (hparams["positive_weight"] - 1.0) * label
+            data = (tf.data.Dataset.from_tensor_slices((train.features, label, weight))
+                    .shuffle(trainer.SHUFFLE_BUFFER, seed=member_seed,
+                             reshuffle_each_iteration=True)
+                    .repeat().batch(hparams["batch_size"]))
+            model = trainer.build_model(names, hparams)
+            model.fit(data, steps_per_epoch=steps, verbose=0)
+        members.append(model)
+    return trainer.average(members)
 
 
 def gbt_candidate(with_sequences: bool) -> Predictor:
@@ -239,6 +248,8 @@ def candidates() -> dict[str, Predictor]:
             {"sequence_units": 0}),
         "GRU(16) + MLP 32-16, dropout 0.3, lr 1e-3": keras_candidate({"sequence_units": 16}),
         "GRU(8) + MLP, positive weight 1.5": keras_candidate({"positive_weight": 1.5}),
+        "GRU(8) + MLP, positive weight 1.25": keras_candidate({"positive_weight": 1.25}),
+        "3 x GRU(8) + MLP averaged": keras_candidate({"ensemble_size": 3}),
         "GBT baseline (scalar features)": gbt_candidate(with_sequences=False),
         "GBT (scalar features + sequences)": gbt_candidate(with_sequences=True),
     }
@@ -321,6 +332,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="also a 4-fold user-grouped cross-validation on the train split")
     parser.add_argument("--slices", action="store_true",
                         help="per cycle_regularity and cycle-day band, shipped model vs calendar")
+    parser.add_argument("--train-users", type=int, default=None,
+                        help="train on the first N train users only (by key; a learning curve "
+                             "on the same scored nights); trains from memory, not the files")
     parser.add_argument("--train-steps", type=int, default=TRAIN_STEPS)
     parser.add_argument("--seed", type=int, default=SEED)
     args = parser.parse_args(argv)
@@ -332,7 +346,10 @@ def main(argv: list[str] | None = None) -> int:
     tf_transform_output = tft.TFTransformOutput(str(run.transform_graph))
     train = load_split(run, tf_transform_output, "train")
     scored = load_split(run, tf_transform_output, args.split)
-    ctx = Context(run, tf_transform_output, args.train_steps, args.seed, True)
+    if args.train_users:
+        keep = set(sorted(set(train.user.tolist()))[: args.train_users])
+        train = train.take(np.flatnonzero([u in keep for u in train.user.tolist()]))
+    ctx = Context(run, tf_transform_output, args.train_steps, args.seed, not args.train_users)
     chosen = list(candidates().items())
     if args.models:
         chosen = [chosen[int(i) - 1] for i in args.models.split(",")]

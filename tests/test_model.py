@@ -201,6 +201,22 @@ def test_the_same_files_and_seed_train_the_same_weights(transformed_files):
     assert any(not np.array_equal(wa, wc) for wa, wc in zip(a, c, strict=True))
 
 
+def test_an_ensemble_averages_members_trained_with_their_own_seeds(transformed_files):
+    from components.trainer.model import member_seed, train_model
+
+    def train(size: int, seed: int):
+        return train_model(transformed_files, transformed_files, FakeTransformOutput(),
+                           {"batch_size": 32, "ensemble_size": size}, seed, train_steps=10,
+                           eval_steps=1)
+
+    ensemble = train(2, 7)
+    first, second = train(1, member_seed(7, 0)), train(1, member_seed(7, 1))
+    x = batch(8, seed=9)
+    p = [m.predict(x, verbose=0) for m in (ensemble, first, second)]
+    np.testing.assert_allclose(p[0], (p[1] + p[2]) / 2, rtol=1e-6)
+    assert not np.allclose(p[1], p[2])
+
+
 def test_the_dataset_order_depends_on_the_seed_only(transformed_files):
     from components.trainer.model import make_dataset
 
@@ -257,3 +273,65 @@ def test_run_fn_takes_the_tuners_best_hyperparameters():
         hyperparameters = None
 
     assert tuned_hparams(NoTuner()) == {}
+
+
+def tune(pipeline_root, out) -> tuple[dict, list]:
+    """TFX's Tuner executor with ``tuner_fn`` on the root's Transform output (2 short trials)."""
+    import json
+    from pathlib import Path
+
+    from google.protobuf import json_format
+    from tfx.components.tuner.executor import Executor
+    from tfx.components.util import examples_utils
+    from tfx.proto import example_gen_pb2, trainer_pb2
+    from tfx.types import artifact_utils, standard_artifacts
+
+    from tests.test_deterministic_training import only_artifact
+
+    examples = standard_artifacts.Examples()
+    examples.uri = str(only_artifact(pipeline_root, "Transform", "transformed_examples"))
+    examples.split_names = artifact_utils.encode_split_names(["train", "eval"])
+    examples_utils.set_payload_format(examples, example_gen_pb2.PayloadFormat.FORMAT_TF_EXAMPLE)
+    transform_graph = standard_artifacts.TransformGraph()
+    transform_graph.uri = str(only_artifact(pipeline_root, "Transform", "transform_graph"))
+    best = standard_artifacts.HyperParameters()
+    best.uri = str(out / "best")
+    results = standard_artifacts.TunerResults()
+    results.uri = str(out / "results")
+    for artifact in (best, results):
+        Path(artifact.uri).mkdir(parents=True, exist_ok=True)
+    executor = Executor(Executor.Context(tmp_dir=str(out / "tmp"), unique_id="tune"))
+    executor.Do(
+        {"examples": [examples], "transform_graph": [transform_graph]},
+        {"best_hyperparameters": [best], "tuner_results": [results]},
+        {
+            "tuner_fn": "components.trainer.tuner.tuner_fn",
+            "train_args": json_format.MessageToJson(trainer_pb2.TrainArgs(num_steps=20)),
+            "eval_args": json_format.MessageToJson(trainer_pb2.EvalArgs(num_steps=2)),
+            "custom_config": json.dumps({"seed": 42, "max_trials": 2}),
+        },
+    )
+    best_config = json.loads((out / "best" / "best_hyperparameters.txt").read_text())
+    trials = json.loads((out / "results" / "tuner_results.json").read_text())
+    return best_config, trials
+
+
+@pytest.mark.e2e
+def test_the_tuner_component_searches_reproducibly_and_the_trainer_reads_its_best(
+        pipeline_runs, tmp_path):
+    from pathlib import Path
+
+    from components.trainer.model import resolve_hparams, tuned_hparams
+
+    root = Path(pipeline_runs[0].pipeline_root)
+    best, trials = tune(root, tmp_path / "first")
+    again, trials_again = tune(root, tmp_path / "again")
+    assert len(trials) == 2 and all(0.0 < t["score"] <= 1.0 for t in trials)
+    assert trials == trials_again and best == again  # same seed, same trials and scores
+
+    class Args:
+        hyperparameters = best
+
+    hparams = resolve_hparams(tuned_hparams(Args()))
+    assert hparams["sequence_units"] in (0, 8, 16)
+    assert len(hparams["hidden_units"]) == best["values"]["hidden_layers"]
