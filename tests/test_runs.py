@@ -84,7 +84,7 @@ def test_models_have_lineage_back_to_run_examples_and_raw_data(pipeline_runs, ca
     m = next(m for m in models if m.version == first.pushed_version)
     assert m.run_id == first.run_id and Path(m.path, "saved_model.pb").is_file()
     assert "/Trainer/model/" in m.model_uri and "/Transform/" in m.transformed_examples_uri
-    assert "/NightlyFeatureGen/examples/" in m.examples_uri
+    assert "/TrainingWindow/window/" in m.examples_uri  # the window, gathered from the span store
     assert "split:cycles" in m.data["input_fingerprint"]  # the raw files and the cycle log
     assert m.metrics["auc"] == pytest.approx(first.candidate["auc"])
     assert main(["models", "show", m.version, "--metadata", cfg.metadata_path]) == 0

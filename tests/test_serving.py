@@ -59,13 +59,19 @@ def _parse_transformed(records: list[bytes]) -> dict[str, np.ndarray]:
         ex = example_pb2.Example.FromString(r)
         for name, feature in ex.features.feature.items():
             kind = feature.WhichOneof("kind")
-            columns.setdefault(name, []).append(list(getattr(feature, kind).value)[0])
-    return {k: np.array(v) for k, v in columns.items()}
+            columns.setdefault(name, []).append(list(getattr(feature, kind).value))
+    return {k: np.array(v) for k, v in columns.items()}  # [examples, values per example]
+
+
+def _matrix(columns: dict[str, np.ndarray], names: list[str]) -> np.ndarray:
+    """One row per example: the named features side by side (a sequence feature's every value)."""
+    return np.concatenate(
+        [columns[n].astype(np.float64).reshape(len(columns[n]), -1) for n in names], axis=1)
 
 
 def _rows_sorted(columns: dict[str, np.ndarray]) -> tuple[list[str], np.ndarray]:
     names = sorted(columns)
-    matrix = np.stack([columns[n].astype(np.float64) for n in names], axis=1)
+    matrix = _matrix(columns, names)
     return names, matrix[np.lexsort(matrix.T[::-1])]
 
 
@@ -84,10 +90,11 @@ def test_parity_beam_transform_equals_the_exported_transform_graph(served):
     beam_cols = _parse_transformed(served["transformed"])
     graph_out = served["model"].signatures["transform_features"](
         examples=tf.constant(served["raw"]))
-    graph_cols = {k: v.numpy().ravel() for k, v in graph_out.items()}
+    graph_cols = {k: v.numpy() for k, v in graph_out.items()}
     assert set(beam_cols) == set(graph_cols) and len(served["raw"]) == len(served["transformed"])
     # exact for integers (the label); the float features within 1e-6
-    assert sorted(beam_cols[fc.LABEL_KEY].tolist()) == sorted(graph_cols[fc.LABEL_KEY].tolist())
+    assert sorted(beam_cols[fc.LABEL_KEY].ravel().tolist()) == sorted(
+        graph_cols[fc.LABEL_KEY].ravel().tolist())
     names, beam_rows = _rows_sorted(beam_cols)
     _, graph_rows = _rows_sorted(graph_cols)
     np.testing.assert_allclose(graph_rows, beam_rows, rtol=0, atol=1e-6)
@@ -105,14 +112,17 @@ def test_parity_served_predictions_equal_the_keras_model_on_transform_output(ser
     # pair every raw night with its row of Transform's materialised (Beam) output
     beam_cols = _parse_transformed(served["transformed"])
     names = sorted(n for n in beam_cols if n != fc.LABEL_KEY)
-    beam_matrix = np.stack([beam_cols[n] for n in names], axis=1)
-    graph_matrix = np.stack([transformed[n].ravel() for n in names], axis=1)
+    beam_matrix = _matrix(beam_cols, names)
+    graph_matrix = _matrix(transformed, names)
     distance = np.abs(graph_matrix[:, None, :] - beam_matrix[None, :, :]).max(axis=2)
     match = distance.argmin(axis=1)
     assert np.all(distance[np.arange(len(match)), match] < 1e-6)
     assert len(set(match.tolist())) == len(match)
     keras_model = tf_keras.models.load_model(served["first"].pushed_path)
-    keras_inputs = {n: beam_matrix[match, i:i + 1].astype(np.float32) for i, n in enumerate(names)}
+    widths = [beam_cols[n].reshape(len(beam_cols[n]), -1).shape[1] for n in names]
+    starts = np.cumsum([0, *widths])
+    keras_inputs = {n: beam_matrix[match, starts[i]:starts[i + 1]].astype(np.float32)
+                    for i, n in enumerate(names)}
     keras_p = keras_model.predict(keras_inputs, verbose=0).ravel()
     np.testing.assert_allclose(served_p, keras_p, rtol=0, atol=1e-6)
 

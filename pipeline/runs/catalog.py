@@ -179,14 +179,23 @@ def list_models(metadata_path: str, pipeline_name: str) -> list[ModelVersion]:
             if transformed is not None:
                 mv.transformed_examples_uri = transformed.uri
                 _, transform_inputs = md.producer_inputs(store, transformed.artifact.id)
-                raw = (transform_inputs.get("Examples") or [None])[0]
-                if raw is not None:
-                    mv.examples_uri = raw.uri
-                    mv.data = {
-                        k: v
-                        for k, v in md.custom_props(raw.artifact).items()
-                        if k in ("span", "input_fingerprint")
-                    }
+                window = (transform_inputs.get("Examples") or [None])[0]
+                if window is not None:
+                    mv.examples_uri = window.uri
+                    # the window was gathered from the span store after tonight's ingest,
+                    # whose execution recorded the raw data's fingerprint
+                    _, window_inputs = md.producer_inputs(store, window.artifact.id)
+                    ingested = (window_inputs.get("Examples") or [None])[0]
+                    ingest_run, _ = (
+                        md.producer_inputs(store, ingested.artifact.id)
+                        if ingested is not None
+                        else (None, {})
+                    )
+                    mv.data = {"span": md.custom_props(window.artifact).get("span")}
+                    if ingest_run is not None:
+                        mv.data["input_fingerprint"] = md.custom_props(ingest_run).get(
+                            "input_fingerprint"
+                        )
         if run is not None:
             mv.metrics = summarize_context(store, run).candidate
         versions.append(mv)

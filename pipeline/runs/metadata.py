@@ -198,10 +198,13 @@ def producer_inputs(
     if not producer:
         return None, {}
     execution = store.get_executions_by_id(producer[:1])[0]
+    # A conditional node also takes its condition's artifact, under a key starting with "_"
+    # (the training window, for the nodes of a training night): that is not lineage.
     inputs = [
         e.artifact_id
         for e in store.get_events_by_execution_ids([execution.id])
         if e.type == metadata_store_pb2.Event.INPUT
+        and not (e.path.steps and e.path.steps[0].key.startswith("_"))
     ]
     by_type: dict[str, list[RecordedArtifact]] = {}
     for a in _artifacts(store, inputs):
