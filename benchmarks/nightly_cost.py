@@ -84,29 +84,9 @@ def job_ingest(data_root: str, store_root: str, night: str, out: str) -> dict:
 
 def job_night_run(data_root: str, workdir: str, night: str, window: str, steps: str) -> dict:
     """The ``night-run`` job: the whole pipeline for one night on a store already holding H."""
-    from benchmarks.process import BENCH_SALT, component_durations
-    from pipeline.config import LocalConfig, TrainingConfig
-    from pipeline.orchestration.local_runner import run_local
-    from pipeline.runs.summary import summarize_run
+    from benchmarks.process import timed_run
 
-    config = LocalConfig(workdir=Path(workdir))
-    config.salt_file.write_text(BENCH_SALT + "\n")
-    cfg = config.pipeline_config(Path(data_root)).with_changes(
-        night=night,
-        window_nights=int(window),
-        enable_cache=False,
-        training=TrainingConfig(train_steps=int(steps)),
-    )
-    started = time.perf_counter()
-    run_id = run_local(cfg)
-    seconds = time.perf_counter() - started
-    summary = summarize_run(cfg.metadata_path, cfg.pipeline_name, run_id)
-    return {
-        "run_seconds": seconds,
-        "components": component_durations(cfg.metadata_path, cfg.pipeline_name, run_id),
-        "examples": summary.examples,
-        "ingested": summary.data.get("ingested"),
-    }
+    return timed_run(data_root, workdir, int(steps), night=night, window_nights=int(window))
 
 
 def job_scoring(store_root: str, model_dir: str, out_file: str) -> dict:

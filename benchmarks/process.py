@@ -234,7 +234,8 @@ def _job_features(data_root: str, out_dir: str, mode: str, workers: str) -> dict
     return {"job_seconds": time.perf_counter() - started, "summary": summary}
 
 
-def _job_tfx(data_root: str, workdir: str, train_steps: str) -> dict:
+def timed_run(data_root: str, workdir: str, train_steps: int, **changes) -> dict:
+    """One local pipeline run (no cache) on ``data_root``, timed; ``changes`` edit its config."""
     from pipeline.config import LocalConfig, TrainingConfig
     from pipeline.orchestration.local_runner import run_local
     from pipeline.runs.summary import summarize_run
@@ -243,7 +244,7 @@ def _job_tfx(data_root: str, workdir: str, train_steps: str) -> dict:
     config.salt_file.parent.mkdir(parents=True, exist_ok=True)
     config.salt_file.write_text(BENCH_SALT + "\n")
     cfg = config.pipeline_config(Path(data_root)).with_changes(
-        enable_cache=False, training=TrainingConfig(train_steps=int(train_steps))
+        enable_cache=False, training=TrainingConfig(train_steps=train_steps), **changes
     )
     started = time.perf_counter()
     run_id = run_local(cfg)
@@ -254,8 +255,13 @@ def _job_tfx(data_root: str, workdir: str, train_steps: str) -> dict:
         "mlmd_seconds": summary.duration_s,
         "components": component_durations(cfg.metadata_path, cfg.pipeline_name, run_id),
         "examples": summary.examples,
+        "ingested": summary.data.get("ingested"),
         "metrics": {k: summary.candidate.get(k) for k in ("auc", "recall", "specificity")},
     }
+
+
+def _job_tfx(data_root: str, workdir: str, train_steps: str) -> dict:
+    return timed_run(data_root, workdir, int(train_steps))
 
 
 def main(argv: list[str]) -> int:

@@ -163,21 +163,21 @@ def run_benchmarks(
         figures["features"] = [
             m.__dict__ | {"rows_per_second_per_core": m.rows_per_second_per_core} for m in results
         ]
+    if run_data is None and {"whole-run", "nightly"} & set(parts):
+        run_data = os.path.join(work_dir, "run-data")
+        generate_dataset(
+            run_data,
+            users=spec.run_users or 80,
+            cycles=spec.run_cycles,
+            seed=2,
+            progress=False,
+            overwrite=True,
+        )
     if "scaling" in parts:
         from benchmarks.process import measure_scaling
 
         figures["scaling"] = measure_scaling(data, os.path.join(work_dir, "scaling"), log=log)
     if "whole-run" in parts:
-        if run_data is None:
-            run_data = os.path.join(work_dir, "run-data")
-            generate_dataset(
-                run_data,
-                users=spec.run_users or 80,
-                cycles=spec.run_cycles,
-                seed=2,
-                progress=False,
-                overwrite=True,
-            )
         figures["whole_run"] = [
             whole_run(run_data, work_dir, spec.train_steps, scale, log)
             for scale in whole_run_scales
@@ -200,16 +200,6 @@ def run_benchmarks(
     if "nightly" in parts:
         from benchmarks.nightly_cost import measure_nightly_cost
 
-        if run_data is None:
-            run_data = os.path.join(work_dir, "run-data")
-            generate_dataset(
-                run_data,
-                users=spec.run_users or 80,
-                cycles=spec.run_cycles,
-                seed=2,
-                progress=False,
-                overwrite=True,
-            )
         histories = (7, 30, 90) if spec.run_cycles >= 4 else (7, 30)
         figures["nightly"] = measure_nightly_cost(
             run_data,
