@@ -331,7 +331,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cv", action="store_true",
                         help="also a 4-fold user-grouped cross-validation on the train split")
     parser.add_argument("--slices", action="store_true",
-                        help="per cycle_regularity and cycle-day band, shipped model vs calendar")
+                        help="per cycle_regularity and cycle-day band, the first model vs the "
+                             "calendar (with --cv, also on the train split's CV)")
     parser.add_argument("--train-users", type=int, default=None,
                         help="train on the first N train users only (by key; a learning curve "
                              "on the same scored nights); trains from memory, not the files")
@@ -360,7 +361,7 @@ def main(argv: list[str] | None = None) -> int:
           f"{args.train_steps} steps, seed {args.seed}, threshold {THRESHOLD}\n")
     rows = {"calendar rule": metrics(scored.label, None, scored.calendar)}
     cv_rows = {"calendar rule": metrics(train.label, None, train.calendar)}
-    probabilities = {}
+    probabilities, cv_probabilities = {}, {}
     for name, predictor in chosen:
         started = time.perf_counter()
         p = predictor(ctx, train, scored)
@@ -368,6 +369,7 @@ def main(argv: list[str] | None = None) -> int:
         rows[name] = metrics(scored.label, p, (p >= THRESHOLD).astype(np.int64))
         if args.cv:
             q = cross_validate(ctx, train, predictor)
+            cv_probabilities[name] = q
             cv_rows[name] = metrics(train.label, q, (q >= THRESHOLD).astype(np.int64))
         print(f"  {name}: {time.perf_counter() - started:.0f} s", file=sys.stderr, flush=True)
     print(metrics_table(rows, f"{args.split} split, trained on train"))
@@ -378,6 +380,10 @@ def main(argv: list[str] | None = None) -> int:
         name = chosen[0][0]
         print()
         print(slice_table(scored, probabilities[name], name))
+        if args.cv:
+            print()
+            print(slice_table(train, cv_probabilities[name],
+                              f"{name}, train split, {CV_FOLDS}-fold CV by user"))
     return 0
 
 
