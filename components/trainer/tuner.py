@@ -42,16 +42,24 @@ def search_space(hp: keras_tuner.HyperParameters) -> dict:
 
 
 class SeededRandomSearch(keras_tuner.RandomSearch):
-    """Random search whose trials train under the Trainer's determinism (seeded, op-determinism)."""
+    """Random search whose trials train like the Trainer: seeded, under op determinism.
+
+    Each trial is built and fitted here rather than by keras-tuner's own ``run_trial``: that one
+    builds Keras 3 models and passes Keras 3 callbacks (checkpointing each trial), which the
+    tf_keras model TFX 1.16 trains cannot take. A trial's score is its ``val_auc`` after training;
+    no trial model is kept (the Tuner's output is the best hyperparameters).
+    """
 
     def __init__(self, *args, training_seed: int, **kwargs):
         super().__init__(*args, **kwargs)
         self.training_seed = training_seed
 
     def run_trial(self, trial, *args, **kwargs):
-        """Train one trial's model with the run's seed and op determinism on."""
+        """Train one trial's model with the run's seed; return its eval metrics."""
         with trainer.deterministic(self.training_seed):
-            return super().run_trial(trial, *args, **kwargs)
+            model = self.hypermodel.build(trial.hyperparameters)
+            history = model.fit(*args, **kwargs)
+        return {name: float(values[-1]) for name, values in history.history.items()}
 
 
 def tuner_fn(fn_args: FnArgs) -> TunerFnResult:
