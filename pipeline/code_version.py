@@ -41,6 +41,19 @@ COMPONENT_CODE = {
 }
 
 
+def parse_source(source: Path) -> ast.Module:
+    """Parse a source file, on a thread of its own.
+
+    CPython 3.11 before 3.11.8 raises a spurious ``SystemError: AST constructor recursion depth
+    mismatch`` when ``ast.parse`` runs deep in a call stack (CPython gh-106905), as it does under
+    a test runner or TFX's launcher; a new thread starts with an empty stack.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(ast.parse, source.read_bytes(), str(source)).result()
+
+
 def _module_file(module: str, root: Path) -> Path | None:
     """The source file of a project module (a module file or a package's ``__init__``), if any."""
     if module.split(".")[0] not in PROJECT_PACKAGES:
@@ -60,7 +73,7 @@ def _with_parents(module: str) -> list[str]:
 
 def _imported_modules(source: Path, module: str, root: Path) -> set[str]:
     """Every module ``source`` (the file of ``module``) may import, at any depth of its body."""
-    tree = ast.parse(source.read_bytes(), filename=str(source))
+    tree = parse_source(source)
     package = module if source.name == "__init__.py" else module.rpartition(".")[0]
     found: set[str] = set()
     for node in ast.walk(tree):  # walks function bodies too: lazy imports count

@@ -120,7 +120,16 @@ def test_bench_command_writes_every_figure(tmp_path):
         row = next(line for line in text.splitlines() if line.startswith(f"| {factor} "))
         assert row.rstrip().endswith("MiB |")
     assert "Fixed start-up (one raw file)" in text
-    assert re.search(r"one night of a 200,000-user fleet is [\d,.]+ core-hours", text)
+    assert re.search(r"one night of a 200,000-user fleet's raw data is [\d,.]+ core-hours", text)
+    # the nightly path: with 7 and 30 nights already ingested, the next night ingests one night
+    # and reads exactly its own raw files, its history from 28 (or all 7) stored nights
+    for history in (7, 30):
+        row = next(line for line in text.splitlines() if line.startswith(f"| {history} | 20"))
+        cells = [c.strip() for c in row.split("|")[1:-1]]
+        nights_ingested, files_read, new_files, from_store = (int(c) for c in cells[2:6])
+        assert nights_ingested == 1 and files_read == new_files > 0
+        assert from_store == min(history, 28)
+    assert re.search(r"\*\*[\d,.]+ core-hours a night\*\* for 200,000 users", text)
 
 
 def test_bench_markdown_renders_the_whole_run_and_serving():

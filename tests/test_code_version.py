@@ -43,11 +43,12 @@ def test_a_copy_of_the_tree_has_the_repositorys_fingerprints(tree):
     assert code_fingerprints(tree) == code_fingerprints()
     assert set(code_fingerprints()) == set(COMPONENT_CODE) == {
         "NightlyFeatureGen", "Transform", "Trainer", "AnomalyGate", "DriftGate", "CalendarBaseline",
-        "TrainingWindow"}
+        "TrainingWindow", "NightlyPredictions"}
 
 
 # The feature job's Beam code (the drift gate reads only the quarantine's layout, not the job).
 FEATURES = {"NightlyFeatureGen"}
+SPAN_STORE_READERS = {"NightlyFeatureGen", "DriftGate", "TrainingWindow", "NightlyPredictions"}
 # Every component module is in the components package, whose __init__ reaches the artifacts.
 IN_COMPONENTS = set(COMPONENT_CODE) - {"Transform"}
 
@@ -55,21 +56,23 @@ IN_COMPONENTS = set(COMPONENT_CODE) - {"Transform"}
 @pytest.mark.parametrize(
     ("edited", "moves"),
     [
-        # the trainer's model, signatures and warm-up import it; Transform does not
-        ("transforms/serving_request.py", {"Trainer"}),
+        # the trainer's model, signatures and warm-up import it, and the nightly scoring (its
+        # output names); Transform does not
+        ("transforms/serving_request.py", {"Trainer", "NightlyPredictions"}),
         # imported lazily by the Beam code, by serving_request and by the calendar rule
-        ("transforms/tf_example.py", FEATURES | {"Trainer", "CalendarBaseline"}),
-        # reached only through beam_job (component -> beam_job -> sorted_shards)
-        ("components/nightly_features/sorted_shards.py", FEATURES),
+        ("transforms/tf_example.py",
+         FEATURES | {"Trainer", "CalendarBaseline", "NightlyPredictions"}),
+        # the feature job's writer (component -> beam_job -> sorted_shards), and the scoring's
+        ("components/nightly_features/sorted_shards.py", FEATURES | {"NightlyPredictions"}),
         # the artifact classes: components/__init__.py imports them lazily
         ("components/artifacts.py", IN_COMPONENTS),
         ("transforms/features.py", set(COMPONENT_CODE) - {"AnomalyGate"}),
         # the quarantine's file names: written by the feature job, read through the span store
-        ("components/quarantine_layout.py", {"NightlyFeatureGen", "DriftGate", "TrainingWindow"}),
-        # the span store: the feature job writes it, the drift gate and the window read it
-        ("components/nightly_features/span_store.py",
-         {"NightlyFeatureGen", "DriftGate", "TrainingWindow"}),
-        ("transforms/preprocessing.py", {"Transform"}),
+        ("components/quarantine_layout.py", SPAN_STORE_READERS),
+        # the span store: the feature job writes it, the gate, the window and the scoring read it
+        ("components/nightly_features/span_store.py", SPAN_STORE_READERS),
+        # the model reads the sequence features' names from the preprocessing
+        ("transforms/preprocessing.py", {"Transform", "Trainer"}),
         ("components/trainer/warmup.py", {"Trainer"}),
         # a python-function component's helper: its cache key holds no code of its own
         ("components/calendar_rule.py", {"CalendarBaseline"}),

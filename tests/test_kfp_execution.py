@@ -41,8 +41,9 @@ def test_compiled_spec_runs_task_by_task_through_the_tfx_container_entrypoint(tm
     assert result.order[0] == "ImportSchemaGen" and result.order[-1] == "Pusher"
     assert set(result.order) == {"ImportSchemaGen", "NightlyFeatureGen", "StatisticsGen",
                                  "ExampleValidator", "AnomalyGate", "DriftGate", "TrainingWindow",
-                                 "Transform", "Trainer", "Evaluator", "CalendarBaseline", "Pusher"}
-    assert len(result.skipped) == 2  # the resolvers: nothing blessed yet
+                                 "NightlyPredictions", "Transform", "Trainer", "Evaluator",
+                                 "CalendarBaseline", "Pusher"}
+    assert len(result.skipped) == 3  # the resolvers: nothing blessed or pushed yet
     examples = result.outputs["NightlyFeatureGen"]["examples"]
     assert examples["metadata"]["split_names"] == '["train", "eval", "test"]'
     # no driver runs on Kubeflow v2: the executor resolved the newest night as the span itself
@@ -50,6 +51,9 @@ def test_compiled_spec_runs_task_by_task_through_the_tfx_container_entrypoint(tm
     assert examples["metadata"]["last_night"] == newest
     window = result.outputs["TrainingWindow"]["window"]["metadata"]
     assert window["train"] == 1 and window["last_night"] == newest and window["nights"] > 20
+    # tonight's valid nights were not scored: no model was in service before this first run
+    scored = result.outputs["NightlyPredictions"]["predictions"]["metadata"]
+    assert scored["scored"] == 0 and scored["not_scored"] > 0
     assert result.outputs["DriftGate"]["report"]["metadata"]["status"] == "not_checked"
     assert result.outputs["Evaluator"]["blessing"]["metadata"]["blessed"] == 1
     assert result.outputs["Pusher"]["pushed_model"]["metadata"]["pushed"] == 1

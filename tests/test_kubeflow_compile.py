@@ -114,6 +114,11 @@ def test_configuration_reaches_the_spec(compiled_spec):
         ref = tasks[name]["inputs"]["artifacts"][key]["taskOutputArtifact"]
         assert ref == {"producerTask": "TrainingWindow", "outputArtifactKey": "window"}, name
     assert "triggerPolicy" not in tasks["TrainingWindow"]
+    # every night is scored against the model in service, published where the app reads it
+    scoring = tasks["NightlyPredictions"]["inputs"]["parameters"]
+    assert constant(scoring, "model_base") == "/data/serving_model/cyclecast"
+    assert constant(scoring, "publish_dir") == "/data/predictions"
+    assert "triggerPolicy" not in tasks["NightlyPredictions"]
 
 
 def test_drift_override_and_window_from_the_config_file(tmp_path):

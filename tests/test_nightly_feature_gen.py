@@ -47,7 +47,9 @@ def test_component_outputs_caching_and_cycle_log_fingerprint(tmp_path):
     run()
     store, states = _executions(db)
     assert states == ["COMPLETE"]
-    examples = store.get_artifacts_by_type("Examples")[0]
+    # the labelled examples (the other Examples output holds the prediction requests)
+    examples = next(a for a in store.get_artifacts_by_type("Examples")
+                    if "examples_train" in a.custom_properties)
     assert json.loads(examples.properties["split_names"].string_value) == ["train", "eval", "test"]
     counts = {s: examples.custom_properties[f"examples_{s}"].int_value
               for s in ("train", "eval", "test")}

@@ -11,6 +11,7 @@ Dataflow, Flink or Spark at scale.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 from dataclasses import dataclass, field
@@ -211,6 +212,25 @@ def order_key(example: dict[str, list]) -> bytes:
     return hashlib.sha256(text.encode()).digest()
 
 
+def _no_upload_nights(nights: list[NightOutcome], selection: NightSelection) -> list[str]:
+    """The selected nights a user sent nothing for, though she had a valid night in the 28 before.
+
+    The same nights whether they are ingested one at a time or in one backfill: her uploads
+    come from the selected nights' files, her earlier valid nights from either source.
+    """
+    if selection.nights is None:
+        return []
+    uploaded = {n.night_date for n in nights if not n.stored}
+    valid = sorted(dt.date.fromisoformat(n.night_date) for n in nights if n.valid)
+    out = []
+    for night in sorted(selection.nights):
+        if night.isoformat() in uploaded:
+            continue
+        if any(night - dt.timedelta(days=fc.HISTORY_NIGHTS) <= d < night for d in valid):
+            out.append(night.isoformat())
+    return out
+
+
 class _BuildExamplesFn(beam.DoFn):
     def __init__(self, config: FeatureJobConfig):
         self._config = config
@@ -224,19 +244,11 @@ class _BuildExamplesFn(beam.DoFn):
         # alone has nothing to ingest.
         user_id = next((n.user_id for n in nights if n.user_id), None)
         selection = self._config.selection
-        if user_id is None:
-            if nights and selection.nights is not None:  # stored history, nothing uploaded
-                latest = max(n.night_date for n in nights)
-                for night in sorted(selection.nights):
-                    if night.isoformat() > latest:
-                        yield beam.pvalue.TaggedOutput(
-                            NOT_SCORED,
-                            {
-                                fc.USER_KEY: user_key,
-                                fc.NIGHT_DATE: night.isoformat(),
-                                "reason": NO_UPLOAD,
-                            },
-                        )
+        for night in _no_upload_nights(nights, selection):
+            yield beam.pvalue.TaggedOutput(
+                NOT_SCORED, {fc.USER_KEY: user_key, fc.NIGHT_DATE: night, "reason": NO_UPLOAD}
+            )
+        if user_id is None:  # stored history alone: nothing of hers to ingest
             return
         result = build_user_examples(user_id, nights, list(grouped["cycles"]), user_key)
         split = split_for_user(user_id, self._config.split_buckets)

@@ -170,43 +170,24 @@ def predict(args: argparse.Namespace) -> int:
 
 def upload_request(args: argparse.Namespace):
     """The request ``predict --upload`` sends: the online path of ``pipeline.serving.online``."""
-    from components.nightly_features.salt import load_salt
-    from components.nightly_features.window import parse_night
-    from pipeline.data import ensure_default_data
-    from pipeline.serving.online import upload_request as build
-    from transforms import raw_format as rf
+    from pipeline.serving.online import request_for_upload
 
     if not args.user:
         raise CommandError("--upload needs --user (the upload's user id)")
-    night = parse_night(args.date) if args.date else rf.night_in_path(str(args.upload))
-    if night is None:
-        raise CommandError(f"--upload {args.upload}: give --date (no date folder in its path)")
-    try:
-        upload = args.upload.read_bytes()
-    except OSError as e:
-        raise CommandError(f"cannot read --upload {args.upload}: {e.strerror or e}") from e
-    config = local_config(args)
-    if not args.data_root:
-        ensure_default_data(config)
-    cfg = config.pipeline_config(Path(args.data_root) if args.data_root else None)
-    salt = load_salt(args.salt_file, create_local=config.salt_file)
-    return build(upload, args.user, night, Path(cfg.data_root) / rf.CYCLES_FILE,
-                 cfg.span_store, salt)
+    return request_for_upload(
+        args.upload, args.user, args.date, local_config(args), args.data_root, args.salt_file
+    )
 
 
 def predictions(args: argparse.Namespace) -> int:
     """Show the predictions NightlyPredictions published for a night, and who was not scored."""
-    import gzip
+    from pipeline.serving.online import published_predictions
 
-    from components.nightly_predictions import PREDICTIONS_FILE, SUMMARY_FILE
-
-    folder = Path(local_config(args).pipeline_config().predictions_root) / args.night
-    if not (folder / SUMMARY_FILE).is_file():
-        raise CommandError(
-            f"no predictions published for {args.night} in {folder} (has that night run?)"
-        )
-    summary = json.loads((folder / SUMMARY_FILE).read_text())
-    rows = [json.loads(line) for line in gzip.open(folder / PREDICTIONS_FILE)]
+    root = local_config(args).pipeline_config().predictions_root
+    try:
+        summary, rows = published_predictions(root, args.night)
+    except FileNotFoundError as e:
+        raise CommandError(e) from e
     if args.json:
         print_json({**summary, "predictions": rows})
         return 0

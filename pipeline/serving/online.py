@@ -116,3 +116,52 @@ def upload_request(
     return OnlineRequest(
         user_key, night.isoformat(), requests[0], to_serialized_example(requests[0], REQUEST_SPEC)
     )
+
+
+def request_for_upload(
+    upload_path: Path,
+    user_id: str,
+    night_text: str | None,
+    config,
+    data_root: str | None,
+    salt_file: str | None,
+) -> OnlineRequest:
+    """``upload_request`` for a local set-up (``config`` is a ``LocalConfig``).
+
+    The upload's night comes from ``night_text`` or its path; the cycle log from the data root
+    (the default data when None, generated on first use); the span store and salt from ``config``.
+    """
+    from components.nightly_features.salt import load_salt
+    from components.nightly_features.window import parse_night
+    from pipeline.data import ensure_default_data
+
+    night = parse_night(night_text) if night_text else rf.night_in_path(str(upload_path))
+    if night is None:
+        raise BadUpload(f"--upload {upload_path}: give --date (no date folder in its path)")
+    try:
+        upload = Path(upload_path).read_bytes()
+    except OSError as e:
+        raise BadUpload(f"cannot read the upload {upload_path}: {e.strerror or e}") from e
+    if not data_root:
+        ensure_default_data(config)
+    cfg = config.pipeline_config(Path(data_root) if data_root else None)
+    salt = load_salt(salt_file, create_local=config.salt_file)
+    return upload_request(
+        upload, user_id, night, Path(cfg.data_root) / rf.CYCLES_FILE, cfg.span_store, salt
+    )
+
+
+def published_predictions(predictions_root: str, night: str) -> tuple[dict, list[dict]]:
+    """The summary and the predictions NightlyPredictions published for ``night``."""
+    import json
+
+    from components.nightly_predictions import PREDICTIONS_FILE, SUMMARY_FILE
+
+    folder = Path(predictions_root) / night
+    if not (folder / SUMMARY_FILE).is_file():
+        raise FileNotFoundError(
+            f"no predictions published for {night} in {folder} (has that night run?)"
+        )
+    summary = json.loads((folder / SUMMARY_FILE).read_text())
+    rows = [json.loads(line) for line in gzip.open(folder / PREDICTIONS_FILE)]
+    return summary, rows
