@@ -36,6 +36,8 @@ def test_runs_are_exported_to_a_local_mlflow_store(pipeline_runs, tmp_path, caps
 
     client = MlflowClient(tracking_uri=uri)
     experiment = client.get_experiment_by_name("cyclecast")
+    # the store's artifacts sit beside its database, not in ./mlruns of wherever it ran
+    assert experiment.artifact_location == (tmp_path / "mlartifacts").as_uri()
     runs = {r.data.tags[RUN_TAG]: r for r in client.search_runs([experiment.experiment_id])}
     assert set(runs) == {first.run_id, worse.run_id}  # no duplicate from re-exporting
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 from pipeline.runs.catalog import run_settings
@@ -145,13 +146,31 @@ def redacted(uri: str) -> str:
     return urlunsplit(parts._replace(netloc=netloc))
 
 
+def local_artifact_location(tracking_uri: str) -> str | None:
+    """Artifacts of a ``sqlite:///PATH`` store beside its database (``PATH``'s folder/mlartifacts).
+
+    Without it MLflow puts them under ``./mlruns`` of whatever directory the command ran in.
+    A server (``http://``) keeps its own artifact destination: None leaves it to the server.
+    """
+    prefix = "sqlite:///"
+    if not tracking_uri.startswith(prefix):
+        return None
+    return (Path(tracking_uri[len(prefix) :]).resolve().parent / "mlartifacts").as_uri()
+
+
 def export_run(client, r: RunSummary, experiment: str = "cyclecast") -> str:
     """Log the run with ``client`` (from ``mlflow_client``); return the MLflow run's id."""
     entities, _ = _import_mlflow()
 
     rec = export_record(r)
     found = client.get_experiment_by_name(experiment)
-    experiment_id = found.experiment_id if found else client.create_experiment(experiment)
+    experiment_id = (
+        found.experiment_id
+        if found
+        else client.create_experiment(
+            experiment, artifact_location=local_artifact_location(client.tracking_uri)
+        )
+    )
     existing = client.search_runs([experiment_id], f"tags.`{RUN_TAG}` = '{r.run_id}'")
     if existing:
         mlflow_run_id = existing[0].info.run_id
