@@ -4,7 +4,8 @@ Raw files -> nightly examples (the same feature code as NightlyFeatureGen: ``pro
 ``parse_cycle_line``, ``build_user_examples``, ``split_for_user``, in a plain loop instead of Beam)
 -> the same engineered features (``transforms.preprocessing.engineered_features``) z-scored with
 the training split's mean and variance (what ``tft.scale_to_z_score`` computes in Transform) -> the
-same Keras model (``components.trainer.model.build_model``, same hyperparameters, steps and seed)
+same Keras model (``components.trainer.model.build_model``: its scalar half, the nightly sequences
+left out; same hyperparameters, steps and seed)
 -> the same metrics on the eval split (AUC, and sensitivity/specificity at the decision threshold,
 with the calendar rule beside them).
 
@@ -143,7 +144,9 @@ def run_plain(
     note("transform")
 
     t = time.perf_counter()
-    hparams = dict(DEFAULT_HPARAMS)
+    # the scalar features only: this baseline does not compute the nightly sequences, so the
+    # network's sequence branch (components.trainer.model) is left out
+    hparams = {**DEFAULT_HPARAMS, "sequence_units": 0}
     tf.keras.utils.set_random_seed(seed)
 
     def dataset(x: dict, labels: np.ndarray) -> tf.data.Dataset:

@@ -76,11 +76,13 @@ def serving_latency(model_dir: str, example: dict[str, list]) -> dict:
     )
     # one dense [batch, features] tensor, split into the model's inputs inside the graph: the
     # call costs one tensor's dispatch, as the signature's does
-    one = tf.concat([tf.reshape(tf.cast(transformed[n], tf.float32), [1, 1]) for n in names], 1)
+    widths = [int(t.shape[-1]) for t in model.inputs]  # 1 per scalar, the nights per sequence
+    one = tf.concat([tf.reshape(tf.cast(transformed[n], tf.float32), [1, w])
+                     for n, w in zip(names, widths, strict=True)], 1)
 
-    @tf.function(input_signature=[tf.TensorSpec([None, len(names)], tf.float32)])
+    @tf.function(input_signature=[tf.TensorSpec([None, sum(widths)], tf.float32)])
     def bare(x):
-        return model(dict(zip(names, tf.split(x, len(names), axis=1), strict=True)))
+        return model(dict(zip(names, tf.split(x, widths, axis=1), strict=True)))
 
     call = bare.get_concrete_function()
     out["bare_keras"] = latency_and_throughput(call, one, lambda k: tf.tile(one, [k, 1]))

@@ -29,10 +29,12 @@ PROJECT_PACKAGES = ("pipeline", "components", "transforms", "synthetic", "benchm
 FEATURE_CODE = "components.nightly_features.component"
 TRANSFORM_CODE = "transforms.preprocessing"
 TRAINER_CODE = "components.trainer.model"
+TUNER_CODE = "components.trainer.tuner"
 COMPONENT_CODE = {
     "NightlyFeatureGen": FEATURE_CODE,
     "Transform": TRANSFORM_CODE,
     "Trainer": TRAINER_CODE,
+    "Tuner": TUNER_CODE,
     "AnomalyGate": "components.anomaly_gate",
     "DriftGate": "components.drift_gate",
     "TrainingWindow": "components.training_window",

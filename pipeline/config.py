@@ -69,6 +69,9 @@ class TrainingConfig:
     eval_steps: int = 50
     seed: int = 42
     hparams: tuple[tuple[str, float], ...] = ()
+    # TFX's Tuner before the Trainer (components.trainer.tuner.tuner_fn; MODEL.md), off by default
+    tune: bool = False
+    tune_trials: int = 12
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ from components.training_window import TRAIN_PROPERTY, TrainingWindow
 from pipeline.code_version import (
     TRAINER_CODE,
     TRANSFORM_CODE,
+    TUNER_CODE,
     code_fingerprints,
     schema_fingerprint,
 )
@@ -34,6 +35,7 @@ from pipeline.eval_config import make_eval_config
 # The modules the code fingerprints start from, so a fingerprint always covers the code referenced.
 PREPROCESSING_FN = f"{TRANSFORM_CODE}.preprocessing_fn"
 RUN_FN = f"{TRAINER_CODE}.run_fn"
+TUNER_FN = f"{TUNER_CODE}.tuner_fn"
 TRAIN_ARGS_PARAMETER = "train_args"
 EVAL_CONFIG_PARAMETER = "eval_config"
 
@@ -144,11 +146,30 @@ def _training_components(cfg: PipelineConfig, code_version: dict, schema, exampl
     )
     training = cfg.training
     train_args, eval_config = _trainer_and_evaluator_args(cfg)
+    # Off by default: the search trains tune_trials models. The Trainer then starts from the
+    # best hyperparameters found, the config's hparams still on top.
+    tuner = None
+    if training.tune:
+        tuner = tfx.components.Tuner(
+            tuner_fn=TUNER_FN,
+            examples=transform.outputs["transformed_examples"],
+            transform_graph=transform.outputs["transform_graph"],
+            schema=schema,
+            train_args=train_args,
+            eval_args=tfx.proto.EvalArgs(num_steps=training.eval_steps),
+            custom_config={
+                "seed": training.seed,
+                "max_trials": training.tune_trials,
+                "code_version": code_version["Tuner"],
+                "hparams": dict(training.hparams),
+            },
+        )
     trainer = tfx.components.Trainer(
         run_fn=RUN_FN,
         examples=transform.outputs["transformed_examples"],
         transform_graph=transform.outputs["transform_graph"],
         schema=schema,
+        hyperparameters=tuner.outputs["best_hyperparameters"] if tuner else None,
         train_args=train_args,
         eval_args=tfx.proto.EvalArgs(num_steps=training.eval_steps),
         custom_config={
@@ -186,6 +207,7 @@ def _training_components(cfg: PipelineConfig, code_version: dict, schema, exampl
     )
     return [
         transform,
+        *([tuner] if tuner else []),
         trainer,
         model_resolver,
         evaluator,

@@ -43,11 +43,13 @@ def test_a_copy_of_the_tree_has_the_repositorys_fingerprints(tree):
     assert code_fingerprints(tree) == code_fingerprints()
     assert set(code_fingerprints()) == set(COMPONENT_CODE) == {
         "NightlyFeatureGen", "Transform", "Trainer", "AnomalyGate", "DriftGate", "CalendarBaseline",
-        "TrainingWindow", "NightlyPredictions"}
+        "TrainingWindow", "NightlyPredictions", "Tuner"}
 
 
 # The feature job's Beam code (the drift gate reads only the quarantine's layout, not the job).
 FEATURES = {"NightlyFeatureGen"}
+# The Trainer's model, and the Tuner that searches its hyperparameters with the same code.
+TRAINING = {"Trainer", "Tuner"}
 SPAN_STORE_READERS = {"NightlyFeatureGen", "DriftGate", "TrainingWindow", "NightlyPredictions"}
 # Every component module is in the components package, whose __init__ reaches the artifacts.
 IN_COMPONENTS = set(COMPONENT_CODE) - {"Transform"}
@@ -58,10 +60,10 @@ IN_COMPONENTS = set(COMPONENT_CODE) - {"Transform"}
     [
         # the trainer's model, signatures and warm-up import it, and the nightly scoring (its
         # output names); Transform does not
-        ("transforms/serving_request.py", {"Trainer", "NightlyPredictions"}),
+        ("transforms/serving_request.py", TRAINING | {"NightlyPredictions"}),
         # imported lazily by the Beam code, by serving_request and by the calendar rule
         ("transforms/tf_example.py",
-         FEATURES | {"Trainer", "CalendarBaseline", "NightlyPredictions"}),
+         FEATURES | TRAINING | {"CalendarBaseline", "NightlyPredictions"}),
         # the feature job's writer (component -> beam_job -> sorted_shards), and the scoring's
         ("components/nightly_features/sorted_shards.py", FEATURES | {"NightlyPredictions"}),
         # the artifact classes: components/__init__.py imports them lazily
@@ -72,8 +74,8 @@ IN_COMPONENTS = set(COMPONENT_CODE) - {"Transform"}
         # the span store: the feature job writes it, the gate, the window and the scoring read it
         ("components/nightly_features/span_store.py", SPAN_STORE_READERS),
         # the model reads the sequence features' names from the preprocessing
-        ("transforms/preprocessing.py", {"Transform", "Trainer"}),
-        ("components/trainer/warmup.py", {"Trainer"}),
+        ("transforms/preprocessing.py", {"Transform"} | TRAINING),
+        ("components/trainer/warmup.py", TRAINING),
         # a python-function component's helper: its cache key holds no code of its own
         ("components/calendar_rule.py", {"CalendarBaseline"}),
         ("components/anomaly_gate.py", {"AnomalyGate"}),

@@ -60,6 +60,12 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     add_workdir(r)
     add_metadata(r)
     r.add_argument("--train-steps", type=int, help="override the Trainer's steps")
+    r.add_argument(
+        "--tune",
+        type=int,
+        metavar="TRIALS",
+        help="run TFX's Tuner first: a search of TRIALS models for the Trainer's hyperparameters",
+    )
     r.add_argument("--json", action="store_true", help="print the run summary as JSON")
     # after the run: log it to MLflow and register its model when blessed and pushed
     add_mlflow_options(r, "after the run")
@@ -80,6 +86,9 @@ def run_config(args: argparse.Namespace) -> PipelineConfig:
         changes["drift"] = replace(cfg.drift, allow=True)
     if args.train_steps:
         changes["training"] = replace(cfg.training, train_steps=args.train_steps)
+    if args.tune:
+        training = changes.get("training", cfg.training)
+        changes["training"] = replace(training, tune=True, tune_trials=args.tune)
     from pipeline.metadata_connection import recording_address
 
     recording_address(changes["metadata_path"])  # refused now, before any data is generated
