@@ -148,15 +148,19 @@ def _training_components(cfg: PipelineConfig, code_version: dict, schema, exampl
     train_args, eval_config = _trainer_and_evaluator_args(cfg)
     # Off by default: the search trains tune_trials models. The Trainer then starts from the
     # best hyperparameters found, the config's hparams still on top.
+    # what the Tuner's trials and the Trainer both train on
+    data = {
+        "examples": transform.outputs["transformed_examples"],
+        "transform_graph": transform.outputs["transform_graph"],
+        "schema": schema,
+        "train_args": train_args,
+        "eval_args": tfx.proto.EvalArgs(num_steps=training.eval_steps),
+    }
     tuner = None
     if training.tune:
         tuner = tfx.components.Tuner(
             tuner_fn=TUNER_FN,
-            examples=transform.outputs["transformed_examples"],
-            transform_graph=transform.outputs["transform_graph"],
-            schema=schema,
-            train_args=train_args,
-            eval_args=tfx.proto.EvalArgs(num_steps=training.eval_steps),
+            **data,
             custom_config={
                 "seed": training.seed,
                 "max_trials": training.tune_trials,
@@ -166,12 +170,8 @@ def _training_components(cfg: PipelineConfig, code_version: dict, schema, exampl
         )
     trainer = tfx.components.Trainer(
         run_fn=RUN_FN,
-        examples=transform.outputs["transformed_examples"],
-        transform_graph=transform.outputs["transform_graph"],
-        schema=schema,
+        **data,
         hyperparameters=tuner.outputs["best_hyperparameters"] if tuner else None,
-        train_args=train_args,
-        eval_args=tfx.proto.EvalArgs(num_steps=training.eval_steps),
         custom_config={
             "seed": training.seed,
             "model_name": cfg.model_name,

@@ -20,6 +20,21 @@ TRAIN_STEPS = 50
 SEED = 42
 
 
+def transform_outputs(pipeline_root):
+    """Transform's transformed examples (train and eval) and graph, as artifacts of a run."""
+    from tfx.components.util import examples_utils
+    from tfx.proto import example_gen_pb2
+    from tfx.types import artifact_utils, standard_artifacts
+
+    examples = standard_artifacts.Examples()
+    examples.uri = str(only_artifact(pipeline_root, "Transform", "transformed_examples"))
+    examples.split_names = artifact_utils.encode_split_names(["train", "eval"])
+    examples_utils.set_payload_format(examples, example_gen_pb2.PayloadFormat.FORMAT_TF_EXAMPLE)
+    transform_graph = standard_artifacts.TransformGraph()
+    transform_graph.uri = str(only_artifact(pipeline_root, "Transform", "transform_graph"))
+    return examples, transform_graph
+
+
 def only_artifact(pipeline_root: Path, component: str, output: str) -> Path:
     """The one artifact directory of a component's output (the session's runs made one)."""
     (uri,) = sorted((pipeline_root / component / output).iterdir())
@@ -33,19 +48,13 @@ def train(pipeline_root: Path, model_uri: Path, seed: int) -> Path:
     """
     from google.protobuf import json_format
     from tfx.components.trainer.executor import GenericExecutor
-    from tfx.components.util import examples_utils
-    from tfx.proto import example_gen_pb2, trainer_pb2
-    from tfx.types import artifact_utils, standard_artifacts
+    from tfx.proto import trainer_pb2
+    from tfx.types import standard_artifacts
     from tfx.utils import path_utils
 
     from pipeline.pipeline import RUN_FN
 
-    examples = standard_artifacts.Examples()
-    examples.uri = str(only_artifact(pipeline_root, "Transform", "transformed_examples"))
-    examples.split_names = artifact_utils.encode_split_names(["train", "eval"])
-    examples_utils.set_payload_format(examples, example_gen_pb2.PayloadFormat.FORMAT_TF_EXAMPLE)
-    transform_graph = standard_artifacts.TransformGraph()
-    transform_graph.uri = str(only_artifact(pipeline_root, "Transform", "transform_graph"))
+    examples, transform_graph = transform_outputs(pipeline_root)
     model = standard_artifacts.Model()
     model.uri = str(model_uri)
     model_run = standard_artifacts.ModelRun()

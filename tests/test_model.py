@@ -282,18 +282,12 @@ def tune(pipeline_root, out) -> tuple[dict, list]:
 
     from google.protobuf import json_format
     from tfx.components.tuner.executor import Executor
-    from tfx.components.util import examples_utils
-    from tfx.proto import example_gen_pb2, trainer_pb2
-    from tfx.types import artifact_utils, standard_artifacts
+    from tfx.proto import trainer_pb2
+    from tfx.types import standard_artifacts
 
-    from tests.test_deterministic_training import only_artifact
+    from tests.test_deterministic_training import transform_outputs
 
-    examples = standard_artifacts.Examples()
-    examples.uri = str(only_artifact(pipeline_root, "Transform", "transformed_examples"))
-    examples.split_names = artifact_utils.encode_split_names(["train", "eval"])
-    examples_utils.set_payload_format(examples, example_gen_pb2.PayloadFormat.FORMAT_TF_EXAMPLE)
-    transform_graph = standard_artifacts.TransformGraph()
-    transform_graph.uri = str(only_artifact(pipeline_root, "Transform", "transform_graph"))
+    examples, transform_graph = transform_outputs(pipeline_root)
     best = standard_artifacts.HyperParameters()
     best.uri = str(out / "best")
     results = standard_artifacts.TunerResults()
