@@ -43,17 +43,30 @@ COMPONENT_CODE = {
 }
 
 
-def parse_source(source: Path) -> ast.Module:
-    """Parse a source file, on a thread of its own.
+def parse_source(source: Path, attempts: int = 3) -> ast.Module:
+    """Parse a source file; retry CPython 3.11's spurious AST recursion-depth ``SystemError``.
 
-    CPython 3.11 before 3.11.8 raises a spurious ``SystemError: AST constructor recursion depth
-    mismatch`` when ``ast.parse`` runs deep in a call stack (CPython gh-106905), as it does under
-    a test runner or TFX's launcher; a new thread starts with an empty stack.
+    CPython 3.11 before 3.11.8 can raise ``SystemError: AST constructor recursion depth
+    mismatch`` for valid source (CPython gh-106905): seen only in long processes that hold
+    TensorFlow and Beam objects, where a garbage collection can run Python finalizers in the
+    middle of the tree's construction. The collector is paused for the parse, and the
+    (deterministic) parse is retried; a real error still raises.
     """
-    from concurrent.futures import ThreadPoolExecutor
+    import gc
 
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        return pool.submit(ast.parse, source.read_bytes(), str(source)).result()
+    data = source.read_bytes()
+    for attempt in range(attempts):
+        paused = gc.isenabled()
+        gc.disable()
+        try:
+            return ast.parse(data, filename=str(source))
+        except SystemError:
+            if attempt == attempts - 1:
+                raise
+        finally:
+            if paused:
+                gc.enable()
+    raise AssertionError("unreachable")
 
 
 def _module_file(module: str, root: Path) -> Path | None:
