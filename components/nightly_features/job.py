@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from transforms import features as fc
 from transforms import raw_format as rf
 
 EXAMPLES_SUBDIR = "examples"
@@ -111,6 +112,12 @@ def run_backfill(
     store = SpanStore(store_root)
     plan = plan_backfill(store, input_root, parse_night(first), parse_night(last))
     progress(f"planned {len(plan.ingest)} nights; history before them from the store")
+    if plan.history_missing:  # a first backfill, or a gap: said, not hidden
+        progress(
+            f"{len(plan.history_missing)} of the {fc.HISTORY_NIGHTS} nights before {first} are "
+            "not in the span store (no data, or never ingested): the first nights' history "
+            "features miss them; backfill from an earlier night to include them"
+        )
     out = f"{store.root}/{BACKFILL_DIR}/{first}_{last}"
     config = FeatureJobConfig(
         input_root=input_root, salt=salt, split_buckets=dict(split_buckets or DEFAULT_SPLITS)
