@@ -183,13 +183,15 @@ def night_and_previous(quarantine_uri: str, night: str, span_store: str) -> list
     """The stored statistics of ``night`` and of the latest earlier night in the span store."""
     import datetime as dt
 
-    from components.nightly_features.span_store import SpanStore
+    from components.nightly_features.span_store import SpanStore, read_gzip_lines
     from components.quarantine_layout import NIGHTLY_STATS, night_file
 
-    rows = read_jsonl(os.path.join(quarantine_uri, night_file(NIGHTLY_STATS, night)))
+    paths = [os.path.join(quarantine_uri, night_file(NIGHTLY_STATS, night))]
     # The previous night with data: a night or two without uploads is skipped over.
     previous = SpanStore(span_store).latest_before(dt.date.fromisoformat(night), nights=28)
-    return (read_jsonl(previous.stats_file) if previous else []) + rows
+    if previous is not None:
+        paths.insert(0, previous.stats_file)
+    return [json.loads(line) for path in paths for line in read_gzip_lines(path)]
 
 
 @component

@@ -46,6 +46,8 @@ def gather_window(
     entries = store.entries(nights)
     code_versions: dict[str, int] = {}
     examples = dict.fromkeys(splits, 0)
+    for split in splits:
+        FileSystems.mkdirs(f"{out_uri}/Split-{split}")
     for _, entry in sorted(entries.items()):
         code_versions[entry.code_version] = code_versions.get(entry.code_version, 0) + 1
         for split in splits:
@@ -53,8 +55,6 @@ def gather_window(
             sources = sorted(m.path for m in matched)
             if sources:
                 directory = f"{out_uri}/Split-{split}"
-                if not FileSystems.exists(directory):
-                    FileSystems.mkdirs(directory)
                 FileSystems.copy(sources, [f"{directory}/{s.rsplit('/', 1)[-1]}" for s in sources])
             examples[split] += entry.counts.get("examples_by_split", {}).get(split, 0)
     return {

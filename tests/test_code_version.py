@@ -64,7 +64,7 @@ IN_COMPONENTS = set(COMPONENT_CODE) - {"Transform"}
         # imported lazily by the Beam code, by serving_request and by the calendar rule
         ("transforms/tf_example.py",
          FEATURES | TRAINING | {"CalendarBaseline", "NightlyPredictions"}),
-        # the feature job's writer (component -> beam_job -> sorted_shards), and the scoring's
+        # the feature job's writer (feature_outputs -> sorted_shards), and the scoring's
         ("components/nightly_features/sorted_shards.py", FEATURES | {"NightlyPredictions"}),
         # the artifact classes: components/__init__.py imports them lazily
         ("components/artifacts.py", IN_COMPONENTS),

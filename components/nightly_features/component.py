@@ -34,8 +34,8 @@ from components.nightly_features.beam_job import (
     REQUESTS_SPLIT,
     FeatureJobConfig,
     RawRecordingsToExamples,
-    WriteFeatureOutputs,
 )
+from components.nightly_features.feature_outputs import WriteFeatureOutputs
 from components.nightly_features.ingest import ingest
 from components.nightly_features.salt import load_salt
 from components.nightly_features.span_store import (

@@ -16,8 +16,8 @@ from dataclasses import replace
 from components.nightly_features.beam_job import (
     FeatureJobConfig,
     RawRecordingsToExamples,
-    WriteFeatureOutputs,
 )
+from components.nightly_features.feature_outputs import WriteFeatureOutputs
 from components.nightly_features.span_store import (
     IngestPlan,
     SpanEntry,

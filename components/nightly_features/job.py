@@ -58,11 +58,11 @@ def run_feature_job(
 
     from components.nightly_features.beam_job import (
         DEFAULT_SPLITS,
-        SUMMARY_FILE,
         FeatureJobConfig,
         RawRecordingsToExamples,
-        WriteFeatureOutputs,
     )
+    from components.nightly_features.feature_outputs import WriteFeatureOutputs
+    from components.quarantine_layout import SUMMARY_FILE
 
     check_input_root(input_root)
     config = FeatureJobConfig(

@@ -86,6 +86,17 @@ def _read(path: str) -> bytes | None:
         return f.read()
 
 
+def read_gzip_lines(path: str) -> list[str]:
+    """The lines of a gzip text file the job wrote (a night's statistics, ledger...)."""
+    import gzip
+
+    from apache_beam.io.filesystem import CompressionTypes
+    from apache_beam.io.filesystems import FileSystems
+
+    with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
+        return gzip.decompress(f.read()).decode().splitlines()
+
+
 def write_atomically(path: str, data: bytes) -> None:
     """Write ``data`` to ``path`` through a temporary name, so readers see all of it or none."""
     from apache_beam.io.filesystems import FileSystems

@@ -60,23 +60,18 @@ def user_cycles(cycles_file: str | Path, user_id: str) -> list[CycleRow]:
 
 def stored_nights(store_root: str, night: dt.date, user_key: str) -> list[NightOutcome]:
     """The user's valid nights among the 28 before ``night``, from the span store."""
-    from apache_beam.io.filesystem import CompressionTypes
-    from apache_beam.io.filesystems import FileSystems
-
     from components.nightly_features.beam_job import stored_history
-    from components.nightly_features.span_store import SpanStore
+    from components.nightly_features.span_store import SpanStore, read_gzip_lines
     from components.nightly_features.window import history_nights
 
     needle = f'"{fc.USER_KEY}": "{user_key}"'
     out = []
     for entry in SpanStore(store_root).entries(history_nights(night)).values():
-        raw = CompressionTypes.UNCOMPRESSED
-        with FileSystems.open(entry.stats_file, compression_type=raw) as f:
-            for line in gzip.decompress(f.read()).decode().splitlines():
-                if needle in line:
-                    key, outcome = stored_history(line)
-                    if key == user_key:
-                        out.append(outcome)
+        for line in read_gzip_lines(entry.stats_file):
+            if needle in line:
+                key, outcome = stored_history(line)
+                if key == user_key:
+                    out.append(outcome)
     return out
 
 
