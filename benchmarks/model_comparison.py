@@ -112,13 +112,19 @@ def load_split(run: RunArtifacts, tf_transform_output, split: str) -> Split:
     """A split's raw examples, transformed by the run's transform graph, in file order."""
     import tensorflow as tf
 
+    records = tf.data.TFRecordDataset(run.raw_split(split), compression_type="GZIP")
+    return transform_examples(list(records.as_numpy_iterator()), tf_transform_output)
+
+
+def transform_examples(serialized: list[bytes], tf_transform_output) -> Split:
+    """Serialized raw examples (the feature job's), transformed by a run's transform graph."""
+    import tensorflow as tf
+
     from components.calendar_rule import calendar_predictions
     from transforms import features as fc
 
     raw_spec = tf_transform_output.raw_feature_spec()
-    records = tf.data.TFRecordDataset(run.raw_split(split), compression_type="GZIP")
-    serialized = tf.constant(list(records.as_numpy_iterator()))
-    raw = tf.io.parse_example(serialized, raw_spec)
+    raw = tf.io.parse_example(tf.constant(serialized), raw_spec)
     transformed = tf_transform_output.transform_raw_features(
         {k: raw[k] for k in raw_spec}, drop_unused_features=True)
     features = {}

@@ -266,10 +266,13 @@ def _generate_night(
     )
 
 
-def _simulate_user(
+def simulate_user(
     seed: int, user_index: int, n_cycles: int, start_date: dt.date
 ) -> tuple[list[Cycle], NightlyLatents]:
-    """Simulate one user's cycle history and nightly latent values."""
+    """Simulate one user's cycle history and nightly latents (what ``generate_dataset`` draws).
+
+    Cheap: no 10-second rows. ``benchmarks.ceiling`` reads the latents as a perfect extraction.
+    """
     rng_cycles = np.random.default_rng([seed, user_index, _STREAM_CYCLES])
     first = start_date + dt.timedelta(days=int(rng_cycles.integers(0, START_OFFSET_DAYS)))
     cycles = simulate_user_cycles(rng_cycles, n_cycles, first)
@@ -330,7 +333,7 @@ def generate_dataset(
     bar = tqdm(range(users), desc="users", unit="user", disable=not progress, file=sys.stderr)
     for user_index in bar:
         uid = user_id(user_index)
-        user_cycles, latents = _simulate_user(seed, user_index, cycles, start_date)
+        user_cycles, latents = simulate_user(seed, user_index, cycles, start_date)
         cycle_rows.extend((uid, c) for c in user_cycles)
         plans = injection.plan_user_faults(
             np.random.default_rng([seed, user_index, _STREAM_FAULT_PLAN]), len(latents), rates
