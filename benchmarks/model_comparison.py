@@ -97,6 +97,7 @@ class Split:
     regularity: np.ndarray  # [n] str
     cycle_day: np.ndarray  # [n] int
     user: np.ndarray  # [n] pseudonymous user key
+    night: np.ndarray  # [n] ISO date of the night
 
     def __len__(self) -> int:
         return len(self.label)
@@ -105,7 +106,7 @@ class Split:
         """The nights at ``index``."""
         return Split({k: v[index] for k, v in self.features.items()}, self.label[index],
                      self.calendar[index], self.regularity[index], self.cycle_day[index],
-                     self.user[index])
+                     self.user[index], self.night[index])
 
 
 def load_split(run: RunArtifacts, tf_transform_output, split: str) -> Split:
@@ -142,6 +143,7 @@ def transform_examples(serialized: list[bytes], tf_transform_output) -> Split:
         regularity=np.array([v[0].decode() for v in raw[fc.CYCLE_REGULARITY]]),
         cycle_day=raw[fc.CYCLE_DAY][:, 0],
         user=np.array([v[0] for v in raw[fc.USER_KEY]]),
+        night=np.array([v[0].decode() for v in raw[fc.NIGHT_DATE]]),
     )
 
 
@@ -242,6 +244,93 @@ def gbt_candidate(with_sequences: bool) -> Predictor:
     return predict
 
 
+# ---- the multi-task experiment: days to ovulation beside the fertile flag -------------------
+
+OVULATION_CLIP_DAYS = 14  # the auxiliary target saturates this far from ovulation
+OVULATION_SCALE_DAYS = 7.0
+
+
+def days_to_ovulation(split: Split) -> tuple[np.ndarray, np.ndarray]:
+    """Each night's days to its cycle's ovulation, clipped and scaled, and whether it is known.
+
+    Derived from the labels alone (a training target, known in hindsight like the label): a
+    cycle's fertile window is its ovulation day and the 5 days before (``features.
+    fertile_window``), so the ovulation day is the last fertile night's cycle day when the whole
+    window or the night after it was recorded, or the first fertile night's + 5 when the night
+    before it was. Cycles without a fertile night, or whose window's ends are both missing, have
+    no target.
+    """
+    import datetime as dt
+
+    from transforms import features as fc
+
+    starts = [dt.date.fromisoformat(n) - dt.timedelta(days=int(d) - 1)
+              for n, d in zip(split.night.tolist(), split.cycle_day.tolist(), strict=True)]
+    cycles: dict[tuple, list[int]] = {}
+    for i, key in enumerate(zip(split.user.tolist(), starts, strict=True)):
+        cycles.setdefault(key, []).append(i)
+    target = np.zeros(len(split), np.float32)
+    known = np.zeros(len(split), bool)
+    for nights in cycles.values():
+        days = {int(split.cycle_day[i]): int(split.label[i]) for i in nights}
+        fertile = [d for d, y in days.items() if y]
+        if not fertile:
+            continue
+        first, last = min(fertile), max(fertile)
+        if last - first == fc.FERTILE_DAYS_BEFORE_OVULATION or days.get(last + 1) == 0:
+            ovulation = last
+        elif days.get(first - 1) == 0:
+            ovulation = first + fc.FERTILE_DAYS_BEFORE_OVULATION
+        else:
+            continue
+        for i in nights:
+            to_go = np.clip(ovulation - int(split.cycle_day[i]), -OVULATION_CLIP_DAYS,
+                            OVULATION_CLIP_DAYS)
+            target[i] = to_go / OVULATION_SCALE_DAYS
+            known[i] = True
+    return target, known
+
+
+def multitask_candidate(aux_weight: float) -> Predictor:
+    """The shipped network with a second head, days to ovulation (Huber loss, ``aux_weight``).
+
+    Trained from in-memory arrays (the target is not in Transform's files), so its order of
+    batches differs from the shipped row's; weight 0 is the control: the same network, order and
+    initial weights, the second head idle.
+    """
+
+    def predict(ctx: Context, train: Split, scored: Split) -> np.ndarray:
+        import tensorflow as tf
+
+        from components.trainer import model as trainer
+
+        keras = trainer.keras
+        hparams = trainer.resolve_hparams({})
+        target, known = days_to_ovulation(train)
+        with trainer.deterministic(ctx.seed):
+            base = trainer.build_model(trainer.model_input_names(ctx.tf_transform_output),
+                                       hparams)
+            days = keras.layers.Dense(1, name="days_to_ovulation")(base.layers[-2].output)
+            model = keras.Model(base.input, [base.output, days])
+            model.compile(optimizer=keras.optimizers.Adam(hparams["learning_rate"]),
+                          loss=[keras.losses.BinaryCrossentropy(), keras.losses.Huber()],
+                          loss_weights=[1.0, aux_weight])
+            targets = (train.label.astype(np.float32)[:, None], target[:, None])
+            weights = (np.ones(len(train), np.float32), known.astype(np.float32))
+            data = (tf.data.Dataset.from_tensor_slices((train.features, targets, weights))
+                    .shuffle(trainer.SHUFFLE_BUFFER, seed=ctx.seed,
+                             reshuffle_each_iteration=True)
+                    .repeat().batch(hparams["batch_size"]))
+            model.fit(data, steps_per_epoch=ctx.train_steps, verbose=0)
+        inputs = {k: v for k, v in scored.features.items() if k in base.input_names}
+        return model.predict(inputs, batch_size=4096, verbose=0)[0][:, 0]
+
+    return predict
+
+
+COMPARISON_ROWS = 9  # candidates() rows run by default; the rows after them are experiments
+
+
 def candidates() -> dict[str, Predictor]:
     """Name -> predictor, in table order. The first Keras row is the shipped default."""
     from components.trainer.model import PREVIOUS_HPARAMS
@@ -258,6 +347,10 @@ def candidates() -> dict[str, Predictor]:
         "3 x GRU(8) + MLP averaged": keras_candidate({"ensemble_size": 3}),
         "GBT baseline (scalar features)": gbt_candidate(with_sequences=False),
         "GBT (scalar features + sequences)": gbt_candidate(with_sequences=True),
+        "multi-task control: shipped network from arrays, days-to-ovulation head at weight 0":
+            multitask_candidate(0.0),
+        "multi-task: + days-to-ovulation head, weight 0.5": multitask_candidate(0.5),
+        "multi-task: + days-to-ovulation head, weight 1": multitask_candidate(1.0),
     }
 
 
@@ -333,7 +426,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="the split to score (test: final figures only)")
     parser.add_argument("--models", default=None,
                         help="comma-separated row numbers of the candidates to run (1-based); "
-                             "default all")
+                             f"default the comparison, 1-{COMPARISON_ROWS}; rows 10-12 are the "
+                             "multi-task experiment")
     parser.add_argument("--cv", action="store_true",
                         help="also a 4-fold user-grouped cross-validation on the train split")
     parser.add_argument("--slices", action="store_true",
@@ -357,8 +451,9 @@ def main(argv: list[str] | None = None) -> int:
         keep = set(sorted(set(train.user.tolist()))[: args.train_users])
         train = train.take(np.flatnonzero([u in keep for u in train.user.tolist()]))
     ctx = Context(run, tf_transform_output, args.train_steps, args.seed, not args.train_users)
-    chosen = list(candidates().items())
+    chosen = list(candidates().items())[:COMPARISON_ROWS]
     if args.models:
+        chosen = list(candidates().items())
         chosen = [chosen[int(i) - 1] for i in args.models.split(",")]
 
     print(f"Transform output: {run.transformed_examples}")
