@@ -232,8 +232,8 @@ def main(argv: list[str] | None = None) -> int:
                         help=f"users to simulate (default {DEFAULT_USERS})")
     parser.add_argument("--sizes", default=",".join(map(str, DEFAULT_SIZES)),
                         help="training-set sizes in train-split users")
-    parser.add_argument("--models", default="1,9",
-                        help="rows of model_comparison's candidates (default: shipped, GBT + "
+    parser.add_argument("--models", default="1,8,9",
+                        help="rows of model_comparison's candidates (default: shipped, GBT, GBT + "
                              "sequences)")
     parser.add_argument("--seed", type=int, default=mc.SEED, help="the models' seed")
     parser.add_argument("--small-splits", type=int, default=8, metavar="USERS",
