@@ -36,7 +36,6 @@ import argparse
 import datetime as dt
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 
@@ -225,9 +224,7 @@ def main(argv: list[str] | None = None) -> int:
     """Simulate, transform, train and score; print the learning curve as a markdown table."""
     parser = argparse.ArgumentParser(prog="python -m benchmarks.ceiling",
                                      description=__doc__.split("\n\n")[0])
-    where = parser.add_mutually_exclusive_group(required=True)
-    where.add_argument("--workdir", help="a `cyclecast run` work directory (its transform graph)")
-    where.add_argument("--pipeline-root", help="a pipeline root (default: WORKDIR/pipeline_root)")
+    mc.add_run_arguments(parser)
     parser.add_argument("--users", type=int, default=DEFAULT_USERS,
                         help=f"users to simulate (default {DEFAULT_USERS})")
     parser.add_argument("--sizes", default=",".join(map(str, DEFAULT_SIZES)),
@@ -246,8 +243,7 @@ def main(argv: list[str] | None = None) -> int:
     from pipeline.config import DefaultData
 
     data = DefaultData()
-    root = Path(args.pipeline_root or Path(args.workdir) / "pipeline_root")
-    run = mc.find_run(root)
+    run = mc.run_of(args)
     ctx = mc.Context(run, tft.TFTransformOutput(str(run.transform_graph)), mc.TRAIN_STEPS,
                      args.seed, from_files=False)
     chosen = list(mc.candidates().items())

@@ -415,13 +415,23 @@ def cross_validate(ctx: Context, train: Split, predictor: Predictor) -> np.ndarr
     return out
 
 
+def add_run_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--workdir`` or ``--pipeline-root``: where the run whose Transform output is read lives."""
+    where = parser.add_mutually_exclusive_group(required=True)
+    where.add_argument("--workdir", help="a `cyclecast run` work directory")
+    where.add_argument("--pipeline-root", help="a pipeline root (default: WORKDIR/pipeline_root)")
+
+
+def run_of(args: argparse.Namespace) -> RunArtifacts:
+    """The run ``add_run_arguments``' arguments name."""
+    return find_run(Path(args.pipeline_root or Path(args.workdir) / "pipeline_root"))
+
+
 def main(argv: list[str] | None = None) -> int:
     """Train and score the candidates; print markdown tables."""
     parser = argparse.ArgumentParser(prog="python -m benchmarks.model_comparison",
                                      description=__doc__.split("\n\n")[0])
-    where = parser.add_mutually_exclusive_group(required=True)
-    where.add_argument("--workdir", help="a `cyclecast run` work directory")
-    where.add_argument("--pipeline-root", help="a pipeline root (default: WORKDIR/pipeline_root)")
+    add_run_arguments(parser)
     parser.add_argument("--split", default="eval", choices=("eval", "test"),
                         help="the split to score (test: final figures only)")
     parser.add_argument("--models", default=None,
@@ -442,8 +452,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import tensorflow_transform as tft
 
-    root = Path(args.pipeline_root or Path(args.workdir) / "pipeline_root")
-    run = find_run(root)
+    run = run_of(args)
     tf_transform_output = tft.TFTransformOutput(str(run.transform_graph))
     train = load_split(run, tf_transform_output, "train")
     scored = load_split(run, tf_transform_output, args.split)
