@@ -117,7 +117,8 @@ def split_users(user_ids: list[str]) -> dict[str, list[str]]:
 
 def scored_users(population: dict[str, list[bytes]]) -> list[str]:
     """The users every model is scored on: the test split's, past the default data's users."""
-    return [u for u in split_users(list(population))["test"] if u not in _default_users()]
+    default = _default_users()
+    return [u for u in split_users(list(population))["test"] if u not in default]
 
 
 def learning_curve(
@@ -174,7 +175,8 @@ def default_test_split(ctx: mc.Context, population: dict[str, list[bytes]], size
     what the goal's own split holds when nothing is lost in reading the nights.
     """
     splits = split_users(list(population))
-    users = [u for u in splits["test"] if u in _default_users()]
+    default = _default_users()
+    users = [u for u in splits["test"] if u in default]
     scored = mc.transform_examples([r for u in users for r in population[u]],
                                    ctx.tf_transform_output)
     train = mc.transform_examples([r for u in splits["train"][:size] for r in population[u]],

@@ -207,10 +207,19 @@ def keras_candidate(overrides: dict) -> Predictor:
     return predict
 
 
-def train_on_arrays(train: Split, tf_transform_output, hparams: dict, seed: int, steps: int):
-    """``train_model``'s training on in-memory arrays (for CV folds): same model, seed, batches."""
+def array_batches(features: dict[str, np.ndarray], targets, weights, seed: int, batch_size: int):
+    """In-memory arrays as endless shuffled batches, ordered by ``seed`` alone, as the Trainer's."""
     import tensorflow as tf
 
+    from components.trainer import model as trainer
+
+    return (tf.data.Dataset.from_tensor_slices((features, targets, weights))
+            .shuffle(trainer.SHUFFLE_BUFFER, seed=seed, reshuffle_each_iteration=True)
+            .repeat().batch(batch_size))
+
+
+def train_on_arrays(train: Split, tf_transform_output, hparams: dict, seed: int, steps: int):
+    """``train_model``'s training on in-memory arrays (for CV folds): same model, seed, batches."""
     from components.trainer import model as trainer
 
     names = trainer.model_input_names(tf_transform_output)
@@ -220,10 +229,8 @@ def train_on_arrays(train: Split, tf_transform_output, hparams: dict, seed: int,
         with trainer.deterministic(member_seed):
             label = train.label.astype(np.float32)[:, None]
             weight = 1.0 + (hparams["positive_weight"] - 1.0) * label
-            data = (tf.data.Dataset.from_tensor_slices((train.features, label, weight))
-                    .shuffle(trainer.SHUFFLE_BUFFER, seed=member_seed,
-                             reshuffle_each_iteration=True)
-                    .repeat().batch(hparams["batch_size"]))
+            data = array_batches(train.features, label, weight, member_seed,
+                                 hparams["batch_size"])
             model = trainer.build_model(names, hparams)
             model.fit(data, steps_per_epoch=steps, verbose=0)
         members.append(model)
@@ -244,95 +251,12 @@ def gbt_candidate(with_sequences: bool) -> Predictor:
     return predict
 
 
-# ---- the multi-task experiment: days to ovulation beside the fertile flag -------------------
-
-OVULATION_CLIP_DAYS = 14  # the auxiliary target saturates this far from ovulation
-OVULATION_SCALE_DAYS = 7.0
-
-
-def days_to_ovulation(split: Split) -> tuple[np.ndarray, np.ndarray]:
-    """Each night's days to its cycle's ovulation, clipped and scaled, and whether it is known.
-
-    Derived from the labels alone (a training target, known in hindsight like the label): a
-    cycle's fertile window is its ovulation day and the 5 days before (``features.
-    fertile_window``), so the ovulation day is the last fertile night's cycle day when the whole
-    window or the night after it was recorded, or the first fertile night's + 5 when the night
-    before it was. Cycles without a fertile night, or whose window's ends are both missing, have
-    no target.
-    """
-    import datetime as dt
-
-    from transforms import features as fc
-
-    starts = [dt.date.fromisoformat(n) - dt.timedelta(days=int(d) - 1)
-              for n, d in zip(split.night.tolist(), split.cycle_day.tolist(), strict=True)]
-    cycles: dict[tuple, list[int]] = {}
-    for i, key in enumerate(zip(split.user.tolist(), starts, strict=True)):
-        cycles.setdefault(key, []).append(i)
-    target = np.zeros(len(split), np.float32)
-    known = np.zeros(len(split), bool)
-    for nights in cycles.values():
-        days = {int(split.cycle_day[i]): int(split.label[i]) for i in nights}
-        fertile = [d for d, y in days.items() if y]
-        if not fertile:
-            continue
-        first, last = min(fertile), max(fertile)
-        if last - first == fc.FERTILE_DAYS_BEFORE_OVULATION or days.get(last + 1) == 0:
-            ovulation = last
-        elif days.get(first - 1) == 0:
-            ovulation = first + fc.FERTILE_DAYS_BEFORE_OVULATION
-        else:
-            continue
-        for i in nights:
-            to_go = np.clip(ovulation - int(split.cycle_day[i]), -OVULATION_CLIP_DAYS,
-                            OVULATION_CLIP_DAYS)
-            target[i] = to_go / OVULATION_SCALE_DAYS
-            known[i] = True
-    return target, known
-
-
-def multitask_candidate(aux_weight: float) -> Predictor:
-    """The shipped network with a second head, days to ovulation (Huber loss, ``aux_weight``).
-
-    Trained from in-memory arrays (the target is not in Transform's files), so its order of
-    batches differs from the shipped row's; weight 0 is the control: the same network, order and
-    initial weights, the second head idle.
-    """
-
-    def predict(ctx: Context, train: Split, scored: Split) -> np.ndarray:
-        import tensorflow as tf
-
-        from components.trainer import model as trainer
-
-        keras = trainer.keras
-        hparams = trainer.resolve_hparams({})
-        target, known = days_to_ovulation(train)
-        with trainer.deterministic(ctx.seed):
-            base = trainer.build_model(trainer.model_input_names(ctx.tf_transform_output),
-                                       hparams)
-            days = keras.layers.Dense(1, name="days_to_ovulation")(base.layers[-2].output)
-            model = keras.Model(base.input, [base.output, days])
-            model.compile(optimizer=keras.optimizers.Adam(hparams["learning_rate"]),
-                          loss=[keras.losses.BinaryCrossentropy(), keras.losses.Huber()],
-                          loss_weights=[1.0, aux_weight])
-            targets = (train.label.astype(np.float32)[:, None], target[:, None])
-            weights = (np.ones(len(train), np.float32), known.astype(np.float32))
-            data = (tf.data.Dataset.from_tensor_slices((train.features, targets, weights))
-                    .shuffle(trainer.SHUFFLE_BUFFER, seed=ctx.seed,
-                             reshuffle_each_iteration=True)
-                    .repeat().batch(hparams["batch_size"]))
-            model.fit(data, steps_per_epoch=ctx.train_steps, verbose=0)
-        inputs = {k: v for k, v in scored.features.items() if k in base.input_names}
-        return model.predict(inputs, batch_size=4096, verbose=0)[0][:, 0]
-
-    return predict
-
-
 COMPARISON_ROWS = 9  # candidates() rows run by default; the rows after them are experiments
 
 
 def candidates() -> dict[str, Predictor]:
     """Name -> predictor, in table order. The first Keras row is the shipped default."""
+    from benchmarks.multitask import multitask_candidate
     from components.trainer.model import PREVIOUS_HPARAMS
 
     return {

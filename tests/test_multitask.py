@@ -1,4 +1,4 @@
-"""The model comparison's multi-task target: days to ovulation, from the labels alone."""
+"""The multi-task experiment's target: days to ovulation, from the labels alone."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ import datetime as dt
 import numpy as np
 import pytest
 
-from benchmarks.model_comparison import Split, days_to_ovulation
+from benchmarks.model_comparison import Split
+from benchmarks.multitask import days_to_ovulation
 
 START = dt.date(2026, 3, 2)
 
