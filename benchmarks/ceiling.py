@@ -41,6 +41,8 @@ import time
 import numpy as np
 
 from benchmarks import model_comparison as mc
+from benchmarks.predictors import Context, Predictor
+from benchmarks.run_data import Split, add_run_arguments, run_of, transform_examples
 
 DEFAULT_USERS = 2400
 DEFAULT_SIZES = (63, 160, 320, 640, 1280)
@@ -122,11 +124,11 @@ def scored_users(population: dict[str, list[bytes]]) -> list[str]:
 
 
 def learning_curve(
-    ctx: mc.Context,
+    ctx: Context,
     population: dict[str, list[bytes]],
-    scored: mc.Split,
+    scored: Split,
     sizes: tuple[int, ...],
-    models: dict[str, mc.Predictor],
+    models: dict[str, Predictor],
 ) -> tuple[str, np.ndarray]:
     """Train each model on the first N train-split users for every N; score the held-out users.
 
@@ -148,8 +150,8 @@ def learning_curve(
         users = train_users[:n]
         if len(users) < n:
             raise ValueError(f"only {len(users)} train-split users simulated; raise --users")
-        train = mc.transform_examples([r for u in users for r in population[u]],
-                                      ctx.tf_transform_output)
+        train = transform_examples([r for u in users for r in population[u]],
+                                   ctx.tf_transform_output)
         for name, predictor in models.items():
             started = time.perf_counter()
             p = predictor(ctx, train, scored)
@@ -167,8 +169,8 @@ def learning_curve(
     return "\n".join(lines), first
 
 
-def default_test_split(ctx: mc.Context, population: dict[str, list[bytes]], size: int,
-                       name: str, predictor: mc.Predictor) -> str:
+def default_test_split(ctx: Context, population: dict[str, list[bytes]], size: int,
+                       name: str, predictor: Predictor) -> str:
     """One model, trained on the first ``size`` train-split users, on the default data's test users.
 
     Those are the users of the default data's test split, here with every night read perfectly:
@@ -177,10 +179,10 @@ def default_test_split(ctx: mc.Context, population: dict[str, list[bytes]], size
     splits = split_users(list(population))
     default = _default_users()
     users = [u for u in splits["test"] if u in default]
-    scored = mc.transform_examples([r for u in users for r in population[u]],
-                                   ctx.tf_transform_output)
-    train = mc.transform_examples([r for u in splits["train"][:size] for r in population[u]],
-                                  ctx.tf_transform_output)
+    scored = transform_examples([r for u in users for r in population[u]],
+                                ctx.tf_transform_output)
+    train = transform_examples([r for u in splits["train"][:size] for r in population[u]],
+                               ctx.tf_transform_output)
     p = predictor(ctx, train, scored)
     m = mc.metrics(scored.label, p, (p >= mc.THRESHOLD).astype(np.int64))
     c = mc.metrics(scored.label, None, scored.calendar)
@@ -200,7 +202,7 @@ def sensitivity_at(label: np.ndarray, probability: np.ndarray, specificity: floa
 
 
 def small_test_splits(
-    scored: mc.Split, probability: np.ndarray, users_per_split: int, draws: int, seed: int
+    scored: Split, probability: np.ndarray, users_per_split: int, draws: int, seed: int
 ) -> str:
     """What a test split of only ``users_per_split`` users would show of one model.
 
@@ -250,7 +252,7 @@ def main(argv: list[str] | None = None) -> int:
     """Simulate, transform, train and score; print the learning curve as a markdown table."""
     parser = argparse.ArgumentParser(prog="python -m benchmarks.ceiling",
                                      description=__doc__.split("\n\n")[0])
-    mc.add_run_arguments(parser)
+    add_run_arguments(parser)
     parser.add_argument("--users", type=int, default=DEFAULT_USERS,
                         help=f"users to simulate (default {DEFAULT_USERS})")
     parser.add_argument("--sizes", default=",".join(map(str, DEFAULT_SIZES)),
@@ -269,9 +271,9 @@ def main(argv: list[str] | None = None) -> int:
     from pipeline.config import DefaultData
 
     data = DefaultData()
-    run = mc.run_of(args)
-    ctx = mc.Context(run, tft.TFTransformOutput(str(run.transform_graph)), mc.TRAIN_STEPS,
-                     args.seed, from_files=False)
+    run = run_of(args)
+    ctx = Context(run, tft.TFTransformOutput(str(run.transform_graph)), mc.TRAIN_STEPS,
+                  args.seed, from_files=False)
     chosen = list(mc.candidates().items())
     models = dict(chosen[int(i) - 1] for i in args.models.split(","))
     sizes = tuple(int(n) for n in args.sizes.split(","))
@@ -281,8 +283,8 @@ def main(argv: list[str] | None = None) -> int:
           f"seed {args.seed}, threshold {mc.THRESHOLD}\n")
     population = simulate_population(args.users, data.seed, data.cycles)
     held_out = scored_users(population)
-    scored = mc.transform_examples([r for u in held_out for r in population[u]],
-                                   ctx.tf_transform_output)
+    scored = transform_examples([r for u in held_out for r in population[u]],
+                                ctx.tf_transform_output)
     table, first = learning_curve(ctx, population, scored, sizes, models)
     print(table)
     if args.small_splits:

@@ -31,11 +31,12 @@ import argparse
 import os
 import sys
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
+
+from benchmarks.multitask import multitask_candidate
+from benchmarks.predictors import Context, Predictor, gbt_candidate, keras_candidate
+from benchmarks.run_data import Split, add_run_arguments, load_split, run_of
 
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
@@ -43,116 +44,10 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 SEED = 42
 TRAIN_STEPS = 1500  # pipeline.config.TrainingConfig.train_steps' default
-EVAL_STEPS = 50
 THRESHOLD = 0.5
 CV_FOLDS = 4
 # cycle-day bands for the per-slice table (the fertile window falls mostly in days 8-21)
 DAY_BANDS = ((1, 7), (8, 11), (12, 15), (16, 21), (22, 99))
-
-
-@dataclass(frozen=True)
-class RunArtifacts:
-    """One run's Transform output and the raw examples it was made from."""
-
-    transformed_examples: Path
-    transform_graph: Path
-    raw_examples: Path
-
-    def transformed_split(self, split: str) -> list[str]:
-        """Transform's files of a split, in name order."""
-        return sorted(str(p) for p in (self.transformed_examples / f"Split-{split}").iterdir())
-
-    def raw_split(self, split: str) -> list[str]:
-        """The feature job's files of a split, in name order."""
-        return sorted(str(p) for p in (self.raw_examples / f"Split-{split}").iterdir())
-
-
-def latest_artifact(pipeline_root: Path, component: str, output: str) -> Path:
-    """The newest artifact directory (highest execution id) of a component's output."""
-    dirs = [p for p in (pipeline_root / component / output).iterdir() if p.name.isdigit()]
-    if not dirs:
-        raise FileNotFoundError(f"no {component}.{output} under {pipeline_root}")
-    return max(dirs, key=lambda p: int(p.name))
-
-
-def find_run(pipeline_root: Path) -> RunArtifacts:
-    """The latest Transform output under a pipeline root, and the raw examples it transformed."""
-    return RunArtifacts(
-        transformed_examples=latest_artifact(pipeline_root, "Transform", "transformed_examples"),
-        transform_graph=latest_artifact(pipeline_root, "Transform", "transform_graph"),
-        raw_examples=latest_artifact(pipeline_root, "NightlyFeatureGen", "examples"),
-    )
-
-
-# ---- data -----------------------------------------------------------------------------------
-
-
-@dataclass
-class Split:
-    """One split: transformed model inputs, label, and the raw features slices need."""
-
-    features: dict[str, np.ndarray]  # transformed, scalars as [n, 1], sequences as [n, L]
-    label: np.ndarray  # [n] 0/1
-    calendar: np.ndarray  # [n] the calendar rule's 0/1 call
-    regularity: np.ndarray  # [n] str
-    cycle_day: np.ndarray  # [n] int
-    user: np.ndarray  # [n] pseudonymous user key
-    night: np.ndarray  # [n] ISO date of the night
-
-    def __len__(self) -> int:
-        return len(self.label)
-
-    def take(self, index: np.ndarray) -> Split:
-        """The nights at ``index``."""
-        return Split({k: v[index] for k, v in self.features.items()}, self.label[index],
-                     self.calendar[index], self.regularity[index], self.cycle_day[index],
-                     self.user[index], self.night[index])
-
-
-def load_split(run: RunArtifacts, tf_transform_output, split: str) -> Split:
-    """A split's raw examples, transformed by the run's transform graph, in file order."""
-    import tensorflow as tf
-
-    records = tf.data.TFRecordDataset(run.raw_split(split), compression_type="GZIP")
-    return transform_examples(list(records.as_numpy_iterator()), tf_transform_output)
-
-
-def transform_examples(serialized: list[bytes], tf_transform_output) -> Split:
-    """Serialized raw examples (the feature job's), transformed by a run's transform graph."""
-    import tensorflow as tf
-
-    from components.calendar_rule import calendar_predictions
-    from transforms import features as fc
-
-    raw_spec = tf_transform_output.raw_feature_spec()
-    raw = tf.io.parse_example(tf.constant(serialized), raw_spec)
-    transformed = tf_transform_output.transform_raw_features(
-        {k: raw[k] for k in raw_spec}, drop_unused_features=True)
-    features = {}
-    for name, value in transformed.items():
-        if name == fc.LABEL_KEY:
-            continue
-        value = value.numpy().astype(np.float32)
-        features[name] = value.reshape(len(value), -1)
-    raw = {k: v.numpy() for k, v in raw.items()}
-    return Split(
-        features=features,
-        label=raw[fc.LABEL_KEY][:, 0].astype(np.int64),
-        calendar=calendar_predictions(raw[fc.CYCLE_DAY][:, 0], raw[fc.PREV_CYCLE_LENGTHS],
-                                      raw[fc.PREV_CYCLE_COUNT][:, 0]),
-        regularity=np.array([v[0].decode() for v in raw[fc.CYCLE_REGULARITY]]),
-        cycle_day=raw[fc.CYCLE_DAY][:, 0],
-        user=np.array([v[0] for v in raw[fc.USER_KEY]]),
-        night=np.array([v[0].decode() for v in raw[fc.NIGHT_DATE]]),
-    )
-
-
-def scalar_matrix(features: dict[str, np.ndarray], with_sequences: bool = False) -> np.ndarray:
-    """The features as one matrix, in name order: the scalars, and optionally every sequence."""
-    from transforms.preprocessing import SEQUENCE_PREFIX
-
-    names = sorted(n for n in features if with_sequences or not n.startswith(SEQUENCE_PREFIX))
-    return np.concatenate([features[n] for n in names], axis=1)
 
 
 # ---- metrics --------------------------------------------------------------------------------
@@ -171,92 +66,11 @@ def metrics(label: np.ndarray, probability: np.ndarray | None, decision: np.ndar
 
 # ---- candidates -----------------------------------------------------------------------------
 
-# A predictor trains on the train split (transformed files and in-memory arrays) and returns
-# P(fertile) for the nights of the scored split.
-Predictor = Callable[["Context", Split, Split], np.ndarray]
-
-
-@dataclass
-class Context:
-    """What every predictor needs besides the data."""
-
-    run: RunArtifacts
-    tf_transform_output: object
-    train_steps: int
-    seed: int
-    from_files: bool  # train from Transform's files, as the Trainer does (False inside CV folds)
-
-
-def keras_candidate(overrides: dict) -> Predictor:
-    """The Trainer's model with these hyperparameters (over ``DEFAULT_HPARAMS``)."""
-
-    def predict(ctx: Context, train: Split, scored: Split) -> np.ndarray:
-        from components.trainer import model as trainer
-
-        hparams = trainer.resolve_hparams(overrides)
-        if ctx.from_files:
-            model = trainer.train_model(
-                ctx.run.transformed_split("train"), ctx.run.transformed_split("eval"),
-                ctx.tf_transform_output, hparams, ctx.seed, ctx.train_steps, EVAL_STEPS)
-        else:
-            model = train_on_arrays(train, ctx.tf_transform_output, hparams, ctx.seed,
-                                    ctx.train_steps)
-        inputs = {k: v for k, v in scored.features.items() if k in model.input_names}
-        return model.predict(inputs, batch_size=4096, verbose=0)[:, 0]
-
-    return predict
-
-
-def array_batches(features: dict[str, np.ndarray], targets, weights, seed: int, batch_size: int):
-    """In-memory arrays as endless shuffled batches, ordered by ``seed`` alone, as the Trainer's."""
-    import tensorflow as tf
-
-    from components.trainer import model as trainer
-
-    return (tf.data.Dataset.from_tensor_slices((features, targets, weights))
-            .shuffle(trainer.SHUFFLE_BUFFER, seed=seed, reshuffle_each_iteration=True)
-            .repeat().batch(batch_size))
-
-
-def train_on_arrays(train: Split, tf_transform_output, hparams: dict, seed: int, steps: int):
-    """``train_model``'s training on in-memory arrays (for CV folds): same model, seed, batches."""
-    from components.trainer import model as trainer
-
-    names = trainer.model_input_names(tf_transform_output)
-    members = []
-    for member in range(hparams["ensemble_size"]):
-        member_seed = trainer.member_seed(seed, member)
-        with trainer.deterministic(member_seed):
-            label = train.label.astype(np.float32)[:, None]
-            weight = 1.0 + (hparams["positive_weight"] - 1.0) * label
-            data = array_batches(train.features, label, weight, member_seed,
-                                 hparams["batch_size"])
-            model = trainer.build_model(names, hparams)
-            model.fit(data, steps_per_epoch=steps, verbose=0)
-        members.append(model)
-    return trainer.average(members)
-
-
-def gbt_candidate(with_sequences: bool) -> Predictor:
-    """scikit-learn's HistGradientBoostingClassifier as issue 14 ran it (300 rounds at 0.05)."""
-
-    def predict(ctx: Context, train: Split, scored: Split) -> np.ndarray:
-        from sklearn.ensemble import HistGradientBoostingClassifier
-
-        model = HistGradientBoostingClassifier(max_iter=300, learning_rate=0.05,
-                                               random_state=ctx.seed)
-        model.fit(scalar_matrix(train.features, with_sequences), train.label)
-        return model.predict_proba(scalar_matrix(scored.features, with_sequences))[:, 1]
-
-    return predict
-
-
 COMPARISON_ROWS = 9  # candidates() rows run by default; the rows after them are experiments
 
 
 def candidates() -> dict[str, Predictor]:
     """Name -> predictor, in table order. The first Keras row is the shipped default."""
-    from benchmarks.multitask import multitask_candidate
     from components.trainer.model import PREVIOUS_HPARAMS
 
     return {
@@ -337,18 +151,6 @@ def cross_validate(ctx: Context, train: Split, predictor: Predictor) -> np.ndarr
         out[held] = predictor(inner, train.take(np.flatnonzero(~held)),
                               train.take(np.flatnonzero(held)))
     return out
-
-
-def add_run_arguments(parser: argparse.ArgumentParser) -> None:
-    """``--workdir`` or ``--pipeline-root``: where the run whose Transform output is read lives."""
-    where = parser.add_mutually_exclusive_group(required=True)
-    where.add_argument("--workdir", help="a `cyclecast run` work directory")
-    where.add_argument("--pipeline-root", help="a pipeline root (default: WORKDIR/pipeline_root)")
-
-
-def run_of(args: argparse.Namespace) -> RunArtifacts:
-    """The run ``add_run_arguments``' arguments name."""
-    return find_run(Path(args.pipeline_root or Path(args.workdir) / "pipeline_root"))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -10,7 +10,8 @@ import datetime as dt
 
 import numpy as np
 
-from benchmarks.model_comparison import Context, Predictor, Split, array_batches
+from benchmarks.predictors import Context, Predictor, array_batches
+from benchmarks.run_data import Split
 from transforms import features as fc
 
 OVULATION_CLIP_DAYS = 14  # the auxiliary target saturates this far from ovulation

@@ -14,9 +14,11 @@ from __future__ import annotations
 import datetime as dt
 import os
 import statistics
+import sys
 import time
 from pathlib import Path
 
+from benchmarks.process import BENCH_SALT, beam_args, run_measured, timed_run
 from transforms import features as fc
 from transforms import raw_format as rf
 
@@ -41,7 +43,6 @@ def trimmed_root(data_root: str, out: str) -> list[str]:
 
 def job_backfill(data_root: str, store: str, first: str, last: str) -> dict:
     """The ``backfill`` job: nights first..last into the store; its summary and seconds."""
-    from benchmarks.process import BENCH_SALT, beam_args
     from components.nightly_features.job import run_backfill
 
     started = time.perf_counter()
@@ -56,10 +57,10 @@ def job_ingest(data_root: str, store_root: str, night: str, out: str) -> dict:
     import apache_beam as beam
     from apache_beam.options.pipeline_options import PipelineOptions
 
-    from benchmarks.process import BENCH_SALT, beam_args
     from components.nightly_features.beam_job import FeatureJobConfig
     from components.nightly_features.ingest import ingest
-    from components.nightly_features.span_store import SpanStore, plan_ingest
+    from components.spans.plan import plan_ingest
+    from components.spans.store import SpanStore
 
     started = time.perf_counter()
     store = SpanStore(store_root)
@@ -84,8 +85,6 @@ def job_ingest(data_root: str, store_root: str, night: str, out: str) -> dict:
 
 def job_night_run(data_root: str, workdir: str, night: str, window: str, steps: str) -> dict:
     """The ``night-run`` job: the whole pipeline for one night on a store already holding H."""
-    from benchmarks.process import timed_run
-
     return timed_run(data_root, workdir, int(steps), night=night, window_nights=int(window))
 
 
@@ -94,9 +93,8 @@ def job_scoring(store_root: str, model_dir: str, out_file: str) -> dict:
     import apache_beam as beam
     from apache_beam.options.pipeline_options import PipelineOptions
 
-    from benchmarks.process import beam_args
-    from components.nightly_features.span_store import INDEX_DIR, SpanStore
     from components.nightly_predictions import ScoreRequests
+    from components.spans.store import INDEX_DIR, SpanStore
 
     store = SpanStore(store_root)
     nights = sorted(p.stem for p in Path(store_root, INDEX_DIR).glob("*.json"))
@@ -158,8 +156,6 @@ def online_latency(
 
 def job_online(data_root: str, store_root: str, model_dir: str, night: str) -> dict:
     """The ``online`` job: ``online_latency`` in a fresh process."""
-    from benchmarks.process import BENCH_SALT
-
     return online_latency(data_root, store_root, model_dir, night, BENCH_SALT.encode())
 
 
@@ -172,10 +168,6 @@ def measure_nightly_cost(
     log=None,
 ) -> dict:
     """Measure the next night's ingest (and whole run) for each history length; see the module."""
-    import sys
-
-    from benchmarks.process import run_measured
-
     log = log or sys.stderr
     data = os.path.join(work_dir, "data-from-night-29")
     nights = trimmed_root(data_root, data)

@@ -1,6 +1,6 @@
 """Benchmark jobs in fresh processes: wall time and peak memory, scaled data, the whole TFX run.
 
-Every measured job runs as ``python -m benchmarks.process <job> ...`` in its own process, so
+Every measured job runs as ``python -m benchmarks.jobs <job> ...`` in its own process, so
 its figures include what a user waits for (imports and start-up) and its peak resident memory is
 that process's own (``os.wait4``'s ``ru_maxrss``: the largest of the process and the children it
 waited for, e.g. the DirectRunner's multi_processing workers).
@@ -54,13 +54,13 @@ class ProcessRun:
 
 
 def run_measured(job: list[str], work_dir: str, env: dict[str, str] | None = None) -> ProcessRun:
-    """Run ``python -m benchmarks.process JOB...`` and measure it; raise if it fails."""
+    """Run ``python -m benchmarks.jobs JOB...`` and measure it; raise if it fails."""
     Path(work_dir).mkdir(parents=True, exist_ok=True)
     out_path, err_path = (os.path.join(work_dir, f"job.{s}") for s in ("out", "err"))
     with open(out_path, "wb") as out, open(err_path, "wb") as err:
         started = time.perf_counter()
         proc = subprocess.Popen(
-            [sys.executable, "-m", "benchmarks.process", *job],
+            [sys.executable, "-m", "benchmarks.jobs", *job],
             stdout=out,
             stderr=err,
             env=env or bench_env(),
@@ -217,14 +217,15 @@ def component_durations(
     metadata_path: str, pipeline_name: str, run_id: str | None = None
 ) -> dict[str, float]:
     """Seconds per component of a run (the latest by default), from ML Metadata."""
-    from pipeline.runs import metadata as md
+    from pipeline.metadata import store as md
 
     store = md.connect(metadata_path)
     run = md.find_run(store, pipeline_name, run_id)
     return {name: md.execution_seconds(e) for name, e in md.run_executions(store, run)}
 
 
-def _job_features(data_root: str, out_dir: str, mode: str, workers: str) -> dict:
+def job_features(data_root: str, out_dir: str, mode: str, workers: str) -> dict:
+    """The ``features`` job: the Beam feature job on a data root; its summary and seconds."""
     from components.nightly_features.job import run_feature_job
 
     started = time.perf_counter()
@@ -258,52 +259,3 @@ def timed_run(data_root: str, workdir: str, train_steps: int, **changes) -> dict
         "ingested": summary.data.get("ingested"),
         "metrics": {k: summary.candidate.get(k) for k in ("auc", "recall", "specificity")},
     }
-
-
-def _job_tfx(data_root: str, workdir: str, train_steps: str) -> dict:
-    return timed_run(data_root, workdir, int(train_steps))
-
-
-def main(argv: list[str]) -> int:
-    """Entry point of the measured processes: the job's name and its arguments."""
-    import warnings
-
-    warnings.filterwarnings("ignore")
-    job, args = argv[0], argv[1:]
-    if job == "features":
-        result = _job_features(*args)
-    elif job == "tfx":
-        result = _job_tfx(*args)
-    elif job in ("backfill", "ingest", "night-run", "scoring", "online"):
-        from benchmarks import nightly_cost
-
-        fn = {
-            "backfill": nightly_cost.job_backfill,
-            "ingest": nightly_cost.job_ingest,
-            "night-run": nightly_cost.job_night_run,
-            "scoring": nightly_cost.job_scoring,
-            "online": nightly_cost.job_online,
-        }[job]
-        result = fn(*args)
-    elif job == "plain":
-        from benchmarks.plain_baseline import run_plain
-        from pipeline.config import TrainingConfig
-
-        steps = int(args[1])
-        training = TrainingConfig()
-        result = run_plain(
-            args[0],
-            BENCH_SALT.encode(),
-            steps,
-            training.eval_steps,
-            training.seed,
-            log=sys.stderr,
-        )
-    else:
-        raise SystemExit(f"unknown benchmark job {job!r}")
-    print(json.dumps(result, default=float))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))

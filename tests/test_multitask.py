@@ -7,8 +7,8 @@ import datetime as dt
 import numpy as np
 import pytest
 
-from benchmarks.model_comparison import Split
 from benchmarks.multitask import days_to_ovulation
+from benchmarks.run_data import Split
 
 START = dt.date(2026, 3, 2)
 

@@ -1,0 +1,119 @@
+"""``cyclecast bench`` and ``calibrate-drift``: the measurement commands, beside what they run.
+
+``benchmarks/`` is not in the component image: these commands run where the repository is.
+``pipeline.cli.bench`` registers them in ``cyclecast`` when this package is installed (a checkout)
+and says so when it is not; nothing under ``pipeline/`` imports this package.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+from pathlib import Path
+
+from pipeline.cli.common import CommandError, add_workdir, local_config, quiet_tensorflow
+
+BENCH_PARTS = ("features", "scaling", "whole-run", "serving", "nightly")
+
+
+def add_commands(sub: argparse._SubParsersAction) -> None:
+    """Register ``bench`` and ``calibrate-drift``."""
+    b = sub.add_parser(
+        "bench", help="measure feature extraction, scaling, the whole run and serving"
+    )
+    b.add_argument("--size", choices=("smallest", "small", "default"), default="default")
+    b.add_argument(
+        "--model",
+        default=None,
+        help="a pushed SavedModel (or base path) to measure serving latency "
+        "(default: the one the whole run pushed)",
+    )
+    b.add_argument("--output", type=Path, default=Path("BENCHMARKS.md"))
+    b.add_argument(
+        "--skip",
+        action="append",
+        default=[],
+        choices=BENCH_PARTS,
+        help="leave a part out (repeatable)",
+    )
+    b.add_argument(
+        "--whole-run-scales",
+        default="1",
+        help="comma-separated multiples of the default data for the whole run, e.g. 1,4",
+    )
+    add_workdir(b)
+    b.set_defaults(func=bench)
+
+    d = sub.add_parser(
+        "calibrate-drift",
+        help="how the schema's drift thresholds behave on a feature-job output: noise, detection",
+    )
+    d.add_argument("features_out", help="a `cyclecast features --out` directory")
+    d.add_argument("--min-nights", type=int, default=40)
+    d.set_defaults(func=calibrate_drift)
+
+
+def _scales(text: str) -> tuple[int, ...]:
+    try:
+        scales = tuple(int(x) for x in text.split(","))
+    except ValueError as e:
+        raise CommandError(f"--whole-run-scales takes integers like 1,4, got {text!r}") from e
+    if any(s < 1 for s in scales):
+        raise CommandError(f"--whole-run-scales must be at least 1, got {text!r}")
+    return scales
+
+
+def bench_command(args: argparse.Namespace) -> str:
+    """The command line that reproduces this measurement (written into BENCHMARKS.md)."""
+    command = f"cyclecast bench --size {args.size}" + (
+        f" --model {args.model}" if args.model else ""
+    )
+    command += "".join(f" --skip {p}" for p in args.skip)
+    if args.whole_run_scales != "1":
+        command += f" --whole-run-scales {args.whole_run_scales}"
+    return command
+
+
+def bench(args: argparse.Namespace) -> int:
+    """Run the benchmarks and write BENCHMARKS.md (keeping its optimisation log)."""
+    scales = _scales(args.whole_run_scales)
+    quiet_tensorflow()
+    from benchmarks.runner import PARTS, SIZES, format_markdown, kept_log, run_benchmarks
+    from components.serving_layout import resolve_model_dir
+    from pipeline.data import ensure_default_data
+
+    try:
+        model = resolve_model_dir(args.model) if args.model else None
+    except FileNotFoundError as e:
+        raise CommandError(e) from e
+    parts = tuple(p for p in PARTS if p not in args.skip)
+    run_data = None
+    if {"whole-run", "nightly"} & set(parts) and SIZES[args.size].run_users is None:
+        config = local_config(args)
+        ensure_default_data(config)
+        run_data = str(config.data_root.resolve())
+    with tempfile.TemporaryDirectory(prefix="cyclecast-bench-") as work:
+        figures = run_benchmarks(
+            args.size,
+            work,
+            model_dir=model,
+            run_data=run_data,
+            parts=parts,
+            whole_run_scales=scales,
+        )
+    log = kept_log(args.output.read_text()) if args.output.exists() else ""
+    args.output.write_text(format_markdown(figures, bench_command(args), log) + "\n")
+    print(f"wrote {args.output}")
+    return 0
+
+
+def calibrate_drift(args: argparse.Namespace) -> int:
+    """Print the drift thresholds' noise and detection rates on a feature-job output."""
+    quiet_tensorflow()
+    from benchmarks.drift_calibration import calibrate_feature_output
+
+    try:
+        print(calibrate_feature_output(args.features_out, args.min_nights))
+    except FileNotFoundError as e:
+        raise CommandError(e) from e
+    return 0
