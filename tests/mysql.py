@@ -1,20 +1,28 @@
-"""The MariaDB server ``./dev test`` starts (tests/services/start_mariadb.sh), for the MySQL tests.
+"""The MariaDB server the MySQL tests use (tests/services/start_mariadb.sh), started on first use.
 
-``$CYCLECAST_TEST_MYSQL`` is ``mysql://cyclecast@127.0.0.1:3306`` and the password is in
-``$CYCLECAST_TEST_MYSQL_PASSWORD``. Each test gets a database of its own, dropped afterwards.
+``$CYCLECAST_TEST_MYSQL`` names a running server (``mysql://cyclecast@127.0.0.1:3306``) and
+``$CYCLECAST_TEST_MYSQL_PASSWORD`` its password. When they are unset, the first test that needs
+the server starts it with the script (as root with apt-get, as in CI) and sets both for the rest
+of the session and its subprocesses. Each test gets a database of its own, dropped afterwards.
 """
 
 from __future__ import annotations
 
 import os
+import subprocess
 import uuid
 from dataclasses import dataclass
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
 
+from tests.services.debian import can_install
+
 URL_ENV = "CYCLECAST_TEST_MYSQL"
 PASSWORD_ENV = "CYCLECAST_TEST_MYSQL_PASSWORD"
+PORT_ENV = "CYCLECAST_TEST_MYSQL_PORT"
+START_SCRIPT = Path(__file__).parent / "services" / "start_mariadb.sh"
 
 
 @dataclass(frozen=True)
@@ -40,13 +48,32 @@ class MysqlServer:
         )
 
 
+def running_server() -> MysqlServer:
+    """The server the environment names, else one started now; a failure saying how to get one."""
+    if not (os.environ.get(URL_ENV) and os.environ.get(PASSWORD_ENV)) and can_install():
+        start_server()
+    return server_from_environment()
+
+
+def start_server() -> None:
+    """Start MariaDB with tests/services/start_mariadb.sh and name it in the environment."""
+    done = subprocess.run(["bash", str(START_SCRIPT)], capture_output=True, text=True,
+                          check=False)
+    if done.returncode != 0:
+        pytest.fail(f"starting MariaDB ({START_SCRIPT}) failed:\n{done.stderr[-2000:]}",
+                    pytrace=False)
+    os.environ[URL_ENV] = f"mysql://cyclecast@127.0.0.1:{os.environ.get(PORT_ENV, '3306')}"
+    os.environ[PASSWORD_ENV] = done.stdout.strip().splitlines()[-1]
+
+
 def server_from_environment() -> MysqlServer:
-    """The server ``./dev test`` started; a failure that says how to get one when it is missing."""
+    """The server the environment names; a failure that says how to get one when it is missing."""
     url, password = os.environ.get(URL_ENV), os.environ.get(PASSWORD_ENV)
     if not url or not password:
         pytest.fail(
-            f"${URL_ENV} and ${PASSWORD_ENV} are not set: run the tests with ./dev test, which "
-            "starts MariaDB (tests/services/start_mariadb.sh, as root)"
+            f"${URL_ENV} and ${PASSWORD_ENV} are not set and MariaDB can't be installed here "
+            "(needs root and apt-get): run tests/services/start_mariadb.sh as root and export "
+            "both (the script prints the password)", pytrace=False,
         )
     parts = urlsplit(url)
     return MysqlServer(parts.hostname or "127.0.0.1", parts.port or 3306,

@@ -47,7 +47,7 @@ def page_data(html: str) -> dict:
 
 def chromium(page: Path, tmp_path: Path, *mode: str) -> subprocess.CompletedProcess:
     exe = shutil.which("chromium")
-    assert exe, "chromium is missing: `./dev test` installs Debian's chromium package"
+    assert exe, "chromium is missing: the chromium_browser fixture installs Debian's package"
     return subprocess.run(
         [exe, *CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'profile'}", *mode, page.as_uri()],
         capture_output=True,
@@ -245,6 +245,7 @@ def test_figure_data_agree_with_tfma_and_the_calendar_baseline(reports):
 
 
 @pytest.mark.e2e
+@pytest.mark.usefixtures("chromium_browser")
 def test_page_is_self_contained_and_renders_every_figure_in_chromium(reports, tmp_path):
     from PIL import Image
 
@@ -274,6 +275,7 @@ def test_page_is_self_contained_and_renders_every_figure_in_chromium(reports, tm
 
 
 @pytest.mark.e2e
+@pytest.mark.usefixtures("chromium_browser")
 def test_the_browser_check_catches_script_errors(reports, tmp_path):
     """The marker the test relies on does turn red: a page with a failing script says so."""
     _, page = reports["first"]
