@@ -218,7 +218,7 @@ def _training_components(cfg: PipelineConfig, code_version: dict, schema, exampl
 
 def run_metadata_config(address: str):
     """The ML Metadata connection a local run records into: a SQLite file or a MySQL database."""
-    from pipeline.metadata_connection import connection_config, recording_address
+    from pipeline.metadata.connection import connection_config, recording_address
 
     return connection_config(recording_address(address))
 

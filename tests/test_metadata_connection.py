@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline.metadata_connection import (
+from pipeline.metadata.connection import (
     PASSWORD_ENV,
     MetadataAddressError,
     MetadataConnectionError,

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from pipeline.config import REPO_ROOT
-from pipeline.metadata_connection import PASSWORD_ENV
+from pipeline.metadata.connection import PASSWORD_ENV
 
 pytestmark = pytest.mark.e2e
 

@@ -40,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     if extra and not getattr(args, "beam_passthrough", False):
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     args.extra = extra
-    from pipeline.metadata_connection import MetadataAddressError, MetadataConnectionError
+    from pipeline.metadata.connection import MetadataAddressError, MetadataConnectionError
 
     try:
         return args.func(args)

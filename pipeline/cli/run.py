@@ -89,7 +89,7 @@ def run_config(args: argparse.Namespace) -> PipelineConfig:
     if args.tune:
         training = changes.get("training", cfg.training)
         changes["training"] = replace(training, tune=True, tune_trials=args.tune)
-    from pipeline.metadata_connection import recording_address
+    from pipeline.metadata.connection import recording_address
 
     recording_address(changes["metadata_path"])  # refused now, before any data is generated
     return cfg.with_changes(**changes)

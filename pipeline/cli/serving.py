@@ -148,9 +148,9 @@ def predict(args: argparse.Namespace) -> int:
             logged = p.log_requests(args.log_requests, serialized)
             print(f"logged to {logged}", file=sys.stderr)
         if args.model:
-            from pipeline.runs.catalog import find_model
+            from pipeline.metadata.pushed_models import find_pushed_model
 
-            version = find_model(metadata_path(args), args.model_name, args.model)
+            version = find_pushed_model(metadata_path(args), args.model)
             predictions = p.predict_local(version.path, serialized)
         elif args.local:
             predictions = p.predict_local(args.local, serialized)

@@ -41,15 +41,15 @@ def _run_locked(cfg: PipelineConfig, verbose: bool):
 
     from components.anomaly_gate import AnomaliesFound
     from components.drift_gate import DriftDetected
+    from pipeline.metadata import store as md
     from pipeline.orchestration.progress import component_progress
     from pipeline.pipeline import create_pipeline
-    from pipeline.runs import metadata
 
     # The run lock (held by the caller) already made the SQLite store's folder or checked the
     # MySQL login, so the store is ready to record into.
     # LocalDagRunner names the run itself (a timestamp) and does not return it: this run is the
     # one that was not there before (the run lock keeps any other run out meanwhile)
-    before = metadata.run_ids(cfg.metadata_path, cfg.pipeline_name)
+    before = md.run_ids(cfg.metadata_path, cfg.pipeline_name)
     pipeline = create_pipeline(cfg)
     with component_progress(len(pipeline.components), verbose):
         try:
@@ -109,13 +109,13 @@ def record_run_provenance(cfg: PipelineConfig, before: set[str]) -> str | None:
     import dataclasses
     import json
 
-    from pipeline.runs import metadata
+    from pipeline.metadata import store as md
 
     try:
-        store = metadata.connect(cfg.metadata_path)
+        store = md.connect(cfg.metadata_path)
     except FileNotFoundError:  # a SQLite store the run never got to create
         return None
-    new = [c for c in metadata.run_contexts(store, cfg.pipeline_name) if c.name not in before]
+    new = [c for c in md.run_contexts(store, cfg.pipeline_name) if c.name not in before]
     if not new:
         return None
     (run,) = new

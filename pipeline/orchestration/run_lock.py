@@ -31,7 +31,7 @@ def lock_path(metadata_path: str) -> Path:
 
 def exclusive_run(metadata_path: str, what: str):
     """Hold the store's run lock for the block; raise ``RunRefused`` if another run holds it."""
-    from pipeline.metadata_connection import recording_address
+    from pipeline.metadata.connection import recording_address
 
     address = recording_address(metadata_path)
     if address.kind == "mysql":
@@ -42,7 +42,7 @@ def exclusive_run(metadata_path: str, what: str):
 @contextmanager
 def _mysql_lock(address, what: str) -> Iterator[None]:
     """A MySQL named lock on the store's database, held by this process's own session."""
-    from pipeline.metadata_connection import mysql_login
+    from pipeline.metadata.connection import mysql_login
 
     name = f"cyclecast-run:{address.database}"[:64]  # MySQL caps lock names at 64 characters
     conn = mysql_login(address)  # errors name what failed; the session then holds the lock

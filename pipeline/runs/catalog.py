@@ -8,10 +8,10 @@ model version traced back to its run, its examples and the raw data they came fr
 from __future__ import annotations
 
 import datetime as dt
-import os
 from dataclasses import dataclass, field
 
-from pipeline.runs import metadata as md
+from pipeline.metadata import store as md
+from pipeline.metadata.pushed_models import pushed_versions, select_version
 from pipeline.runs.summary import RunSummary, metric_label, metrics_line, summarize_context
 
 COMPARED_METRICS = ("auc", "recall", "specificity", "precision", "binary_accuracy", "calibration")
@@ -155,13 +155,11 @@ def list_models(metadata_path: str, pipeline_name: str) -> list[ModelVersion]:
     store = md.connect(metadata_path)
     runs = md.run_contexts(store, pipeline_name)
     versions = []
-    for pushed in md.artifacts_of_type(store, "PushedModel"):
-        if not pushed.prop("pushed"):
-            continue
-        path = pushed.prop("pushed_destination")
+    for pv in pushed_versions(store):
+        pushed = pv.artifact
         mv = ModelVersion(
-            version=os.path.basename(path.rstrip("/")),
-            path=path,
+            version=pv.version,
+            path=pv.path,
             artifact_id=pushed.artifact.id,
             registry=registry_of(pushed.artifact),
         )
@@ -199,22 +197,12 @@ def list_models(metadata_path: str, pipeline_name: str) -> list[ModelVersion]:
         if run is not None:
             mv.metrics = summarize_context(store, run).candidate
         versions.append(mv)
-    return sorted(versions, key=lambda m: m.version)
+    return versions
 
 
 def find_model(metadata_path: str, pipeline_name: str, version: str) -> ModelVersion:
-    """One pushed version by its number (or ``latest``)."""
-    models = list_models(metadata_path, pipeline_name)
-    if not models:
-        raise LookupError("no model has been pushed yet")
-    if version == "latest":
-        return models[-1]
-    for m in models:
-        if m.version == version:
-            return m
-    raise LookupError(
-        f"no pushed version {version}; pushed: {', '.join(m.version for m in models)}"
-    )
+    """One pushed version by its number (or ``latest``), with its lineage and metrics."""
+    return select_version(list_models(metadata_path, pipeline_name), version)
 
 
 def format_model(m: ModelVersion) -> str:

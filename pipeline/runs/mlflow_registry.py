@@ -15,8 +15,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from pipeline.metadata import store as md
 from pipeline.runs import catalog
-from pipeline.runs import metadata as md
 from pipeline.runs.mlflow_export import RUN_TAG, labelled_metrics, redacted
 from pipeline.runs.summary import RunSummary
 

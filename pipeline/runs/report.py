@@ -1,6 +1,6 @@
 """``cyclecast report RUN``: one self-contained HTML page about a pipeline run.
 
-``collect_report`` reads what the run recorded (through ``pipeline.runs.metadata``) and computes
+``collect_report`` reads what the run recorded (through ``pipeline.metadata.store``) and computes
 every figure's data with the pure functions of ``pipeline.runs.figures``; ``render_report`` fills
 the jinja2 template ``templates/report.html.j2`` (autoescaped) with that data, the charts as inline
 SVG (``pipeline.runs.svg_plot``), the CSS and a few lines of JavaScript. Nothing on the page loads
@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from components.calendar_rule import binary_metrics, predict_examples
-from pipeline.runs import metadata as md
+from pipeline.metadata import store as md
 from pipeline.runs import svg_plot as sp
 from pipeline.runs.figures import (
     CALIBRATION_BINS,

@@ -6,7 +6,7 @@ import json
 import os
 from dataclasses import dataclass, field
 
-from pipeline.runs import metadata as md
+from pipeline.metadata import store as md
 
 METRICS_SHOWN = (
     "auc",

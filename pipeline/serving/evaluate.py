@@ -17,7 +17,7 @@ def latest_examples(
 
     A glob pattern found through ML Metadata, so it also points into a remote pipeline root.
     """
-    from pipeline.runs import metadata as md
+    from pipeline.metadata import store as md
 
     store = md.connect(metadata_path)
     context = md.find_run(store, pipeline_name, run)

@@ -1,11 +1,11 @@
 """The one reader of ML Metadata: open the store, find a pipeline's runs, walk what they recorded.
 
-Run summaries, ``runs``/``models``, the report, ``evaluate`` and the benchmarks all read runs
-through this module. Artifact paths come from TFX's own helpers (``artifact_utils.get_split_uri``)
-and every artifact file is read through ``tfx.dsl.io.fileio``, so the readers work wherever the
-pipeline root lives: a local directory or the object store of a Kubeflow pipeline root. TFX is
-imported only by the functions that touch artifacts (importing it starts TensorFlow, seconds), so
-opening the store and finding runs stay cheap.
+The local runner, run summaries, ``runs``/``models``, the report, ``evaluate``, ``predict`` and
+the benchmarks all read runs through this module. Artifact paths come from TFX's own helpers
+(``artifact_utils.get_split_uri``) and every artifact file is read through ``tfx.dsl.io.fileio``,
+so the readers work wherever the pipeline root lives: a local directory or the object store of a
+Kubeflow pipeline root. TFX is imported only by the functions that touch artifacts (importing it
+starts TensorFlow, seconds), so opening the store and finding runs stay cheap.
 """
 
 from __future__ import annotations
@@ -26,9 +26,9 @@ WINDOW_EXAMPLES = "TrainingWindow.window"
 def connect(metadata_path: str, must_exist: bool = True) -> metadata_store.MetadataStore:
     """Open the ML Metadata store: a SQLite file, or a ``mysql://`` or ``grpc://`` address.
 
-    ``must_exist``: a SQLite file must already be there (see ``pipeline.metadata_connection``).
+    ``must_exist``: a SQLite file must already be there (see ``pipeline.metadata.connection``).
     """
-    from pipeline.metadata_connection import open_store
+    from pipeline.metadata.connection import open_store
 
     return open_store(metadata_path, must_exist=must_exist)
 
@@ -60,7 +60,7 @@ def run_contexts(store: metadata_store.MetadataStore, pipeline_name: str) -> lis
 
 def run_ids(metadata_path: str, pipeline_name: str) -> set[str]:
     """The ids of the pipeline's recorded runs (none when the store does not exist yet)."""
-    from pipeline.metadata_connection import parse_metadata_address
+    from pipeline.metadata.connection import parse_metadata_address
 
     if not metadata_path:
         return set()
