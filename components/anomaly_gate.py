@@ -12,6 +12,8 @@ from tfx.dsl.component.experimental.annotations import InputArtifact, Parameter
 from tfx.dsl.component.experimental.decorators import component
 from tfx.types import artifact_utils, standard_artifacts
 
+from components.anomaly_wording import anomaly_descriptions, split_anomaly_lines
+
 SCHEMA_DIFF_FILE = "SchemaDiff.pb"
 
 
@@ -19,27 +21,12 @@ class AnomaliesFound(RuntimeError):
     """The data broke the schema; the message is the report."""
 
 
-def anomaly_descriptions(anomalies) -> dict[str, str]:
-    """Feature -> what broke, from a TFDV ``Anomalies`` proto (``(dataset)``: the whole split).
-
-    The one wording of an anomaly: the gate's stop message and every run summary use it.
-    """
-    out = {}
-    for feature, info in sorted(anomalies.anomaly_info.items()):
-        reasons = "; ".join(r.description or r.short_description for r in info.reason)
-        out[feature] = f"{info.short_description}: {reasons}" if reasons else info.short_description
-    if anomalies.HasField("dataset_anomaly_info"):
-        info = anomalies.dataset_anomaly_info
-        out["(dataset)"] = f"{info.short_description}: {info.description}"
-    return out
-
-
 def anomalies_report(anomalies_by_split: dict) -> str:
     """Render ``{split: Anomalies proto}`` as lines a person can act on (empty if none)."""
     return "\n".join(
-        f"  [{split}] {feature}: {what}"
-        for split, anomalies in sorted(anomalies_by_split.items())
-        for feature, what in anomaly_descriptions(anomalies).items()
+        split_anomaly_lines(
+            {split: anomaly_descriptions(a) for split, a in sorted(anomalies_by_split.items())}
+        )
     )
 
 

@@ -36,13 +36,14 @@ SUMMARY_FILE = "summary.json"
 
 
 def latest_version(model_base: str) -> str | None:
-    """The newest integer version directory under ``<serving_dir>/<model_name>`` (None if none)."""
-    from tfx.dsl.io import fileio
+    """The version in service under ``<serving_dir>/<model_name>`` (None if none).
 
-    if not fileio.exists(model_base):
-        return None
-    versions = [v.rstrip("/") for v in fileio.listdir(model_base) if v.rstrip("/").isdigit()]
-    return max(versions, key=int) if versions else None
+    TF Serving's rule, from ``components.serving_layout``: the highest integer-named folder that
+    holds ``saved_model.pb``, the same model ``cyclecast predict`` finds.
+    """
+    from components.serving_layout import latest_served_version
+
+    return latest_served_version(model_base)
 
 
 def _key_of(serialized: bytes) -> tuple:

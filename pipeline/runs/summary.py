@@ -6,6 +6,7 @@ import json
 import os
 from dataclasses import dataclass, field
 
+from components.anomaly_wording import anomaly_descriptions, split_anomaly_lines
 from pipeline.metadata import store as md
 
 METRICS_SHOWN = (
@@ -98,7 +99,7 @@ def read_anomalies(artifact: md.RecordedArtifact) -> dict[str, dict[str, str]]:
     """Each split's anomalies (feature -> what broke; empty when it matched the schema)."""
     from tensorflow_metadata.proto.v0 import anomalies_pb2
 
-    from components.anomaly_gate import SCHEMA_DIFF_FILE, anomaly_descriptions
+    from components.anomaly_gate import SCHEMA_DIFF_FILE
 
     return {
         split: anomaly_descriptions(
@@ -257,7 +258,7 @@ def anomalies_lines(anomalies: dict[str, dict[str, str]]) -> list[str]:
         return ["anomalies          none (the schema check passed)"]
     splits = sorted({split for split, _, _ in found})
     head = f"anomalies          {len(found)} in {', '.join(splits)} (the schema check failed)"
-    return [head, *(f"  [{split}] {feature}: {what}" for split, feature, what in found)]
+    return [head, *split_anomaly_lines(anomalies)]
 
 
 def format_run_summary(s: RunSummary) -> str:

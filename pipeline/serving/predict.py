@@ -12,8 +12,8 @@ import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
-from pathlib import Path
 
+from components.serving_layout import resolve_model_dir
 from transforms.serving_request import (
     DECISION,
     EXAMPLES_INPUT,
@@ -38,22 +38,6 @@ class Prediction:
 
     probability: float
     fertile: bool
-
-
-def resolve_model_dir(path: str) -> str:
-    """A SavedModel directory, or the highest integer version under a TF Serving base path."""
-    p = Path(path)
-    if (p / "saved_model.pb").is_file():
-        return str(p)
-    versions = (
-        sorted((int(d.name) for d in p.iterdir() if d.name.isdigit()), reverse=True)
-        if p.is_dir()
-        else []
-    )
-    for version in versions:
-        if (p / str(version) / "saved_model.pb").is_file():
-            return str(p / str(version))
-    raise FileNotFoundError(f"no SavedModel at {path} (nor an integer version under it)")
 
 
 def build_requests(nights: list[dict], schema_path: str | None = None) -> list[bytes]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from components.anomaly_wording import anomaly_descriptions
 from transforms.serving_request import DEFAULT_SCHEMA
 
 
@@ -33,16 +34,6 @@ class SkewReport:
         return "\n".join(lines)
 
 
-def _describe(anomalies) -> dict[str, str]:
-    out = {}
-    for name, info in anomalies.anomaly_info.items():
-        reasons = "; ".join(r.description or r.short_description for r in info.reason)
-        out[name] = f"{info.short_description}: {reasons}" if reasons else info.short_description
-    if anomalies.HasField("dataset_anomaly_info"):
-        out["(dataset)"] = anomalies.dataset_anomaly_info.description
-    return out
-
-
 def load_statistics(path: str):
     """Read statistics written by StatisticsGen (binary ``FeatureStats.pb``) or TFDV text/binary."""
     import tensorflow_data_validation as tfdv
@@ -64,10 +55,11 @@ def check_serving_skew(
     requests = int(served.datasets[0].num_examples) if served.datasets else 0
     if requests == 0:
         raise FileNotFoundError(f"no logged requests match {requests_pattern}")
-    anomalies = _describe(tfdv.validate_statistics(served, schema, environment="SERVING"))
+    served_anomalies = tfdv.validate_statistics(served, schema, environment="SERVING")
+    anomalies = anomaly_descriptions(served_anomalies)
     skew = tfdv.validate_statistics(
         baseline, schema, environment="TRAINING", serving_statistics=served
     )
-    for name, text in _describe(skew).items():
+    for name, text in anomaly_descriptions(skew).items():
         anomalies[name] = f"{anomalies[name]}; {text}" if name in anomalies else text
     return SkewReport(requests=requests, anomalies=anomalies)
