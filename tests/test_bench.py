@@ -69,6 +69,7 @@ def test_examples_without_tensorflow_are_byte_identical_to_tensorflow_s(data):
     assert ours == theirs
 
 
+@pytest.mark.e2e
 def test_plain_script_builds_the_feature_jobs_examples(data, tmp_path):
     """The plain baseline's examples are the Beam job's, split for split, byte for byte."""
     from benchmarks.plain_baseline import nightly_examples

@@ -36,6 +36,7 @@ def measured(tmp_path_factory):
             for r in rows}, latents
 
 
+@pytest.mark.e2e
 def test_perfect_examples_are_the_jobs_examples_with_latent_statistics(measured):
     by_night, latents = measured
     compared = 0

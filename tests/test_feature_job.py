@@ -15,6 +15,8 @@ from tests.rawfiles import read_jsonl
 from transforms import features as fc
 from transforms.tf_example import read_examples
 
+pytestmark = pytest.mark.e2e  # every test reads the Beam feature job's output
+
 SALT = b"feature-job-test-salt-0123456789"
 BEAM_ARGS = ["--runner=DirectRunner", "--direct_running_mode=in_memory",
              "--direct_num_workers=1"]

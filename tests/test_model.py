@@ -192,6 +192,8 @@ def trained_weights(files: list[str], seed: int) -> list[np.ndarray]:
     return model.get_weights()
 
 
+# trains the Keras model for real, several times (about a minute): not a unit test
+@pytest.mark.e2e
 def test_the_same_files_and_seed_train_the_same_weights(transformed_files):
     a = trained_weights(transformed_files, 7)
     b = trained_weights(transformed_files, 7)
@@ -201,6 +203,8 @@ def test_the_same_files_and_seed_train_the_same_weights(transformed_files):
     assert any(not np.array_equal(wa, wc) for wa, wc in zip(a, c, strict=True))
 
 
+# trains the Keras model for real, several times (about a minute): not a unit test
+@pytest.mark.e2e
 def test_an_ensemble_averages_members_trained_with_their_own_seeds(transformed_files):
     from components.trainer.model import member_seed, train_model
 
