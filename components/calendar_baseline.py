@@ -38,7 +38,10 @@ def CalendarBaseline(  # noqa: N802
     code_version: Parameter[str] = "",
 ) -> None:
     """Score the calendar rule on ``split`` and write ``metrics.json``."""
-    result = score_calendar_rule(os.path.join(examples.uri, f"Split-{split}", "*.gz"))
+    from tfx.types import artifact_utils
+
+    split_uri = artifact_utils.get_split_uri([examples], split)
+    result = score_calendar_rule(os.path.join(split_uri, "*.gz"))
     result["split"] = split
     from tfx.utils import io_utils
 

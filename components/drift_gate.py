@@ -19,7 +19,9 @@ from tfx.dsl.component.experimental.annotations import InputArtifact, OutputArti
 from tfx.dsl.component.experimental.decorators import component
 from tfx.types import standard_artifacts
 
-from components.artifacts import DriftReport, NightlyQuarantine
+from components import defaults
+from components.artifacts import LAST_NIGHT_PROPERTY, DriftReport, NightlyQuarantine
+from components.file_io import read_gzip_lines, read_jsonl
 
 REPORT_FILE = "drift.json"
 
@@ -159,19 +161,6 @@ def compare_nights(ledger: list[dict], schema, min_nights: int) -> DriftResult:
     return result
 
 
-def read_jsonl(pattern: str) -> list[dict]:
-    """Read every gzip JSON-lines file matching ``pattern``, in name order."""
-    import gzip
-
-    from tfx.dsl.io import fileio
-
-    entries = []
-    for path in sorted(fileio.glob(pattern)):
-        with fileio.open(path, "rb") as f:
-            entries.extend(json.loads(line) for line in gzip.decompress(f.read()).splitlines())
-    return entries
-
-
 def read_ledger(quarantine_uri: str) -> list[dict]:
     """Read the night ledger the feature job wrote into its quarantine artifact."""
     from components.quarantine_layout import NIGHT_LEDGER
@@ -183,12 +172,15 @@ def night_and_previous(quarantine_uri: str, night: str, span_store: str) -> list
     """The stored statistics of ``night`` and of the latest earlier night in the span store."""
     import datetime as dt
 
-    from components.nightly_features.span_store import SpanStore, read_gzip_lines
     from components.quarantine_layout import NIGHTLY_STATS, night_file
+    from components.spans.store import SpanStore
+    from transforms.features import HISTORY_NIGHTS
 
     paths = [os.path.join(quarantine_uri, night_file(NIGHTLY_STATS, night))]
     # The previous night with data: a night or two without uploads is skipped over.
-    previous = SpanStore(span_store).latest_before(dt.date.fromisoformat(night), nights=28)
+    previous = SpanStore(span_store).latest_before(
+        dt.date.fromisoformat(night), nights=HISTORY_NIGHTS
+    )
     if previous is not None:
         paths.insert(0, previous.stats_file)
     return [json.loads(line) for path in paths for line in read_gzip_lines(path)]
@@ -201,7 +193,7 @@ def DriftGate(  # noqa: N802
     report: OutputArtifact[DriftReport],
     span_store: Parameter[str],
     allow_drift: Parameter[int] = 0,
-    min_nights: Parameter[int] = 40,
+    min_nights: Parameter[int] = defaults.DRIFT_MIN_NIGHTS,
     # The fingerprint of this module's code (pipeline.code_version): a python-function component's
     # cache key holds no code, so without it changed code would be served from cache.
     code_version: Parameter[str] = "",
@@ -210,7 +202,7 @@ def DriftGate(  # noqa: N802
     from tfx.utils import io_utils
 
     schema_proto = io_utils.SchemaReader().read(os.path.join(schema.uri, "schema.pbtxt"))
-    night = quarantine.get_string_custom_property("last_night")
+    night = quarantine.get_string_custom_property(LAST_NIGHT_PROPERTY)
     result = compare_nights(
         night_and_previous(quarantine.uri, night, span_store), schema_proto, min_nights
     )

@@ -28,11 +28,9 @@ from tfx.dsl.component.experimental.annotations import (
 from tfx.dsl.component.experimental.decorators import component
 from tfx.types import standard_artifacts
 
+from components.artifacts import LAST_NIGHT_PROPERTY, NightlyQuarantine
 from components.artifacts import NightlyPredictions as NightlyPredictionsArtifact
-from components.artifacts import NightlyQuarantine
-
-PREDICTIONS_FILE = "predictions.jsonl.gz"
-SUMMARY_FILE = "summary.json"
+from components.published_predictions import NOT_SCORED_FILE, PREDICTIONS_FILE, SUMMARY_FILE
 
 
 def latest_version(model_base: str) -> str | None:
@@ -135,14 +133,17 @@ def NightlyPredictions(  # noqa: N802
     beam_pipeline: BeamComponentParameter[beam.Pipeline] = None,
 ) -> None:
     """Score tonight's requests against the pushed model; publish predictions and skips."""
+    from tfx.types import artifact_utils
     from tfx.utils import io_utils
 
+    from components import quarantine_layout
+    from components.file_io import write_atomically
     from components.nightly_features.sorted_shards import write_gzip_file
-    from components.nightly_features.span_store import write_atomically
     from components.quarantine_layout import NOT_SCORED, night_file
+    from components.spans.store import REQUESTS_SPLIT, night_shards
 
-    night = requests.get_string_custom_property("last_night")
-    summary_path = os.path.join(quarantine.uri, "summary.json")
+    night = requests.get_string_custom_property(LAST_NIGHT_PROPERTY)
+    summary_path = os.path.join(quarantine.uri, quarantine_layout.SUMMARY_FILE)
     by_night = json.loads(io_utils.read_string_file(summary_path)).get("by_night", {})
     counts = by_night.get(night, {})
     not_scored = dict(counts.get("not_scored_by_reason", {}))
@@ -155,7 +156,7 @@ def NightlyPredictions(  # noqa: N802
         write_gzip_file(out_file, [])
         scored = 0
     else:
-        pattern = os.path.join(requests.uri, "Split-serving", f"{night}-*")
+        pattern = night_shards(artifact_utils.get_split_uri([requests], REQUESTS_SPLIT), night)
         with beam_pipeline as pipeline:
             score_night(pipeline, pattern, os.path.join(model_base, version), version, out_file)
         scored = requested
@@ -175,7 +176,7 @@ def NightlyPredictions(  # noqa: N802
     fileio.copy(out_file, os.path.join(published, PREDICTIONS_FILE), overwrite=True)
     skipped = os.path.join(quarantine.uri, night_file(NOT_SCORED, night))
     if fileio.exists(skipped):
-        fileio.copy(skipped, os.path.join(published, "not_scored.jsonl.gz"), overwrite=True)
+        fileio.copy(skipped, os.path.join(published, NOT_SCORED_FILE), overwrite=True)
     write_atomically(os.path.join(published, SUMMARY_FILE), text.encode())
     predictions.set_string_custom_property("night", night)
     predictions.set_string_custom_property("model_version", version or "")

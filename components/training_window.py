@@ -21,6 +21,9 @@ from tfx.dsl.component.experimental.annotations import InputArtifact, OutputArti
 from tfx.dsl.component.experimental.decorators import component
 from tfx.types import standard_artifacts
 
+from components import defaults
+from components.artifacts import FIRST_NIGHT_PROPERTY, LAST_NIGHT_PROPERTY
+
 WINDOW_FILE = "window.json"
 TRAIN_PROPERTY = "train"
 
@@ -33,33 +36,35 @@ def trains_tonight(span: int, train_every: int) -> bool:
 
 
 def gather_window(
-    store_root: str, last: dt.date, window_nights: int, splits: list[str], out_uri: str
+    store_root: str, last: dt.date, window_nights: int, split_uris: dict[str, str]
 ) -> dict:
-    """Copy the example files of the window's indexed nights under ``out_uri``; return a report."""
+    """Copy the example files of the window's indexed nights into ``split_uris`` (split -> folder).
+
+    Returns the window's report.
+    """
     from apache_beam.io.filesystems import FileSystems
 
-    from components.nightly_features.span_store import SpanStore
-    from components.nightly_features.window import night_range
+    from components.spans.dates import night_range
+    from components.spans.store import SpanStore
 
     store = SpanStore(store_root)
     nights = night_range(last - dt.timedelta(days=window_nights - 1), last)
     entries = store.entries(nights)
     code_versions: dict[str, int] = {}
-    examples = dict.fromkeys(splits, 0)
-    for split in splits:
-        FileSystems.mkdirs(f"{out_uri}/Split-{split}")
+    examples = dict.fromkeys(split_uris, 0)
+    for directory in split_uris.values():
+        FileSystems.mkdirs(directory)
     for _, entry in sorted(entries.items()):
         code_versions[entry.code_version] = code_versions.get(entry.code_version, 0) + 1
-        for split in splits:
+        for split, directory in split_uris.items():
             matched = FileSystems.match([entry.example_files(split)])[0].metadata_list
             sources = sorted(m.path for m in matched)
             if sources:
-                directory = f"{out_uri}/Split-{split}"
                 FileSystems.copy(sources, [f"{directory}/{s.rsplit('/', 1)[-1]}" for s in sources])
             examples[split] += entry.counts.get("examples_by_split", {}).get(split, 0)
     return {
-        "first_night": nights[0].isoformat(),
-        "last_night": last.isoformat(),
+        FIRST_NIGHT_PROPERTY: nights[0].isoformat(),
+        LAST_NIGHT_PROPERTY: last.isoformat(),
         "nights": len(entries),
         "nights_missing": [n.isoformat() for n in nights if n not in entries],
         "code_versions": code_versions,
@@ -72,7 +77,7 @@ def TrainingWindow(  # noqa: N802
     examples: InputArtifact[standard_artifacts.Examples],
     window: OutputArtifact[standard_artifacts.Examples],
     span_store: Parameter[str],
-    window_nights: Parameter[int] = 365,
+    window_nights: Parameter[int] = defaults.WINDOW_NIGHTS,
     train_every: Parameter[int] = 1,
     # The fingerprint of this module's code (pipeline.code_version), for the cache key.
     code_version: Parameter[str] = "",
@@ -81,7 +86,7 @@ def TrainingWindow(  # noqa: N802
     from tfx.types import artifact_utils
     from tfx.utils import io_utils
 
-    from components.nightly_features.window import night_of
+    from components.spans.dates import night_of
 
     span = int(examples.span)
     splits = artifact_utils.decode_split_names(examples.split_names)
@@ -90,12 +95,13 @@ def TrainingWindow(  # noqa: N802
     train = trains_tonight(span, train_every)
     window.set_int_custom_property(TRAIN_PROPERTY, int(train))
     if train:
-        report = gather_window(span_store, night_of(span), window_nights, splits, window.uri)
+        split_uris = {s: artifact_utils.get_split_uri([window], s) for s in splits}
+        report = gather_window(span_store, night_of(span), window_nights, split_uris)
     else:
-        report = {"last_night": night_of(span).isoformat(), "nights": 0, "skipped": True}
+        report = {LAST_NIGHT_PROPERTY: night_of(span).isoformat(), "nights": 0, "skipped": True}
     report["train"] = train
     io_utils.write_string_file(f"{window.uri}/{WINDOW_FILE}", json.dumps(report, indent=2))
-    for key in ("first_night", "last_night"):
+    for key in (FIRST_NIGHT_PROPERTY, LAST_NIGHT_PROPERTY):
         if key in report:
             window.set_string_custom_property(key, report[key])
     window.set_int_custom_property("nights", report["nights"])

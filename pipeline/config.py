@@ -9,9 +9,12 @@ import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from components import defaults
+from transforms.features import HISTORY_NIGHTS
+from transforms.serving_request import DEFAULT_SCHEMA as SCHEMA_FILE  # the contract's schema
+
 DEFAULT_WORKDIR = Path(".cyclecast")
 REPO_ROOT = Path(__file__).resolve().parents[1]
-SCHEMA_FILE = REPO_ROOT / "schema" / "schema.pbtxt"
 _KFP_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,127}$")
 
 
@@ -94,7 +97,7 @@ class DriftConfig:
     """
 
     allow: bool = False
-    min_nights: int = 40  # fewer valid nights than this on either night: too few to compare
+    min_nights: int = defaults.DRIFT_MIN_NIGHTS  # fewer valid nights on either night: too few
 
 
 @dataclass(frozen=True)
@@ -116,9 +119,9 @@ class PipelineConfig:
     # The night (span) to process, YYYY-MM-DD; None takes the latest night that has landed.
     night: str | None = None
     # Train on the rolling window of this many ingested nights ending with that night.
-    window_nights: int = 365
+    window_nights: int = defaults.WINDOW_NIGHTS
     # How many nights back each run looks for late or re-sent uploads to re-ingest.
-    late_nights: int = 7
+    late_nights: int = defaults.LATE_NIGHTS
     # Retrain every N-th night (by span number); ingestion runs every night.
     train_every: int = 1
     # Where each night's predictions are published for the app (<dir>/<night>/); "" puts them
@@ -138,10 +141,10 @@ class PipelineConfig:
             raise ValueError(f"window_nights must be at least 1, got {self.window_nights}")
         if self.train_every < 1:
             raise ValueError(f"train_every must be at least 1, got {self.train_every}")
-        if not 0 <= self.late_nights <= 28:
-            raise ValueError(f"late_nights must be 0-28, got {self.late_nights}")
+        if not 0 <= self.late_nights <= HISTORY_NIGHTS:
+            raise ValueError(f"late_nights must be 0-{HISTORY_NIGHTS}, got {self.late_nights}")
         if self.night is not None:
-            from components.nightly_features.window import parse_night
+            from components.spans.dates import parse_night
 
             parse_night(self.night)
 

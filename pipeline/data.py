@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from pipeline.config import LocalConfig
-from transforms.raw_format import NIGHTS_DIR, RAW_SUFFIX
+from transforms.raw_format import CYCLES_FILE, RAW_SUFFIX, night_dir, night_files
 
 
 class NightNotLanded(ValueError):
@@ -23,7 +23,7 @@ def ensure_default_data(config: LocalConfig, progress: bool = True) -> bool:
     Returns True when it generated the data. The dataset is fixed by ``DefaultData`` (users,
     cycles, seed), so every clone generates the same bytes.
     """
-    if (config.data_root / "cycles.csv").exists():
+    if (config.data_root / CYCLES_FILE).exists():
         return False
     from synthetic.generate import generate_dataset
 
@@ -48,8 +48,8 @@ def check_night_landed(data_root: str | Path, night: str | None) -> None:
     """Raise ``NightNotLanded`` when ``night`` (YYYY-MM-DD) has no raw files; None passes."""
     if night is None:
         return
-    folder = Path(data_root) / NIGHTS_DIR / night
-    if not any(folder.glob(f"*{RAW_SUFFIX}")):
+    folder = Path(data_root) / night_dir(night)
+    if not any(Path(data_root).glob(night_files(night))):
         raise NightNotLanded(
             f"no raw recordings for night {night}: {folder} has no *{RAW_SUFFIX} files"
         )
@@ -87,7 +87,7 @@ def backfill_nights(
     """
     from components.nightly_features.job import run_backfill
     from components.nightly_features.salt import load_salt
-    from components.nightly_features.window import parse_night
+    from components.spans.dates import parse_night
     from pipeline.code_version import code_fingerprints
 
     if parse_night(first) > parse_night(last):

@@ -72,7 +72,7 @@ IN_COMPONENTS = set(COMPONENT_CODE) - {"Transform"}
         # the quarantine's file names: written by the feature job, read through the span store
         ("components/quarantine_layout.py", SPAN_STORE_READERS),
         # the span store: the feature job writes it, the gate, the window and the scoring read it
-        ("components/nightly_features/span_store.py", SPAN_STORE_READERS),
+        ("components/spans/store.py", SPAN_STORE_READERS),
         # the model reads the sequence features' names from the preprocessing
         ("transforms/preprocessing.py", {"Transform"} | TRAINING),
         ("components/trainer/warmup.py", TRAINING),

@@ -9,7 +9,7 @@ import json
 
 import pytest
 
-from components.nightly_features.window import span_of
+from components.spans.dates import span_of
 from tests.rawfiles import write_steady_root
 
 FIRST = dt.date(2026, 1, 5)

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from components.nightly_features.span_store import SpanStore
 from components.nightly_features.user_history import pseudonymise, split_for_user
+from components.spans.store import SpanStore
 from transforms import raw_format as rf
 
 pytestmark = pytest.mark.e2e

@@ -15,8 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from components.nightly_features.span_store import Reason, SpanStore, plan_ingest
-from components.nightly_features.window import NightSelection, night_range
+from components.nightly_features.selection import NightSelection
+from components.spans.dates import night_range
+from components.spans.plan import Reason, plan_ingest
+from components.spans.store import SpanStore
 from transforms import raw_format as rf
 
 SALT = b"span-ingest-salt-0123456789"

@@ -165,6 +165,16 @@ def example_spec(with_label: bool = True) -> dict[str, FeatureSpec]:
     return spec
 
 
+def request_spec() -> dict[str, FeatureSpec]:
+    """A prediction request as the feature job writes it and the online path builds it.
+
+    Every feature of a nightly example but the label: the serving features the model reads, plus
+    the night's quality figures and cycle regularity (for slicing and skew checks) and the keys
+    (pseudonym and night) the published predictions are keyed by, which the model ignores.
+    """
+    return example_spec(with_label=False)
+
+
 def serving_spec() -> dict[str, FeatureSpec]:
     """The features of a serving request (``SERVING_FEATURES``) with dtypes and lengths."""
     spec = example_spec(with_label=False)

@@ -179,9 +179,23 @@ def night_in_path(rel_path: str) -> dt.date | None:
         return None
 
 
+def night_dir(date_iso: str) -> str:
+    """Return the folder of one night's raw files relative to the data root."""
+    return f"{NIGHTS_DIR}/{date_iso}"
+
+
+def night_files(date_iso: str) -> str:
+    """Return the pattern of one night's raw files relative to the data root."""
+    return f"{night_dir(date_iso)}/*{RAW_SUFFIX}"
+
+
 def night_path(date_iso: str, user_id: str) -> str:
     """Return the path of a user-night's raw file relative to the data root."""
-    return f"{NIGHTS_DIR}/{date_iso}/{user_id}{RAW_SUFFIX}"
+    return f"{night_dir(date_iso)}/{user_id}{RAW_SUFFIX}"
+
+
+# Every night's raw files with TFX's date placeholders: the span is the folder's date.
+DATED_NIGHTS_PATTERN = night_files("{YYYY}-{MM}-{DD}")
 
 
 class UnreadableFile(Exception):

@@ -22,19 +22,20 @@ from apache_beam.io.fileio import EmptyMatchTreatment
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
+from components.nightly_features.prediction_request import serialize_request, stored_history
 from components.nightly_features.records import (
     BadCycleRow,
     NightOutcome,
     parse_cycle_line,
     process_raw_file,
 )
+from components.nightly_features.selection import NightSelection
 from components.nightly_features.user_history import (
     NightStatus,
     build_user_examples,
     pseudonymise,
     split_for_user,
 )
-from components.nightly_features.window import NightSelection
 from components.quarantine_layout import (
     NIGHT_LEDGER,
     NIGHTLY_STATS,
@@ -49,8 +50,6 @@ from transforms import raw_format as rf
 NAMESPACE = "cyclecast"
 DEFAULT_SPLITS: dict[str, int] = {"train": 14, "eval": 3, "test": 3}
 REQUESTS = "requests"  # prediction requests: every valid night that can be scored, no label
-REQUESTS_SPLIT = "serving"
-REQUEST_SPEC = fc.example_spec(with_label=False)  # keyed by pseudonym and night, no label
 NO_UPLOAD = "no_upload"  # a user with stored history who uploaded nothing on the night
 
 
@@ -161,14 +160,6 @@ class _ProcessNightFn(beam.DoFn):
             yield user_key, outcome
 
 
-def stored_history(line: str) -> tuple[str, NightOutcome]:
-    """A stored nightly-statistics record as a valid night of history, keyed by the pseudonym."""
-    record = json.loads(line)
-    night = NightOutcome("", None, record[fc.NIGHT_DATE], valid=True, stored=True)
-    night.features = record["features"]
-    return record[fc.USER_KEY], night
-
-
 class _ParseCycleFn(beam.DoFn):
     def __init__(self, salt: bytes):
         self._salt = salt
@@ -274,7 +265,7 @@ class _BuildExamplesFn(beam.DoFn):
         for request in result.requests:
             night = request[fc.NIGHT_DATE][0].decode()
             if selection.emits(night):
-                serialized = to_serialized_example(request, REQUEST_SPEC)
+                serialized = serialize_request(request)
                 yield beam.pvalue.TaggedOutput(REQUESTS, (night, order_key(request), serialized))
         for night, reason in sorted(result.not_scored.items()):
             if selection.emits(night):

@@ -4,7 +4,7 @@ Inputs are files, not artifacts, so like TFX's file-based ExampleGens it uses th
 to resolve the span (the newest night folder, or ``--night``) and fingerprint the span's raw files;
 this driver adds the lateness horizon's nights and the cycle log to the fingerprint, so a late
 upload or a changed cycle log is not served from cache. The executor plans the ingest against the
-span store (``span_store.plan_ingest``: the new night, and any late, re-sent or never-ingested
+span store (``spans.plan.plan_ingest``: the new night, and any late, re-sent or never-ingested
 night), runs the same Beam transforms as ``cyclecast backfill`` on those nights' raw files only, and
 writes two artifacts: the examples per split, and the quarantine (rejected rows, files and
 cycle-log lines, the night ledger, the nights' statistics, the plan and the summary). Each
@@ -28,29 +28,25 @@ from tfx.types import artifact_utils, standard_artifacts, standard_component_spe
 from tfx.types.component_spec import ChannelParameter, ComponentSpec, ExecutionParameter
 from tfx.utils import io_utils, proto_utils
 
-from components.artifacts import NightlyQuarantine
+from components import defaults
+from components.artifacts import (
+    FIRST_NIGHT_PROPERTY,
+    LAST_NIGHT_PROPERTY,
+    NIGHTS_INGESTED_PROPERTY,
+    NightlyQuarantine,
+)
 from components.nightly_features.beam_job import (
     DEFAULT_SPLITS,
-    REQUESTS_SPLIT,
     FeatureJobConfig,
     RawRecordingsToExamples,
 )
 from components.nightly_features.feature_outputs import WriteFeatureOutputs
 from components.nightly_features.ingest import ingest
 from components.nightly_features.salt import load_salt
-from components.nightly_features.span_store import (
-    DEFAULT_LATE_NIGHTS,
-    SpanStore,
-    night_fingerprint,
-    plan_ingest,
-)
-from components.nightly_features.window import (
-    DATED_NIGHTS_PATTERN,
-    night_of,
-    parse_night,
-    span_of,
-)
 from components.quarantine_layout import SUMMARY_FILE
+from components.spans.dates import night_of, parse_night, span_of
+from components.spans.plan import night_fingerprint, plan_ingest
+from components.spans.store import REQUESTS_SPLIT, SpanStore
 from transforms import raw_format as rf
 
 QUARANTINE_KEY = "quarantine"
@@ -60,9 +56,6 @@ CODE_VERSION_KEY = "code_version"
 WINDOW_NIGHTS_KEY = "window_nights"
 SPAN_STORE_KEY = "span_store"
 LATE_NIGHTS_KEY = "late_nights"
-FIRST_NIGHT_PROPERTY = "first_night"
-LAST_NIGHT_PROPERTY = "last_night"
-NIGHTS_INGESTED_PROPERTY = "nights_ingested"
 
 
 class NightlyFeatureGenSpec(ComponentSpec):
@@ -81,7 +74,7 @@ class NightlyFeatureGenSpec(ComponentSpec):
         # The training window: every night of it must be in the span store (a first run
         # ingests them all).
         WINDOW_NIGHTS_KEY: ExecutionParameter(type=int, optional=True),
-        # Where ingested nights are indexed (components.nightly_features.span_store).
+        # Where ingested nights are indexed (components.spans.store).
         SPAN_STORE_KEY: ExecutionParameter(type=str, optional=True),
         # How many nights back a run looks for late or re-sent uploads.
         LATE_NIGHTS_KEY: ExecutionParameter(type=int, optional=True),
@@ -119,7 +112,7 @@ class Driver(example_gen_driver.FileBasedDriver):
                 f"{n}:{night_fingerprint(base, n)[0]}"
                 for n in (
                     night - dt.timedelta(days=back)
-                    for back in range(1, (DEFAULT_LATE_NIGHTS if late is None else late) + 1)
+                    for back in range(1, (defaults.LATE_NIGHTS if late is None else late) + 1)
                 )
             ]
             raw = "late_horizon:" + ",".join(horizon)
@@ -211,8 +204,8 @@ class Executor(base_beam_executor.BaseBeamExecutor):
                 store,
                 config.input_root,
                 night_of(span),
-                window_nights=exec_properties.get(WINDOW_NIGHTS_KEY) or 365,
-                late_nights=DEFAULT_LATE_NIGHTS if late is None else late,
+                window_nights=exec_properties.get(WINDOW_NIGHTS_KEY) or defaults.WINDOW_NIGHTS,
+                late_nights=defaults.LATE_NIGHTS if late is None else late,
             )
             summary = ingest(
                 plan,
@@ -269,7 +262,7 @@ class NightlyFeatureGen(base_beam_component.BaseBeamComponent):
         input_base: str,
         salt_file: str | None = None,
         split_buckets: dict[str, int] | None = None,
-        nights_pattern: str = DATED_NIGHTS_PATTERN,
+        nights_pattern: str = rf.DATED_NIGHTS_PATTERN,
         range_config: range_config_pb2.RangeConfig | None = None,
         code_version: str | None = None,
         window_nights: int | None = None,
@@ -288,9 +281,10 @@ class NightlyFeatureGen(base_beam_component.BaseBeamComponent):
           range_config: which span to process (TFX RangeConfig, a static range of one span).
           code_version: a fingerprint of the feature code, so a change re-runs the job.
           window_nights: the training window: a night of the window ending with the span that
-            was never ingested is ingested now (365 when None).
+            was never ingested is ingested now (``defaults.WINDOW_NIGHTS`` when None).
           span_store: the span store's root (needed with a dated pattern).
-          late_nights: how many nights back to look for late or re-sent uploads (default 7).
+          late_nights: how many nights back to look for late or re-sent uploads
+            (``defaults.LATE_NIGHTS`` when None).
         """
         buckets = dict(split_buckets or DEFAULT_SPLITS)
         spec = NightlyFeatureGenSpec(

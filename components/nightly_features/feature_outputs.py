@@ -13,7 +13,7 @@ import json
 
 import apache_beam as beam
 
-from components.nightly_features.beam_job import NOT_SCORED, REQUESTS, REQUESTS_SPLIT
+from components.nightly_features.beam_job import NOT_SCORED, REQUESTS
 from components.nightly_features.sorted_shards import WriteSortedTFRecords, write_gzip_file
 from components.nightly_features.user_history import NightStatus
 from components.quarantine_layout import (
@@ -25,6 +25,7 @@ from components.quarantine_layout import (
     SUMMARY_FILE,
     night_file,
 )
+from components.spans.store import REQUESTS_SPLIT, split_dir
 from transforms import features as fc
 from transforms import raw_format as rf
 
@@ -134,14 +135,14 @@ class WriteFeatureOutputs(beam.PTransform):
         counts = []  # (night, key, 1 or n)
         for split, pcoll in outputs["examples"].items():
             _ = pcoll | f"Write{split}" >> WriteSortedTFRecords(
-                f"{self._examples_dir}/Split-{split}", nights, self._num_shards
+                split_dir(self._examples_dir, split), nights, self._num_shards
             )
             counts.append(
                 pcoll | f"Count{split}" >> beam.Map(lambda e, s=split: ((e[0], f"examples/{s}"), 1))
             )
         if self._requests_dir:  # prediction requests, per night like the examples
             _ = outputs[REQUESTS] | "WriteRequests" >> WriteSortedTFRecords(
-                f"{self._requests_dir}/Split-{REQUESTS_SPLIT}", nights, self._num_shards
+                split_dir(self._requests_dir, REQUESTS_SPLIT), nights, self._num_shards
             )
         counts.append(
             outputs[REQUESTS] | "CountRequests" >> beam.Map(lambda e: ((e[0], "requests"), 1))

@@ -13,19 +13,16 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import replace
 
+from components.file_io import write_atomically
 from components.nightly_features.beam_job import (
     FeatureJobConfig,
     RawRecordingsToExamples,
 )
 from components.nightly_features.feature_outputs import WriteFeatureOutputs
-from components.nightly_features.span_store import (
-    IngestPlan,
-    SpanEntry,
-    SpanStore,
-    write_atomically,
-)
-from components.nightly_features.window import NightSelection
+from components.nightly_features.selection import NightSelection
 from components.quarantine_layout import PLAN_FILE, SUMMARY_FILE
+from components.spans.plan import IngestPlan
+from components.spans.store import SpanEntry, SpanStore
 
 
 def ingest(

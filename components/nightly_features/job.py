@@ -105,8 +105,9 @@ def run_backfill(
 
     from components.nightly_features.beam_job import DEFAULT_SPLITS, FeatureJobConfig
     from components.nightly_features.ingest import ingest
-    from components.nightly_features.span_store import SpanStore, plan_backfill
-    from components.nightly_features.window import parse_night
+    from components.spans.dates import parse_night
+    from components.spans.plan import plan_backfill
+    from components.spans.store import SpanStore
 
     check_input_root(input_root)
     store = SpanStore(store_root)

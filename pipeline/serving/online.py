@@ -2,10 +2,12 @@
 
 ``upload_request`` parses, validates and summarises one night's raw file with
 ``records.process_raw_file`` (what the Beam job's ``_ProcessNightFn`` calls), reads the user's
-previous 28 nights from the span store's stored nightly statistics (``beam_job.stored_history``,
-as the job reads them), joins her cycle log rows (``records.parse_cycle_line``) and builds the
-request with ``user_history.build_user_examples``: the same code, not a copy, so the request equals
-the batch path's feature for feature (``tests/test_online_path.py`` proves it).
+previous 28 nights from the span store's stored nightly statistics
+(``prediction_request.stored_history``, as the job reads them), joins her cycle log rows
+(``records.parse_cycle_line``) and builds the request with ``prediction_request.night_request``:
+the same code as the batch path, not a copy, so the request equals the batch path's byte for byte
+(``tests/test_online_path.py`` proves it). It reads the cycle log and span store it is given and
+never generates data.
 
 The stored statistics are read by scanning the 28 nights' files for the user's pseudonym; at fleet
 scale an app backend would load the same files into a key-value store keyed by the pseudonym.
@@ -14,10 +16,9 @@ scale an app backend would load the same files into a key-value store keyed by t
 from __future__ import annotations
 
 import datetime as dt
-import gzip
-from dataclasses import dataclass
 from pathlib import Path
 
+from components.nightly_features.prediction_request import NightRequest
 from components.nightly_features.records import (
     BadCycleRow,
     CycleRow,
@@ -31,16 +32,6 @@ from transforms import raw_format as rf
 
 class BadUpload(ValueError):
     """The upload can't be scored; the message gives the quarantine's reason."""
-
-
-@dataclass
-class OnlineRequest:
-    """A scored night's request: its features and its serialized tf.Example."""
-
-    user_key: str
-    night: str
-    features: dict[str, list]
-    serialized: bytes
 
 
 def user_cycles(cycles_file: str | Path, user_id: str) -> list[CycleRow]:
@@ -60,9 +51,10 @@ def user_cycles(cycles_file: str | Path, user_id: str) -> list[CycleRow]:
 
 def stored_nights(store_root: str, night: dt.date, user_key: str) -> list[NightOutcome]:
     """The user's valid nights among the 28 before ``night``, from the span store."""
-    from components.nightly_features.beam_job import stored_history
-    from components.nightly_features.span_store import SpanStore, read_gzip_lines
-    from components.nightly_features.window import history_nights
+    from components.file_io import read_gzip_lines
+    from components.nightly_features.prediction_request import stored_history
+    from components.spans.dates import history_nights
+    from components.spans.store import SpanStore
 
     needle = f'"{fc.USER_KEY}": "{user_key}"'
     out = []
@@ -83,11 +75,10 @@ def upload_request(
     store_root: str,
     salt: bytes,
     rules: rf.NightRules | None = None,
-) -> OnlineRequest:
+) -> NightRequest:
     """Turn one raw upload into the prediction request the batch path builds for that night."""
-    from components.nightly_features.beam_job import REQUEST_SPEC
-    from components.nightly_features.user_history import build_user_examples, pseudonymise
-    from transforms.tf_example import to_serialized_example
+    from components.nightly_features.prediction_request import CannotScore, night_request
+    from components.nightly_features.user_history import pseudonymise
 
     if not rf.USER_ID_PATTERN.match(user_id):
         raise BadUpload(f"bad user id {user_id!r}")
@@ -103,14 +94,10 @@ def upload_request(
     user_key = pseudonymise(user_id, salt)
     history = stored_nights(store_root, night, user_key)
     cycles = user_cycles(cycles_file, user_id)
-    result = build_user_examples(user_id, [outcome, *history], cycles, user_key)
-    requests = [r for r in result.requests if r[fc.NIGHT_DATE][0].decode() == night.isoformat()]
-    if not requests:
-        reason = result.not_scored.get(night.isoformat(), "not scored")
-        raise BadUpload(f"the night {night} can't be scored: {reason}")
-    return OnlineRequest(
-        user_key, night.isoformat(), requests[0], to_serialized_example(requests[0], REQUEST_SPEC)
-    )
+    try:
+        return night_request(user_id, user_key, outcome, history, cycles)
+    except CannotScore as e:
+        raise BadUpload(str(e)) from e
 
 
 def request_for_upload(
@@ -120,15 +107,15 @@ def request_for_upload(
     config,
     data_root: str | None,
     salt_file: str | None,
-) -> OnlineRequest:
+) -> NightRequest:
     """``upload_request`` for a local set-up (``config`` is a ``LocalConfig``).
 
-    The upload's night comes from ``night_text`` or its path; the cycle log from the data root
-    (the default data when None, generated on first use); the span store and salt from ``config``.
+    The upload's night comes from ``night_text`` or its path; the cycle log from ``data_root``
+    (the default data root when None, which must exist: nothing is generated to answer an
+    upload); the span store and salt from ``config``.
     """
     from components.nightly_features.salt import load_salt
-    from components.nightly_features.window import parse_night
-    from pipeline.data import ensure_default_data
+    from components.spans.dates import parse_night
 
     night = parse_night(night_text) if night_text else rf.night_in_path(str(upload_path))
     if night is None:
@@ -137,26 +124,15 @@ def request_for_upload(
         upload = Path(upload_path).read_bytes()
     except OSError as e:
         raise BadUpload(f"cannot read the upload {upload_path}: {e.strerror or e}") from e
-    if not data_root:
-        ensure_default_data(config)
     cfg = config.pipeline_config(Path(data_root) if data_root else None)
-    salt = load_salt(salt_file, create_local=config.salt_file)
-    return upload_request(
-        upload, user_id, night, Path(cfg.data_root) / rf.CYCLES_FILE, cfg.span_store, salt
-    )
-
-
-def published_predictions(predictions_root: str, night: str) -> tuple[dict, list[dict]]:
-    """The summary and the predictions NightlyPredictions published for ``night``."""
-    import json
-
-    from components.nightly_predictions import PREDICTIONS_FILE, SUMMARY_FILE
-
-    folder = Path(predictions_root) / night
-    if not (folder / SUMMARY_FILE).is_file():
-        raise FileNotFoundError(
-            f"no predictions published for {night} in {folder} (has that night run?)"
+    cycles_file = Path(cfg.data_root) / rf.CYCLES_FILE
+    if not cycles_file.is_file():
+        where = (
+            f"--data-root {data_root} holds no {rf.CYCLES_FILE}"
+            if data_root
+            else "the default data is not there: pass --data-root, the data root holding the "
+            f"user's {rf.CYCLES_FILE} (`cyclecast run` generates the default data, predict never)"
         )
-    summary = json.loads((folder / SUMMARY_FILE).read_text())
-    rows = [json.loads(line) for line in gzip.open(folder / PREDICTIONS_FILE)]
-    return summary, rows
+        raise BadUpload(f"no cycle log at {cycles_file}: {where}")
+    salt = load_salt(salt_file, create_local=config.salt_file)
+    return upload_request(upload, user_id, night, cycles_file, cfg.span_store, salt)

@@ -1,26 +1,10 @@
-"""The span store: which artifacts hold each ingested night, and what a nightly run must ingest.
-
-Every night the feature job ingests gets one small index entry, ``<store>/index/<YYYY-MM-DD>.json``,
-naming the examples and quarantine directories that hold that night's outputs, the fingerprint of
-the raw files it was made from and the feature code's fingerprint. Entries are written only after
-the job has written everything (each to a temporary name, then renamed), so a crash in the middle
-of an ingest leaves every earlier entry as it was, and a re-run completes the night.
-
-The index is what later runs read, on every orchestrator and runner:
-- the history features of a new night come from the stored nightly statistics of the 28 nights
-  before it (``nightly_stats-<night>.jsonl.gz``, one small record per user), never from their raw
-  files;
-- the training window is the range of entries ending with the new night
-  (``components.training_window``);
-- DriftGate compares the new night with the previous indexed night.
+"""What a nightly run (or a backfill) ingests, decided against the span store.
 
 ``plan_ingest`` decides what a run ingests: the new night, every night of the lateness horizon
 whose raw files changed since they were ingested (a late or re-sent upload), every night of the
 window that was never ingested (a first run, or nights that arrived out of order), and the nights
-whose history those change (up to 28 after each). Only those nights' raw files are read.
-
-Paths go through Beam's file systems, so the store can live on any file system Beam reads
-(local, ``gs://``, ``s3://``, HDFS) without TensorFlow.
+whose history those change (up to 28 after each). Only those nights' raw files are read; the
+history of their first nights comes from the store (``components.spans.store``).
 """
 
 from __future__ import annotations
@@ -28,15 +12,12 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 
-from components.nightly_features.window import history_nights, night_range
-from components.quarantine_layout import NIGHTLY_STATS, night_file
+from components import defaults
+from components.spans.dates import history_nights, night_range
+from components.spans.store import SpanStore
 from transforms import features as fc
-from transforms import raw_format as rf
-
-INDEX_DIR = "index"
-DEFAULT_LATE_NIGHTS = 7  # nights back a nightly run checks for late or re-sent uploads
 
 
 class Reason:
@@ -49,102 +30,6 @@ class Reason:
     CODE = "backfill"  # asked for by a backfill
 
 
-@dataclass(frozen=True)
-class SpanEntry:
-    """One ingested night: where its outputs are and what they were made from."""
-
-    night: str
-    examples: str  # an examples directory holding Split-<split>/<night>-*.gz
-    quarantine: str  # a quarantine directory holding <output>-<night>.jsonl.gz
-    raw_fingerprint: str
-    raw_files: int
-    code_version: str
-    counts: dict = field(default_factory=dict)  # the night's summary (examples, rejects...)
-    requests: str = ""  # a requests directory holding Split-serving/<night>-*.gz
-
-    def example_files(self, split: str) -> str:
-        """The pattern of this night's example shards of one split."""
-        return f"{self.examples}/Split-{split}/{self.night}-*"
-
-    @property
-    def request_files(self) -> str:
-        """The pattern of this night's prediction requests (serving features, no label)."""
-        return f"{self.requests}/Split-serving/{self.night}-*"
-
-    @property
-    def stats_file(self) -> str:
-        """The night's stored nightly statistics: one record per user with a valid night."""
-        return f"{self.quarantine}/{night_file(NIGHTLY_STATS, self.night)}"
-
-
-def _read(path: str) -> bytes | None:
-    from apache_beam.io.filesystems import FileSystems
-
-    if not FileSystems.exists(path):
-        return None
-    with FileSystems.open(path) as f:
-        return f.read()
-
-
-def read_gzip_lines(path: str) -> list[str]:
-    """The lines of a gzip text file the job wrote (a night's statistics, ledger...)."""
-    import gzip
-
-    from apache_beam.io.filesystem import CompressionTypes
-    from apache_beam.io.filesystems import FileSystems
-
-    with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
-        return gzip.decompress(f.read()).decode().splitlines()
-
-
-def write_atomically(path: str, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary name, so readers see all of it or none."""
-    from apache_beam.io.filesystems import FileSystems
-
-    temporary = f"{path}.incomplete"
-    with FileSystems.create(temporary) as f:
-        f.write(data)
-    if FileSystems.exists(path):
-        FileSystems.delete([path])
-    FileSystems.rename([temporary], [path])
-
-
-class SpanStore:
-    """The index of ingested nights under one root directory."""
-
-    def __init__(self, root: str):
-        if not root:
-            raise ValueError("the span store needs a root directory")
-        self.root = root.rstrip("/")
-
-    def _path(self, night: dt.date | str) -> str:
-        return f"{self.root}/{INDEX_DIR}/{night}.json"
-
-    def entry(self, night: dt.date | str) -> SpanEntry | None:
-        """The night's entry, or None when it was never ingested."""
-        data = _read(self._path(night))
-        return None if data is None else SpanEntry(**json.loads(data))
-
-    def entries(self, nights: list[dt.date]) -> dict[dt.date, SpanEntry]:
-        """The entries of those nights that have one."""
-        found = {n: self.entry(n) for n in nights}
-        return {n: e for n, e in found.items() if e is not None}
-
-    def commit(self, entry: SpanEntry) -> None:
-        """Record an ingested night (replacing an earlier ingest of it)."""
-        write_atomically(
-            self._path(entry.night), json.dumps(asdict(entry), sort_keys=True).encode()
-        )
-
-    def latest_before(self, night: dt.date, nights: int) -> SpanEntry | None:
-        """The latest entry among the ``nights`` nights before ``night`` (None if none)."""
-        for back in range(1, nights + 1):
-            entry = self.entry(night - dt.timedelta(days=back))
-            if entry is not None:
-                return entry
-        return None
-
-
 def night_fingerprint(input_root: str, night: dt.date) -> tuple[str, int]:
     """A fingerprint of one night's raw files (names, sizes, modification times) and their count.
 
@@ -152,7 +37,9 @@ def night_fingerprint(input_root: str, night: dt.date) -> tuple[str, int]:
     """
     from apache_beam.io.filesystems import FileSystems
 
-    pattern = f"{input_root.rstrip('/')}/{rf.NIGHTS_DIR}/{night.isoformat()}/*{rf.RAW_SUFFIX}"
+    from transforms.raw_format import night_files
+
+    pattern = f"{input_root.rstrip('/')}/{night_files(night.isoformat())}"
     files = sorted(
         (m.path.rsplit("/", 1)[-1], m.size_in_bytes, m.last_updated_in_seconds)
         for m in FileSystems.match([pattern])[0].metadata_list
@@ -201,7 +88,7 @@ def plan_ingest(
     input_root: str,
     night: dt.date,
     window_nights: int,
-    late_nights: int = DEFAULT_LATE_NIGHTS,
+    late_nights: int = defaults.LATE_NIGHTS,
 ) -> IngestPlan:
     """Decide which nights a run for ``night`` ingests (see the module's docstring).
 

@@ -1,0 +1,51 @@
+"""Reading and writing the components' small files on any file system Beam reads.
+
+The span store's index entries, a night's gzip JSON lines (statistics, ledger, predictions) and
+the published summaries are read and written here, through Beam's ``FileSystems`` (local,
+``gs://``, ``s3://``, HDFS) without TensorFlow. Beam is imported only when a function runs, so
+importing this module stays cheap (the command line reads published predictions through it).
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+
+
+def read_bytes(path: str) -> bytes | None:
+    """The file's bytes, or None when there is no file at ``path``."""
+    from apache_beam.io.filesystems import FileSystems
+
+    if not FileSystems.exists(path):
+        return None
+    with FileSystems.open(path) as f:
+        return f.read()
+
+
+def read_gzip_lines(path: str) -> list[str]:
+    """The lines of a gzip text file the job wrote (a night's statistics, ledger...)."""
+    from apache_beam.io.filesystem import CompressionTypes
+    from apache_beam.io.filesystems import FileSystems
+
+    with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
+        return gzip.decompress(f.read()).decode().splitlines()
+
+
+def read_jsonl(pattern: str) -> list[dict]:
+    """Read every gzip JSON-lines file matching ``pattern``, in name order."""
+    from apache_beam.io.filesystems import FileSystems
+
+    paths = sorted(m.path for m in FileSystems.match([pattern])[0].metadata_list)
+    return [json.loads(line) for path in paths for line in read_gzip_lines(path)]
+
+
+def write_atomically(path: str, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary name, so readers see all of it or none."""
+    from apache_beam.io.filesystems import FileSystems
+
+    temporary = f"{path}.incomplete"
+    with FileSystems.create(temporary) as f:
+        f.write(data)
+    if FileSystems.exists(path):
+        FileSystems.delete([path])
+    FileSystems.rename([temporary], [path])
