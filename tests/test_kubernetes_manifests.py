@@ -1,1109 +1,779 @@
-"""The Kubernetes manifests under kubernetes/, checked offline.
+"""kubernetes/ (serving and pipelines), the component image's Dockerfile and .dockerignore, offline.
 
-No API server runs here, so the manifests are checked three ways: `kubernetes-validate --strict`
-against the bundled OpenAPI schemas of a pinned Kubernetes version (unknown fields, wrong types,
-missing required fields), `yamllint --strict` with the repo's .yamllint.yaml, and assertions on
-what the TF Serving objects say (parsed with PyYAML).
+No API server runs here. The objects go through `kubernetes-validate --strict` (the bundled
+OpenAPI schemas of a pinned Kubernetes version) and `yamllint --strict`. The rest are properties
+that hold for any correct set of manifests rather than copies of their values: references resolve
+(ports, selectors, volumes, claims, Secrets, roles, accounts), containers are bounded and
+hardened, images are pinned to what the lock and pyproject.toml say, and the model server reads
+what the pipeline's Pusher writes, under the name of pipeline/configs/kubeflow.toml. Each property
+returns its problems; `test_property_catches` breaks one thing in a copy of the manifests and
+shows that the property reports it.
 """
 
 from __future__ import annotations
 
-import fnmatch
+import copy
+import dataclasses
+import importlib.metadata
 import importlib.util
 import json
+import math
 import re
-import shlex
-import shutil
 import subprocess
 import sys
 import tomllib
 from pathlib import Path, PurePosixPath
+from zoneinfo import ZoneInfo
 
 import pytest
 import yaml
+from packaging.specifiers import SpecifierSet
 
-ROOT = Path(__file__).resolve().parents[1]
-K8S_DIR = ROOT / "kubernetes"
-SERVING_DIR = K8S_DIR / "serving"
-YAMLLINT_CONFIG = ROOT / ".yamllint.yaml"
-LOCK_FILE = ROOT / "requirements.lock"
+from components.nightly_features.salt import SALT_ENV, SALT_FILE_ENV
+from pipeline.config import _KFP_NAME, SCHEMA_FILE, EvaluationConfig
+from pipeline.orchestration.kfp_submit import SubmitError, validate_cron
+from pipeline.orchestration.kubeflow import (
+    EVALUATION_KEYS,
+    TRAINING_KEYS,
+    ConfigError,
+    _build,
+    load_kubeflow_config,
+)
+from tests.manifests import (
+    CLUSTER_SCOPED,
+    K8S_DIR,
+    ROOT,
+    copies,
+    created_by_hand,
+    declares_port,
+    dockerignored,
+    is_object,
+    kn,
+    load,
+    locked_version,
+    matches,
+    python_minor,
+    quantity,
+    rebuild_copied_tree,
+    split_image,
+    walk,
+)
 
-# The oldest Kubernetes minor the manifests must work on; kubernetes-validate bundles its schema.
-KUBERNETES_VERSION = "1.29.0"
-MODEL_NAME = "cyclecast"
-NAMESPACE = "cyclecast"
-GRPC_PORT = 8500
-REST_PORT = 8501
-
-KUSTOMIZE_FILES = {"kustomization.yaml", "kustomization.yml", "Kustomization"}
-# API groups whose schemas kubernetes-validate bundles and that these manifests may use ("" is the
-# core group, apiVersion "v1"). Documents of any other group (Kubeflow and other CRDs) are skipped.
-BUILTIN_GROUPS = {
-    "",
-    "apps",
-    "autoscaling",
-    "policy",
-    "batch",
-    "rbac.authorization.k8s.io",
-    "networking.k8s.io",
-    "storage.k8s.io",
-}
-
-# Flags tensorflow_model_server 2.16 defines (tensorflow_serving/model_servers/main.cc); a typo
+KUBERNETES_VERSION = "1.29.0"  # the oldest minor the manifests must work on
+# API groups whose schemas kubernetes-validate bundles ("" is the core group). An object of any
+# other group is a CRD, of a kind whose content the properties below check.
+BUILTIN_GROUPS = {"", "apps", "autoscaling", "policy", "batch", "rbac.authorization.k8s.io",
+                  "networking.k8s.io", "storage.k8s.io"}
+CONTENT_CHECKED_CRDS = {"PodDefault"}
+RUN_SETTINGS_KEYS = {"name", "experiment", "namespace", "service_account", "schedule", "parameters"}
+# Least privilege: never list/watch (whole collections), delete, escalate or enter pods.
+ALLOWED_VERBS = {"get", "create", "patch", "update"}
+NAMED_ONLY = {"secrets", "configmaps"}  # by resourceNames, and read only
+NEVER_GRANTED = {"pods/exec", "pods/attach", "pods/portforward", "pods/log"}
+# Flags tensorflow_model_server 2.16 defines (tensorflow_serving/model_servers/main.cc): a typo
 # such as --rest_port would otherwise only show up as a crash-looping pod.
-MODEL_SERVER_FLAGS = {
-    "port",
-    "grpc_socket_path",
-    "rest_api_port",
-    "rest_api_num_threads",
-    "rest_api_timeout_in_ms",
-    "rest_api_enable_cors_support",
-    "enable_batching",
-    "allow_version_labels_for_unavailable_models",
-    "batching_parameters_file",
-    "enable_per_model_batching_parameters",
-    "model_config_file",
-    "model_config_file_poll_wait_seconds",
-    "model_name",
-    "model_base_path",
-    "num_load_threads",
-    "num_unload_threads",
-    "max_num_load_retries",
-    "load_retry_interval_micros",
-    "file_system_poll_wait_seconds",
-    "flush_filesystem_caches",
-    "tensorflow_session_parallelism",
-    "tensorflow_session_config_file",
-    "tensorflow_intra_op_parallelism",
-    "tensorflow_inter_op_parallelism",
-    "ssl_config_file",
-    "platform_config_file",
-    "per_process_gpu_memory_fraction",
-    "saved_model_tags",
-    "grpc_channel_arguments",
-    "grpc_max_threads",
-    "enable_model_warmup",
-    "num_request_iterations_for_warmup",
-    "monitoring_config_file",
-    "remove_unused_fields_from_bundle_metagraph",
-}
+MODEL_SERVER_FLAGS = set("""
+    port grpc_socket_path rest_api_port rest_api_num_threads rest_api_timeout_in_ms
+    rest_api_enable_cors_support enable_batching allow_version_labels_for_unavailable_models
+    batching_parameters_file enable_per_model_batching_parameters model_config_file
+    model_config_file_poll_wait_seconds model_name model_base_path num_load_threads
+    num_unload_threads max_num_load_retries load_retry_interval_micros
+    file_system_poll_wait_seconds flush_filesystem_caches tensorflow_session_parallelism
+    tensorflow_session_config_file tensorflow_intra_op_parallelism tensorflow_inter_op_parallelism
+    ssl_config_file platform_config_file per_process_gpu_memory_fraction saved_model_tags
+    grpc_channel_arguments grpc_max_threads enable_model_warmup num_request_iterations_for_warmup
+    monitoring_config_file remove_unused_fields_from_bundle_metagraph""".split())
 
 
-# --------------------------------------------------------------------------- helpers
+@pytest.fixture(scope="module")
+def repo():
+    return load(load_kubeflow_config())
+
+
+# =========================================================================== properties
+
+
+def documents_are_objects_or_run_settings(m) -> list[str]:
+    # kubernetes-validate skips a document without apiVersion/kind: only run settings may lack both.
+    def settings(d):
+        return isinstance(d, dict) and "schedule" in d and set(d) <= RUN_SETTINGS_KEYS
+
+    return [f"{path}: neither an object nor run settings" for path, docs in m.files.items()
+            for d in docs if not is_object(d) and not settings(d)]
+
+
+def kustomizations_list_exactly_the_object_files(m) -> list[str]:
+    out = []
+    for folder, kustomization in m.kustomizations.items():
+        listed = {f"{folder}/{name}" for name in kustomization.get("resources", [])}
+        holding = sorted(f for f, docs in m.files.items()
+                         if f.rpartition("/")[0] == folder and any(map(is_object, docs)))
+        out += [f"{f}: not in its kustomization" for f in sorted(set(holding) - listed)]
+        out += [f"{f}: listed, but holds no object" for f in sorted(listed - set(holding))]
+        # `kubectl apply` of the numbered files in name order: a Namespace before its objects.
+        kinds = [{d["kind"] for d in m.files[f] if is_object(d)} for f in holding]
+        out += [f"{holding[i]}: a Namespace after objects in it" for i, k in enumerate(kinds)
+                if "Namespace" in k and any(k2 - CLUSTER_SCOPED for k2 in kinds[:i])]
+    return out
+
+
+def objects_live_in_namespaces_of_the_set(m) -> list[str]:
+    defined = {d["metadata"]["name"] for d in m.objects("Namespace")}
+    keys = [(d["kind"], d["metadata"].get("namespace"), d["metadata"]["name"]) for d in m.objects()]
+    out = [f"{key} is defined twice" for key in set(keys) if keys.count(key) > 1]
+    out += [f"{kind}/{name}: namespace {ns!r}" for kind, ns, name in keys
+            if (ns if kind in CLUSTER_SCOPED else ns not in defined)]
+    return out + [f"run settings: namespace {s.get('namespace')!r}" for s in m.settings()
+                  if s.get("namespace") not in defined]
+
+
+def ports_resolve_to_declared_container_ports(m) -> list[str]:
+    out = []
+    for doc, _, pod in m.workloads():
+        for c in pod["containers"]:
+            out += [f"{kn(doc)}/{c['name']}: no {p}" for p in ("readinessProbe", "livenessProbe")
+                    if p not in c]
+            for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+                for handler in ("httpGet", "tcpSocket", "grpc"):
+                    port = c.get(probe, {}).get(handler, {}).get("port")
+                    if port is not None and not declares_port(c, port):
+                        out.append(f"{kn(doc)}/{c['name']}: {probe} on undeclared port {port!r}")
+    for svc in m.objects("Service"):
+        containers = [c for _, labels, pod in m.workloads()
+                      if matches(svc["spec"].get("selector"), labels) for c in pod["containers"]]
+        for port in svc["spec"]["ports"]:
+            target = port.get("targetPort", port["port"])
+            if not any(declares_port(c, target) for c in containers):
+                out.append(f"{kn(svc)}: targetPort {target!r} is no port of its pods")
+    return out
+
+
+def selectors_match_their_pods(m) -> list[str]:
+    out, workloads = [], list(m.workloads())
+    for doc, labels, pod in workloads:
+        spread = [t["labelSelector"] for t in pod.get("topologySpreadConstraints", [])]
+        out += [f"{kn(doc)}: a selector misses its own pods"
+                for s in [doc["spec"]["selector"], *spread]
+                if not matches(s.get("matchLabels"), labels)]
+    selecting = [(s, s["spec"].get("selector")) for s in m.objects("Service")]
+    selecting += [(p, p["spec"]["selector"].get("matchLabels"))
+                  for p in m.objects("PodDisruptionBudget")]
+    for obj, selector in selecting:
+        hits = [d for d, labels, _ in workloads if matches(selector, labels)
+                and d["metadata"].get("namespace") == obj["metadata"].get("namespace")]
+        if len(hits) != 1:
+            out.append(f"{kn(obj)} selects the pods of {len(hits)} workloads, not 1")
+    pipeline_pods = [d["spec"]["selector"].get("matchLabels") for d in m.objects("PodDefault")]
+    for policy in m.objects("NetworkPolicy"):
+        selector = policy["spec"]["podSelector"].get("matchLabels")
+        if selector not in pipeline_pods and not any(matches(selector, w[1]) for w in workloads):
+            out.append(f"{kn(policy)} selects neither a workload's pods nor the pipeline's")
+    return out
+
+
+def autoscaling_fits_its_target(m) -> list[str]:
+    out = []
+    for hpa in m.objects("HorizontalPodAutoscaler"):
+        ref, spec = hpa["spec"]["scaleTargetRef"], hpa["spec"]
+        target = m.named(ref["kind"], ref["name"], hpa["metadata"].get("namespace"))
+        if target is None or target["apiVersion"] != ref.get("apiVersion"):
+            out.append(f"{kn(hpa)} scales {ref}, which is not in the set")
+            continue
+        if "replicas" in target["spec"]:
+            out.append(f"{kn(target)}: spec.replicas resets the HPA's count on every apply")
+        # Utilization is relative to the request: without one the HPA cannot act.
+        template = target["spec"]["template"]
+        out += [f"{kn(target)}/{c['name']}: no {name} request to scale on"
+                for name in (mt.get("resource", {}).get("name") for mt in spec.get("metrics", []))
+                for c in template["spec"]["containers"]
+                if name and name not in c.get("resources", {}).get("requests", {})]
+        out += [f"{kn(p)}: minAvailable >= the HPA's minReplicas blocks every node drain"
+                for p in m.objects("PodDisruptionBudget")
+                if matches(p["spec"]["selector"].get("matchLabels"), template["metadata"]["labels"])
+                and p["spec"].get("minAvailable", 0) >= spec.get("minReplicas", 1)]
+    return out
+
+
+def containers_have_bounded_resources(m) -> list[str]:
+    out = []
+    for doc, _, pod in m.workloads():
+        for c in pod["containers"] + pod.get("initContainers", []):
+            for name in ("cpu", "memory"):
+                request, limit = (c.get("resources", {}).get(k, {}).get(name)
+                                  for k in ("requests", "limits"))
+                if request is None or limit is None or not 0 < quantity(request) <= quantity(limit):
+                    out.append(f"{kn(doc)}/{c['name']}: {name} request {request}, limit {limit}")
+    return out
+
+
+def images_are_pinned(m) -> list[str]:
+    out, tensorflow = [], locked_version(m.lock, "tensorflow") or "?"
+    for where, ref in m.image_refs():
+        repository, tag, digest = split_image(ref)
+        if (not (tag or digest) or tag.startswith("latest")
+                or digest and not re.fullmatch(r"sha256:[0-9a-f]{64}", digest)):
+            out.append(f"{where}: {ref} is pinned by neither a tag nor a digest")
+        # TF Serving loads what the locked TensorFlow saves: the same major.minor.
+        if repository.endswith("tensorflow/serving") and tag.split(".")[:2] != tensorflow.split(
+            "."
+        )[:2]:
+            out.append(f"{where}: {ref} is not the release of the locked tensorflow {tensorflow}")
+    return out
+
+
+def containers_run_hardened(m) -> list[str]:
+    out = []
+    for doc, _, pod in m.workloads():
+        volumes = {v["name"]: v for v in pod.get("volumes", [])}
+        for c in pod["containers"] + pod.get("initContainers", []):
+            sc = c.get("securityContext", {})
+            run_as = {**pod.get("securityContext", {}), **sc}
+            uid = run_as.get("runAsUser", 1)
+            caps = sc.get("capabilities", {})
+            tmp = [v for v in c.get("volumeMounts", []) if v["mountPath"] == "/tmp"]
+            failed = {
+                "may run as root": run_as.get("runAsNonRoot") is not True
+                or not isinstance(uid, int) or uid < 1,
+                "writable root filesystem": sc.get("readOnlyRootFilesystem") is not True,
+                "may escalate": sc.get("allowPrivilegeEscalation") is not False
+                or bool(sc.get("privileged")),
+                "keeps capabilities": "ALL" not in caps.get("drop", []) or bool(caps.get("add")),
+                "no seccomp profile": run_as.get("seccompProfile", {}).get("type")
+                not in {"RuntimeDefault", "Localhost"},
+                # With a read-only root, TensorFlow's scratch files need a writable emptyDir.
+                "no writable emptyDir at /tmp": not tmp or bool(tmp[0].get("readOnly"))
+                or "emptyDir" not in volumes.get(tmp[0]["name"], {}),
+            }
+            out += [f"{kn(doc)}/{c['name']}: {what}" for what, bad in failed.items() if bad]
+    return out
+
+
+def volumes_resolve(m) -> list[str]:
+    out, by_hand = [], created_by_hand(m.readme)
+    for where, ns, volumes, mount_lists in m.pod_mounts():
+        names = {v["name"] for v in volumes}
+        mounted = {mount["name"] for mounts in mount_lists for mount in mounts}
+        out += [f"{where}: volume {n} is never mounted" for n in sorted(names - mounted)]
+        out += [f"{where}: a mount names no volume, {n}" for n in sorted(mounted - names)]
+        out += [f"{where}: {a['mountPath']} is mounted before its parent {b['mountPath']}"
+                for mounts in mount_lists for i, a in enumerate(mounts) for b in mounts[i + 1 :]
+                if PurePosixPath(a["mountPath"]).is_relative_to(b["mountPath"])]
+        for volume in volumes:
+            claim = volume.get("persistentVolumeClaim", {}).get("claimName")
+            if claim and m.named("PersistentVolumeClaim", claim, ns) is None:
+                out.append(f"{where}: claim {claim} is not defined in namespace {ns}")
+            for kind, source, field in (("Secret", "secret", "secretName"),
+                                        ("ConfigMap", "configMap", "name")):
+                if source not in volume:
+                    continue
+                name = volume[source][field]
+                defined = m.named(kind, name, ns)
+                keys = set(defined.get("data", {})) if defined else by_hand.get((ns, kind, name))
+                if keys is None:
+                    out.append(f"{where}: {kind} {name} is neither defined in {ns} nor created "
+                               "by a command of kubernetes/README.md")
+                out += [f"{where}: {kind} {name} has no key {item['key']}"
+                        for item in volume[source].get("items", [])
+                        if item["key"] not in (keys or ())]
+    return out
+
+
+def model_server_serves_what_the_pusher_pushes(m) -> list[str]:
+    out, cfg = [], m.config.pipeline
+    # The Pusher writes <serving_dir>/<model_name>/<version>/ (pipeline/pipeline.py), on the claim
+    # the pipeline pods mount writable at serving_dir.
+    pusher_claims = set()
+    for doc in m.objects("PodDefault"):
+        volumes = {v["name"]: v for v in doc["spec"].get("volumes", [])}
+        pusher_claims |= {volumes[v["name"]]["persistentVolumeClaim"]["claimName"]
+                          for v in doc["spec"].get("volumeMounts", [])
+                          if v["mountPath"] == cfg.serving_dir and not v.get("readOnly")}
+    servers = [(doc, pod, c) for doc, _, pod in m.workloads() for c in pod["containers"]
+               if PurePosixPath(c.get("command", [""])[0]).name == "tensorflow_model_server"]
+    if not servers:
+        out.append("no container runs the tensorflow_model_server binary itself")
+    for doc, pod, c in servers:
+        where, flags = f"{kn(doc)}/{c['name']}", {}
+        for arg in c.get("args", []):
+            flag, _, value = arg.removeprefix("--").partition("=")
+            known = flag in MODEL_SERVER_FLAGS and flag not in flags
+            if not arg.startswith("--") or not value or not known:
+                out.append(f"{where}: {arg!r} is not a single known --flag=value")
+            flags[flag] = value
+        if flags.get("model_name") != cfg.model_name:
+            out.append(f"{where}: serves {flags.get('model_name')!r}, not {cfg.model_name!r}")
+        ready = c.get("readinessProbe", {}).get("httpGet", {}).get("path")
+        if ready and ready != f"/v1/models/{cfg.model_name}":
+            out.append(f"{where}: the readiness probe asks about {ready}")
+        listening = {int(flags[f]) for f in ("port", "rest_api_port") if f in flags}
+        if listening != {p["containerPort"] for p in c.get("ports", [])}:
+            out.append(f"{where}: listens on {sorted(listening)}, declares other ports")
+        cpus = max(1, math.ceil(quantity(c["resources"]["limits"]["cpu"])))
+        out += [f"{where}: --{f} exceeds the {cpus} CPUs of the limit" for f in
+                ("tensorflow_intra_op_parallelism", "tensorflow_inter_op_parallelism")
+                if int(flags.get(f, 0)) > cpus]
+        base = PurePosixPath(flags.get("model_base_path", "/"))
+        mounts = [v for v in c.get("volumeMounts", [])
+                  if base.is_relative_to(v["mountPath"]) and base != PurePosixPath(v["mountPath"])]
+        if len(mounts) != 1:
+            out.append(f"{where}: --model_base_path {base} is not under one volume mount")
+            continue
+        volume = next(v for v in pod["volumes"] if v["name"] == mounts[0]["name"])
+        claim = volume.get("persistentVolumeClaim", {}).get("claimName")
+        if not mounts[0].get("readOnly") or claim not in pusher_claims:
+            out.append(f"{where}: reads claim {claim} (writable: {not mounts[0].get('readOnly')}),"
+                       f" the Pusher writes {sorted(pusher_claims)}")
+        if base.relative_to(mounts[0]["mountPath"]) != PurePosixPath(cfg.model_name):
+            out.append(f"{where}: {base} is not <volume root>/{cfg.model_name}")
+    return out
+
+
+def pipeline_pods_get_storage_salt_and_identity(m) -> list[str]:
+    out, env, cfg = [], m.image_env(), m.config.pipeline
+    if SALT_ENV in env or not m.objects("PodDefault"):
+        out.append(f"the image sets {SALT_ENV}, or no PodDefault gives the pipeline pods volumes")
+    salt_file = PurePosixPath(env.get(SALT_FILE_ENV, "/"))
+    for doc in m.objects("PodDefault"):
+        spec, ns = doc["spec"], doc["metadata"]["namespace"]
+        if m.named("ServiceAccount", spec.get("serviceAccountName"), ns) is None:
+            out.append(f"{kn(doc)}: account {spec.get('serviceAccountName')} is not in the set")
+        mounts = spec.get("volumeMounts", [])
+
+        def mount_of(path: str, mounts=mounts):
+            under = [v for v in mounts if PurePosixPath(path).is_relative_to(v["mountPath"])]
+            return max(under, key=lambda v: len(v["mountPath"]), default={"readOnly": True})
+
+        # Every local path of the config is on a writable volume; only serving_dir on the models'.
+        for key in ("data_root", "pipeline_root", "serving_dir", "predictions_dir"):
+            path, mount = getattr(cfg, key), mount_of(getattr(cfg, key))
+            if path.startswith("/") and (mount.get("readOnly") or key != "serving_dir"
+                                         and mount is mount_of(cfg.serving_dir)):
+                out.append(f"{kn(doc)}: {key} {path} is on no writable volume of its own")
+        # The salt Secret's key lands exactly on the file the image's env var names, read-only.
+        volumes = {v["name"]: v for v in spec.get("volumes", [])}
+        salt = [(v, volumes[v["name"]].get("secret", {})) for v in mounts
+                if v["mountPath"] == str(salt_file.parent)]
+        items = [(secret, i) for v, secret in salt
+                 if v.get("readOnly") and not secret.get("optional")
+                 for i in secret.get("items", []) if i["path"] == salt_file.name]
+        # The pods run as the image's non-root USER without an fsGroup: "others" must read it.
+        modes = [item.get("mode", secret.get("defaultMode", 0o644)) for secret, item in items]
+        if len(modes) != 1 or not modes[0] & 0o004 or modes[0] & 0o222:
+            out.append(f"{kn(doc)}: {salt_file} is not one required read-only Secret key")
+    return out
+
+
+def rbac_is_least_privilege(m) -> list[str]:
+    out = [f"{kn(d)}: cluster-wide" for d in m.objects("ClusterRole", "ClusterRoleBinding")]
+    wildcard_fields = ("apiGroups", "resources", "verbs")
+    for role in m.objects("Role"):
+        for rule in role.get("rules") or [{}]:
+            verbs, resources = set(rule.get("verbs", [])), set(rule.get("resources", []))
+            named = rule.get("resourceNames", [])
+            failed = {
+                "a wildcard": any("*" in rule.get(f, []) for f in wildcard_fields),
+                f"verbs beyond {sorted(ALLOWED_VERBS)}": not verbs or bool(verbs - ALLOWED_VERBS),
+                "starts or enters pods": bool(resources & NEVER_GRANTED)
+                or "pods" in resources and "create" in verbs,
+                "Secrets/ConfigMaps other than read by name": bool(resources & NAMED_ONLY)
+                and (not named or verbs != {"get"}),
+                # Not defined here: KFP's own objects, which the README names.
+                "a named object the README does not mention": bool(resources & NAMED_ONLY)
+                and any(f"`{name}`" not in m.readme for name in named),
+            }
+            out += [f"{kn(role)} rule {rule}: {what}" for what, bad in failed.items() if bad]
+    bound = set()
+    for binding in m.objects("RoleBinding"):
+        ns, ref = binding["metadata"]["namespace"], binding["roleRef"]
+        if ref.get("kind") != "Role" or m.named("Role", ref.get("name"), ns) is None:
+            out.append(f"{kn(binding)}: binds {ref}, which is not a Role of the set")
+        for subject in binding.get("subjects", []):
+            bound.add(account := (subject.get("namespace", ns), subject["name"]))
+            if subject["kind"] != "ServiceAccount" or not m.named("ServiceAccount", *account[::-1]):
+                out.append(f"{kn(binding)}: subject {subject} is no ServiceAccount of the set")
+    for account in m.objects("ServiceAccount"):
+        key = (account["metadata"]["namespace"], account["metadata"]["name"])
+        if key not in bound or account.get("automountServiceAccountToken") is False:
+            out.append(f"{kn(account)}: unbound, or bound without a token to use it")
+    for doc, _, pod in m.workloads():
+        key = (doc["metadata"]["namespace"], pod.get("serviceAccountName", "default"))
+        if key not in bound and pod.get("automountServiceAccountToken") is not False:
+            out.append(f"{kn(doc)}: mounts an API token its pods have no permission to use")
+    return out + [f"{kn(d)}: puts the pods on an account no RoleBinding binds"
+                  for d in m.objects("PodDefault")
+                  if (d["metadata"]["namespace"], d["spec"].get("serviceAccountName")) not in bound]
+
+
+def recurring_run_fits_the_project(m) -> list[str]:
+    runs = m.settings()
+    if len(runs) != 1:
+        return [f"{len(runs)} recurring-run settings documents, expected 1"]
+    (run,) = runs
+    out = [f"{key} {run.get(key)!r} is not a KFP name" for key in ("name", "experiment")
+           if not _KFP_NAME.match(str(run.get(key, "")))]
+    schedule, parameters = run.get("schedule", {}), run.get("parameters") or {}
+    evaluation = {k: v for k, v in parameters.items() if k in EVALUATION_KEYS}
+    try:
+        validate_cron(str(schedule.get("cron")))  # what `cyclecast submit --schedule` accepts
+        ZoneInfo(schedule.get("timezone", "UTC"))
+        _build(EvaluationConfig, evaluation, "parameters")
+    except (SubmitError, ConfigError, ValueError, KeyError) as e:
+        out.append(str(e))
+    # Runs share the serving volume and ML Metadata: one at a time.
+    if schedule.get("max_concurrency") != 1 or not all(
+        isinstance(schedule.get(k), bool) for k in ("no_catchup", "enabled")
+    ):
+        out.append(f"schedule {schedule}: max_concurrency 1 and boolean switches expected")
+    unknown = sorted(set(parameters) - TRAINING_KEYS - EVALUATION_KEYS)
+    steps = parameters.get("train_steps", 1)
+    if unknown or not isinstance(steps, int) or steps < 1:
+        out.append(f"`cyclecast submit` takes no {unknown}, or train_steps {steps!r}")
+    out += [f"{k} {v!r} is not a fraction" for k, v in evaluation.items()
+            if not isinstance(v, float) or not 0 <= v <= 1]
+    # The pods get their volumes and account only where the PodDefault is.
+    if not any(d["metadata"]["namespace"] == run.get("namespace")
+               and d["spec"].get("serviceAccountName") == run.get("service_account")
+               for d in m.objects("PodDefault")):
+        out.append(f"runs as {run.get('service_account')} in {run.get('namespace')}: no PodDefault")
+    # The commands that the README and the settings file show agree with the settings.
+    for text in (m.readme, next(m.texts[f] for f, docs in m.files.items() if run in docs)):
+        crons = re.findall(r"--schedule '([^']*)'", text)
+        out += [f"a command schedules {c!r}" for c in crons if c != schedule.get("cron")]
+        namespaces = re.findall(r"submit .*?--namespace (\S+)", text)
+        out += [f"a command submits to {ns}" for ns in namespaces if ns != run.get("namespace")]
+        values = re.findall(r"--param (\w+)=(\d+(?:\.\d+)?)", text)
+        out += [f"a command passes {k}={v}" for k, v in values
+                if k not in parameters or float(v) != parameters[k]]
+    return out
+
+
+def no_secret_is_committed(m) -> list[str]:
+    return [f"{kn(d)}: its values would be in git" for d in m.objects("Secret")]
+
+
+def base_images_follow_the_project_python_and_lock(m) -> list[str]:
+    out, minor, image = [], python_minor(), m.stages[-1]
+    bases = {ref for where, ref in m.image_refs() if where == "Dockerfile"}
+    # The runtime stage copies the build stage's venv, whose python symlinks into the base.
+    if bases != {image["image"]}:
+        out.append(f"the stages start from different bases: {sorted(bases)}")
+    for repository, tag, _ in map(split_image, bases):
+        official = repository in {"python", "docker.io/library/python"}
+        if not official or not re.match(rf"{minor}[.-]", tag):
+            out.append(f"{repository}:{tag} is not the official Python {minor} of pyproject.toml")
+        # The lock's wheels are resolved for glibc 2.36 (manylinux_2_36) = Debian 12 bookworm.
+        if "manylinux_2_36" in m.lock.splitlines()[1] and "bookworm" not in tag:
+            out.append(f"{repository}:{tag} is not Debian bookworm, which the lock's wheels need")
+    beam = f"apache/beam_python{minor}_sdk:{locked_version(m.lock, 'apache-beam')}"
+    boot = [dest for src, _, dest, _ in copies(image, from_context=False) if src == beam]
+    if [ref for where, ref in m.image_refs() if where.endswith("--from")] != [beam] or not boot:
+        out.append(f"Beam's boot does not come from {beam} alone (the lock's Beam)")
+    entrypoint = [json.loads(args)[0] for k, args in image["instructions"] if k == "ENTRYPOINT"]
+    if not entrypoint or not any(PurePosixPath(entrypoint[-1]).is_relative_to(d) for d in boot):
+        out.append("the ENTRYPOINT is not Beam's SDK-harness boot")
+    # Otherwise boot creates a fresh virtualenv without this venv's packages.
+    if m.image_env().get("RUN_PYTHON_SDK_IN_DEFAULT_ENVIRONMENT") != "1":
+        out.append("Beam's boot would not run in the image's venv")
+    return out
+
+
+def image_user_is_the_serving_uid(m) -> list[str]:
+    users = [a for k, a in m.stages[-1]["instructions"] if k == "USER"] or ["0"]
+    ids = users[-1].split(":")
+    # Numeric, so that the kubelet can verify runAsNonRoot without /etc/passwd.
+    if not all(i.isdigit() and int(i) > 0 for i in ids):
+        return [f"USER {users[-1]}: not a numeric non-root user"]
+    # The Pusher's files on the shared volume belong to the user that serves them.
+    serving = {{**pod.get("securityContext", {}), **c.get("securityContext", {})}.get("runAsUser")
+               for _, _, pod in m.workloads() for c in pod["containers"]}
+    return [] if serving == {int(ids[0])} else [f"USER {ids[0]}, serving uids {serving}"]
+
+
+def dockerfile_installs_the_lock_and_copies_the_project(m) -> list[str]:
+    ignored = m.dockerignore
+    out = [f"the build context keeps {p}" for p in (".git", ".venv", "x/__pycache__/y.pyc")
+           if not dockerignored(p, ignored)]
+    copied = {s.rstrip("/") for stage in m.stages for _, srcs, _, _ in copies(stage) for s in srcs}
+    for src in sorted(copied):
+        path = ROOT / src
+        files = [path] if path.is_file() else [f for f in path.rglob("*") if f.is_file()]
+        rels = [f.relative_to(ROOT).as_posix() for f in files]
+        rels = [r for r in rels if "__pycache__" not in r]
+        if not path.exists() or any(dockerignored(r, ignored) for r in rels):
+            out.append(f"COPY {src}: missing from the build context, wholly or in part")
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    packages = pyproject["tool"]["setuptools"]["packages"]["find"]["include"]
+    needed = {p.rstrip("*") for p in packages if not dockerignored(p.rstrip("*"), ignored)}
+    needed |= {"pyproject.toml", pyproject["project"]["readme"], SCHEMA_FILE.parent.name}
+    out += [f"the image lacks {p}" for p in sorted(needed - copied)]
+    runs = [(args, wd) for stage in m.stages for k, args, wd in walk(stage) if k == "RUN"]
+    locks = [d for stage in m.stages for _, s, d, _ in copies(stage) if s == ["requirements.lock"]]
+    installs = [a.split() for a, _ in runs if any(re.search(rf"-r\s+{d}\b", a) for d in locks)]
+    # pip refuses a package whose Requires-Python excludes the image's Python (tfx: <3.11) without
+    # --ignore-requires-python. The venv running this test is installed from the same lock.
+    python = split_image(m.stages[-1]["image"])[1].split("-")[0]
+    refusing = [d for d in importlib.metadata.distributions() if d.metadata["Requires-Python"]
+                and python not in SpecifierSet(d.metadata["Requires-Python"])]
+    flags = {"--require-hashes", "--no-deps"}
+    flags |= {"--ignore-requires-python"} if refusing else set()
+    if len(installs) != 1 or not flags <= set(installs[0]):
+        out.append(f"the lock is not installed once with {sorted(flags)}")
+    # Editable where pipeline/ is: pipeline/config.py finds schema/ and the configs next to it.
+    pipeline_dirs = {d.parent for st in m.stages for _, s, d, _ in copies(st) if s == ["pipeline/"]}
+    editable = r"pip install .*(--editable|-e) \."
+    project = [(a.split(), wd) for a, wd in runs if re.search(editable, a)]
+    if [(("--no-deps" in a), {wd}) for a, wd in project] != [(True, pipeline_dirs)]:
+        out.append(f"the project is not installed once, --no-deps, where pipeline/ is: {project}")
+    text = (K8S_DIR / "Dockerfile").read_text()
+    if re.search(r"pypi\.org|pythonhosted\.org|--index-url|--extra-index-url", text):
+        out.append("the image installs from an index instead of the lock's hashes")
+    return out
+
+
+PROPERTIES = [
+    documents_are_objects_or_run_settings, kustomizations_list_exactly_the_object_files,
+    objects_live_in_namespaces_of_the_set, ports_resolve_to_declared_container_ports,
+    selectors_match_their_pods, autoscaling_fits_its_target, containers_have_bounded_resources,
+    images_are_pinned, containers_run_hardened, volumes_resolve,
+    model_server_serves_what_the_pusher_pushes, pipeline_pods_get_storage_salt_and_identity,
+    rbac_is_least_privilege, recurring_run_fits_the_project, no_secret_is_committed,
+    base_images_follow_the_project_python_and_lock, image_user_is_the_serving_uid,
+    dockerfile_installs_the_lock_and_copies_the_project,
+]
+
+
+@pytest.mark.parametrize("prop", PROPERTIES, ids=lambda p: p.__name__)
+def test_property_holds(repo, prop):
+    assert prop(repo) == []
+
+
+# --------------------------------------------------------------------------- each catches a defect
+
+
+def _first(m, kind):
+    return m.objects(kind)[0]
+
+
+def _server(m):
+    return _first(m, "Deployment")["spec"]["template"]["spec"]["containers"][0]
+
+
+def _arg(flag, value):
+    def mutate(m):
+        args = [a for a in _server(m)["args"] if not a.startswith(f"--{flag}=")]
+        _server(m)["args"] = [*args, f"--{flag}={value}"]
+
+    return mutate
+
+
+def _in_dockerfile(stage, old, new):
+    def mutate(m):
+        m.stages[stage]["image"] = m.stages[stage]["image"].replace(old, new)
+        instructions = m.stages[stage]["instructions"]
+        m.stages[stage]["instructions"] = [(k, a.replace(old, new)) for k, a in instructions]
+    return mutate
+
+
+def _pod_default_volume(kind):
+    return lambda m: next(v[kind] for v in _first(m, "PodDefault")["spec"]["volumes"] if kind in v)
+
+
+def _dep(m):
+    return _first(m, "Deployment")["spec"]
+
+
+DEFECTS = [
+    (documents_are_objects_or_run_settings, "kind lost",
+     lambda m: _first(m, "Service").pop("kind")),
+    (kustomizations_list_exactly_the_object_files, "file not listed",
+     lambda m: m.kustomizations["serving"]["resources"].pop()),
+    (kustomizations_list_exactly_the_object_files, "missing file listed",
+     lambda m: m.kustomizations["pipelines"]["resources"].append("60-gone.yaml")),
+    (objects_live_in_namespaces_of_the_set, "default namespace",
+     lambda m: _first(m, "PersistentVolumeClaim")["metadata"].pop("namespace")),
+    (ports_resolve_to_declared_container_ports, "port renamed",
+     lambda m: [p.update(name=p["name"] + "x") for p in _server(m)["ports"]]),
+    (ports_resolve_to_declared_container_ports, "targetPort",
+     lambda m: _first(m, "Service")["spec"]["ports"][0].update(targetPort=9000)),
+    (selectors_match_their_pods, "template label",
+     lambda m: _dep(m)["template"]["metadata"]["labels"].clear()),
+    (selectors_match_their_pods, "NetworkPolicy selector",
+     lambda m: _first(m, "NetworkPolicy")["spec"]["podSelector"]["matchLabels"].update(a="b")),
+    (autoscaling_fits_its_target, "HPA target",
+     lambda m: _first(m, "HorizontalPodAutoscaler")["spec"]["scaleTargetRef"].update(name="x")),
+    (autoscaling_fits_its_target, "replicas", lambda m: _dep(m).update(replicas=3)),
+    (autoscaling_fits_its_target, "PDB blocks drains",
+     lambda m: _first(m, "PodDisruptionBudget")["spec"].update(minAvailable=10)),
+    (containers_have_bounded_resources, "1500Mi > 1Gi",
+     lambda m: _server(m)["resources"]["requests"].update(memory="1500Mi")),
+    (images_are_pinned, "latest", lambda m: _server(m).update(image="tensorflow/serving:latest")),
+    (images_are_pinned, "other TF", lambda m: _server(m).update(image="tensorflow/serving:2.15.0")),
+    (containers_run_hardened, "escalation",
+     lambda m: _server(m)["securityContext"].update(allowPrivilegeEscalation=True)),
+    (containers_run_hardened, "root", lambda m: _server(m)["securityContext"].update(runAsUser=0)),
+    (volumes_resolve, "mount name", lambda m: _server(m)["volumeMounts"][0].update(name="x")),
+    (volumes_resolve, "claim name",
+     lambda m: _pod_default_volume("persistentVolumeClaim")(m).update(claimName="x")),
+    (volumes_resolve, "Secret name",
+     lambda m: _pod_default_volume("secret")(m).update(secretName="x")),
+    (model_server_serves_what_the_pusher_pushes, "model name", _arg("model_name", "x")),
+    (model_server_serves_what_the_pusher_pushes, "base path", _arg("model_base_path", "/models/x")),
+    (model_server_serves_what_the_pusher_pushes, "unknown flag", _arg("rest_port", "8501")),
+    (model_server_serves_what_the_pusher_pushes, "serving_dir elsewhere",
+     lambda m: setattr(m, "config", dataclasses.replace(m.config, pipeline=dataclasses.replace(
+         m.config.pipeline, serving_dir="/data/models")))),
+    (pipeline_pods_get_storage_salt_and_identity, "salt file",
+     lambda m: _pod_default_volume("secret")(m)["items"][0].update(path="salt")),
+    (pipeline_pods_get_storage_salt_and_identity, "data mount moved",
+     lambda m: _first(m, "PodDefault")["spec"]["volumeMounts"][0].update(mountPath="/mnt")),
+    (rbac_is_least_privilege, "list",
+     lambda m: _first(m, "Role")["rules"][0]["verbs"].append("list")),
+    (rbac_is_least_privilege, "roleRef",
+     lambda m: _first(m, "RoleBinding")["roleRef"].update(name="x")),
+    (rbac_is_least_privilege, "serving token",
+     lambda m: _dep(m)["template"]["spec"].pop("automountServiceAccountToken")),
+    (recurring_run_fits_the_project, "5-field cron",
+     lambda m: m.settings()[0]["schedule"].update(cron="0 3 * * *")),
+    (recurring_run_fits_the_project, "parameter",
+     lambda m: m.settings()[0]["parameters"].update(min_acu=0.7)),
+    (recurring_run_fits_the_project, "namespace",
+     lambda m: m.settings()[0].update(namespace="kubeflow")),
+    (no_secret_is_committed, "Secret", lambda m: m.files["serving/10-pvc.yaml"].append(
+        {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s", "namespace": "x"}})),
+    (base_images_follow_the_project_python_and_lock, "Python 3.12",
+     _in_dockerfile(-1, "python:3.11", "python:3.12")),
+    (base_images_follow_the_project_python_and_lock, "other Beam",
+     _in_dockerfile(-1, "_sdk:2", "_sdk:1")),
+    (image_user_is_the_serving_uid, "root",
+     lambda m: m.stages[-1]["instructions"].append(("USER", "0"))),
+    (image_user_is_the_serving_uid, "uid",
+     lambda m: m.stages[-1]["instructions"].append(("USER", "10002"))),
+    (dockerfile_installs_the_lock_and_copies_the_project, "ignored COPY",
+     lambda m: m.stages[0]["instructions"].append(("COPY", "tests/ tests/"))),
+    (dockerfile_installs_the_lock_and_copies_the_project, "lock with deps",
+     _in_dockerfile(0, "--no-deps --require", "--require")),
+]
+
+
+@pytest.mark.parametrize(("prop", "defect", "mutate"), DEFECTS, ids=[d for _, d, _ in DEFECTS])
+def test_property_catches(repo, prop, defect, mutate):
+    broken = copy.deepcopy(repo)
+    mutate(broken)
+    assert prop(broken), f"{prop.__name__} missed: {defect}"
+
+
+def test_every_property_has_a_defect_it_catches():
+    assert {p for p, *_ in DEFECTS} == set(PROPERTIES)
+
+
+def test_quantity():
+    assert [quantity(q) for q in ("500m", "2", "1Gi", "512Mi", "1e3", "1.5k")] == [
+        0.5, 2, 2**30, 2**29, 1000, 1500]
+
+
+# =========================================================================== the tools
 
 
 def _tool(name: str) -> Path:
-    """An executable of the venv running the tests (both tools are in the lock)."""
     path = Path(sys.executable).parent / name
     if not path.is_file():
         pytest.fail(f"{name} is not next to {sys.executable}; rebuild .venv from the lock")
     return path
 
 
-def _load_docs(path: Path) -> list[dict]:
-    return [doc for doc in yaml.safe_load_all(path.read_text()) if doc is not None]
-
-
-def _api_group(doc: dict) -> str:
-    return str(doc["apiVersion"]).rpartition("/")[0]
-
-
-def _is_builtin_object(path: Path, doc: dict) -> bool:
-    """True for a built-in Kubernetes object, False for a CRD object or a non-object document."""
-    if not isinstance(doc, dict):
-        return False
-    has_api_version, has_kind = "apiVersion" in doc, "kind" in doc
-    if has_api_version != has_kind:
-        pytest.fail(f"{path}: a document has only one of apiVersion/kind: {sorted(doc)[:6]}")
-    return has_api_version and _api_group(doc) in BUILTIN_GROUPS
-
-
-def _manifest_files() -> list[Path]:
-    files = [*K8S_DIR.rglob("*.yaml"), *K8S_DIR.rglob("*.yml")]
-    return sorted(p for p in files if p.name not in KUSTOMIZE_FILES)
-
-
-def _kubernetes_validate(paths: list[Path]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
+def _validate(paths) -> tuple[subprocess.CompletedProcess[str], list[str]]:
+    proc = subprocess.run(
         [str(_tool("kubernetes-validate")), "--strict", "-k", KUBERNETES_VERSION, *map(str, paths)],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=300,
-        check=False,
+        capture_output=True, text=True, cwd=ROOT, timeout=300, check=False,
     )
-
-
-def _problems(proc: subprocess.CompletedProcess[str]) -> list[str]:
-    """Every output line that is not a pass.
-
-    kubernetes-validate exits 0 after a WARN ("Couldn't find schema for kind ..."), so a misspelt
-    kind in a built-in group would pass on the exit code alone.
-    """
+    # It exits 0 after a WARN ("Couldn't find schema for kind ..."): every line that is not a pass.
     lines = (proc.stdout + proc.stderr).splitlines()
-    return [line for line in lines if line.strip() and not line.startswith("INFO ")]
+    return proc, [line for line in lines if line.strip() and not line.startswith("INFO ")]
 
 
-def _kn(doc: dict) -> str:
-    return f"{doc['kind'].lower()}/{doc['metadata']['name']}"
+def test_kubernetes_validate_strict_passes(repo, tmp_path):
+    paths, expected = [], []
+    for rel, docs in repo.files.items():
+        objects = [d for d in docs if is_object(d)]
+        builtin = [d for d in objects if d["apiVersion"].rpartition("/")[0] in BUILTIN_GROUPS]
+        assert {d["kind"] for d in objects if d not in builtin} <= CONTENT_CHECKED_CRDS, rel
+        if builtin:
+            path = K8S_DIR / rel
+            if len(builtin) != len(docs):  # the built-in objects of a mixed file, as a copy
+                path = tmp_path / rel
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_text(yaml.safe_dump_all(builtin, sort_keys=False))
+            paths.append(path)
+            expected += [f"INFO {path} passed for resource {kn(d)} against version 1.29"
+                         for d in builtin]
+    proc, problems = _validate(paths)
+    assert proc.returncode == 0 and problems == [], proc.stdout + proc.stderr
+    assert sorted(proc.stdout.splitlines()) == sorted(expected)  # each object, the pinned version
 
 
-_QUANTITY_SUFFIXES = {
-    "m": 1e-3,
-    "": 1,
-    "k": 1e3,
-    "M": 1e6,
-    "G": 1e9,
-    "Ki": 2**10,
-    "Mi": 2**20,
-    "Gi": 2**30,
-}
-
-
-def _quantity(value: str | int | float) -> float:
-    match = re.fullmatch(r"([0-9.]+)([A-Za-z]*)", str(value))
-    assert match and match.group(2) in _QUANTITY_SUFFIXES, f"unparsed quantity {value!r}"
-    return float(match.group(1)) * _QUANTITY_SUFFIXES[match.group(2)]
-
-
-def _is_subset(small: dict, big: dict) -> bool:
-    return bool(small) and all(big.get(k) == v for k, v in small.items())
-
-
-# --------------------------------------------------------------------------- fixtures
-
-
-@pytest.fixture(scope="module")
-def validation_set(tmp_path_factory) -> list[tuple[Path, list[dict]]]:
-    """(file to validate, its built-in documents) for every manifest under kubernetes/.
-
-    A file mixing built-in objects with CRD objects is validated through a copy holding only the
-    built-in ones.
-    """
-    filtered_dir = tmp_path_factory.mktemp("builtin_only")
-    result = []
-    for path in _manifest_files():
-        docs = _load_docs(path)
-        builtin = [doc for doc in docs if _is_builtin_object(path, doc)]
-        if not builtin:
-            continue
-        if len(builtin) == len(docs):
-            result.append((path, builtin))
-        else:
-            copy = filtered_dir / path.relative_to(K8S_DIR)
-            copy.parent.mkdir(parents=True, exist_ok=True)
-            copy.write_text(yaml.safe_dump_all(builtin, sort_keys=False))
-            result.append((copy, builtin))
-    return result
-
-
-@pytest.fixture(scope="module")
-def validate_run(validation_set) -> subprocess.CompletedProcess[str]:
-    return _kubernetes_validate([path for path, _ in validation_set])
-
-
-@pytest.fixture(scope="module")
-def serving() -> dict[str, dict]:
-    """The serving objects by kind (exactly one of each kind)."""
-    by_kind: dict[str, dict] = {}
-    for path in sorted(SERVING_DIR.glob("*.yaml")):
-        if path.name in KUSTOMIZE_FILES:
-            continue
-        for doc in _load_docs(path):
-            assert doc["kind"] not in by_kind, f"two {doc['kind']} objects in kubernetes/serving"
-            by_kind[doc["kind"]] = doc
-    expected = {
-        "Namespace",
-        "PersistentVolumeClaim",
-        "Deployment",
-        "Service",
-        "HorizontalPodAutoscaler",
-        "PodDisruptionBudget",
-    }
-    assert set(by_kind) == expected
-    return by_kind
-
-
-@pytest.fixture(scope="module")
-def pod_spec(serving) -> dict:
-    return serving["Deployment"]["spec"]["template"]["spec"]
-
-
-@pytest.fixture(scope="module")
-def container(pod_spec) -> dict:
-    servers = [c for c in pod_spec["containers"] if c["image"].startswith("tensorflow/serving")]
-    assert len(servers) == 1, "expected exactly one tensorflow/serving container"
-    return servers[0]
-
-
-@pytest.fixture(scope="module")
-def container_ports(container) -> dict[str, int]:
-    return {p["name"]: p["containerPort"] for p in container["ports"]}
-
-
-@pytest.fixture(scope="module")
-def flags(container) -> dict[str, str]:
-    parsed: dict[str, str] = {}
-    for arg in container["args"]:
-        match = re.fullmatch(r"--([a-z_0-9]+)=(.+)", arg)
-        assert match, f"model server argument {arg!r} is not --flag=value"
-        name, value = match.groups()
-        assert name not in parsed, f"--{name} given twice"
-        parsed[name] = value
-    return parsed
-
-
-def _resolve_port(port: str | int, container_ports: dict[str, int]) -> int:
-    return container_ports[port] if isinstance(port, str) else port
-
-
-# --------------------------------------------------------------------------- validity
-
-
-def test_kubernetes_validate_strict_passes(validation_set, validate_run):
-    assert validate_run.returncode == 0, validate_run.stdout + validate_run.stderr
-    assert _problems(validate_run) == []
-    passed = [line for line in validate_run.stdout.splitlines() if " passed for resource " in line]
-    n_docs = sum(len(docs) for _, docs in validation_set)
-    assert len(passed) == n_docs, validate_run.stdout
-    # The pinned schema was used, not the tool's newest default.
-    minor = KUBERNETES_VERSION.rsplit(".", 1)[0]
-    assert all(line.endswith(f"against version {minor}") for line in passed), passed
-    for path, docs in validation_set:
-        for doc in docs:
-            assert f"INFO {path} passed for resource {_kn(doc)} " in validate_run.stdout
-
-
-def test_every_serving_object_is_validated(validation_set, serving):
-    # Guards the skipping rules: every serving object goes through the schema validation as-is.
-    validated = {
-        (path.name, _kn(doc))
-        for path, docs in validation_set
-        if path.parent == SERVING_DIR
-        for doc in docs
-    }
-    expected = {
-        (path.name, _kn(doc))
-        for path in SERVING_DIR.glob("*.yaml")
-        if path.name not in KUSTOMIZE_FILES
-        for doc in _load_docs(path)
-    }
-    assert {kn for _, kn in expected} == {_kn(doc) for doc in serving.values()}
-    assert validated == expected
-
-
-def test_strict_validation_rejects_an_unknown_field_and_an_unknown_kind(serving, tmp_path):
-    bad_field = dict(serving["Deployment"])
-    bad_field["spec"] = {**bad_field["spec"], "replicasx": 2}
-    bad_field_file = tmp_path / "deployment-unknown-field.yaml"
-    bad_field_file.write_text(yaml.safe_dump(bad_field, sort_keys=False))
-
-    # A misspelt kind in a built-in group: the tool only warns and exits 0 for it.
-    bad_kind = {**serving["Deployment"], "kind": "Deploymnet"}
-    bad_kind_file = tmp_path / "deployment-unknown-kind.yaml"
-    bad_kind_file.write_text(yaml.safe_dump(bad_kind, sort_keys=False))
-
-    proc = _kubernetes_validate([bad_field_file, bad_kind_file])
-    out = proc.stdout + proc.stderr
-    assert proc.returncode != 0, out
-    errors = [line for line in out.splitlines() if line.startswith(f"ERROR {bad_field_file}")]
-    assert len(errors) == 1 and "replicasx" in errors[0], out
-    warnings = [line for line in out.splitlines() if line.startswith(f"WARN {bad_kind_file}")]
-    assert len(warnings) == 1 and "Deploymnet" in warnings[0], out
-    assert _problems(proc) == [*errors, *warnings]
+def test_strict_validation_rejects_an_unknown_field_and_an_unknown_kind(repo, tmp_path):
+    deployment = repo.objects("Deployment")[0]
+    bad_field, bad_kind = tmp_path / "unknown-field.yaml", tmp_path / "unknown-kind.yaml"
+    spec = {**deployment["spec"], "replicasx": 2}
+    bad_field.write_text(yaml.safe_dump({**deployment, "spec": spec}))
+    bad_kind.write_text(yaml.safe_dump({**deployment, "kind": "Deploymnet"}))
+    proc, problems = _validate([bad_field, bad_kind])
+    assert proc.returncode != 0 and len(problems) == 2, problems
+    assert problems[0].startswith(f"ERROR {bad_field}") and "replicasx" in problems[0]
+    assert problems[1].startswith(f"WARN {bad_kind}") and "Deploymnet" in problems[1]
 
 
 def test_yamllint_passes():
+    config = ROOT / ".yamllint.yaml"
     proc = subprocess.run(
-        [
-            str(_tool("yamllint")),
-            "--strict",
-            "-f",
-            "parsable",
-            "-c",
-            str(YAMLLINT_CONFIG),
-            str(K8S_DIR),
-            str(YAMLLINT_CONFIG),
-        ],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=120,
-        check=False,
+        [str(_tool("yamllint")), "--strict", "-f", "parsable", "-c", str(config), str(K8S_DIR),
+         str(config)],
+        capture_output=True, text=True, cwd=ROOT, timeout=120, check=False,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
-def test_kustomization_lists_every_serving_manifest():
-    kustomization = yaml.safe_load((SERVING_DIR / "kustomization.yaml").read_text())
-    assert kustomization["kind"] == "Kustomization"
-    manifests = sorted(
-        p.name
-        for p in SERVING_DIR.iterdir()
-        if p.suffix in {".yaml", ".yml"} and p.name not in KUSTOMIZE_FILES
-    )
-    # Numbered so that `kubectl apply -f` on the files in name order creates the Namespace first.
-    assert manifests[0].endswith("namespace.yaml")
-    assert kustomization["resources"] == manifests
-
-
-# --------------------------------------------------------------------------- content
-
-
-def test_every_object_is_in_the_cyclecast_namespace(serving):
-    assert serving["Namespace"]["metadata"]["name"] == NAMESPACE
-    for kind, doc in serving.items():
-        if kind != "Namespace":
-            assert doc["metadata"].get("namespace") == NAMESPACE, kind
-
-
-def test_image_is_pinned_to_the_tensorflow_release_of_the_lock(container):
-    image = container["image"]
-    name, _, digest = image.partition("@")
-    last = name.rsplit("/", 1)[-1]
-    tag = last.partition(":")[2]
-    assert tag or digest, f"{image} is neither tagged nor pinned by digest"
-    assert not tag.startswith("latest") and not tag.endswith("-devel"), image
-    assert not digest or re.fullmatch(r"sha256:[0-9a-f]{64}", digest), image
-    if tag:
-        tf = re.search(r"^tensorflow==(\d+\.\d+)\.", LOCK_FILE.read_text(), re.MULTILINE)
-        assert tf, "tensorflow is not pinned in requirements.lock"
-        assert tag.startswith(tf.group(1) + "."), f"{image} does not match tensorflow {tf.group(1)}"
-
-
-def test_model_server_flags(container, flags, container_ports):
-    # The binary itself: the image's entrypoint script would add a second set of these flags.
-    assert container["command"][0].endswith("/tensorflow_model_server")
-    unknown = set(flags) - MODEL_SERVER_FLAGS
-    assert not unknown, f"not tensorflow_model_server flags: {sorted(unknown)}"
-    assert flags["model_name"] == MODEL_NAME
-    assert int(flags["port"]) == container_ports["grpc"] == GRPC_PORT
-    assert int(flags["rest_api_port"]) == container_ports["http"] == REST_PORT
-    assert flags["enable_model_warmup"] == "true"
-
-
-def test_model_base_path_is_on_the_read_only_model_volume(serving, pod_spec, container, flags):
-    base = PurePosixPath(flags["model_base_path"])
-    # The Pusher writes <serving_dir>/cyclecast/<version>/: the base path ends in the model name.
-    assert base.is_absolute() and base.name == MODEL_NAME
-    mounts = [m for m in container["volumeMounts"] if base.is_relative_to(m["mountPath"])]
-    assert len(mounts) == 1, f"{base} is not under exactly one volume mount"
-    mount = mounts[0]
-    assert PurePosixPath(mount["mountPath"]) != base
-    assert mount.get("readOnly") is True
-    volume = next(v for v in pod_spec["volumes"] if v["name"] == mount["name"])
-    pvc = serving["PersistentVolumeClaim"]
-    assert volume["persistentVolumeClaim"]["claimName"] == pvc["metadata"]["name"]
-    assert set(pvc["spec"]["accessModes"]) <= {"ReadWriteMany", "ReadOnlyMany"}
-    assert pvc["spec"]["accessModes"]
-
-
-def test_container_runs_non_root_with_a_read_only_root_filesystem(pod_spec, container):
-    pod_sc = pod_spec.get("securityContext", {})
-    sc = container["securityContext"]
-    effective = {**pod_sc, **sc}
-    assert effective["runAsNonRoot"] is True
-    assert isinstance(effective["runAsUser"], int) and effective["runAsUser"] > 0
-    assert sc["readOnlyRootFilesystem"] is True
-    assert sc["allowPrivilegeEscalation"] is False
-    assert not sc.get("privileged", False)
-    assert "ALL" in sc["capabilities"]["drop"] and not sc["capabilities"].get("add")
-    assert effective["seccompProfile"]["type"] == "RuntimeDefault"
-    # With a read-only root, /tmp must be a writable emptyDir.
-    tmp = next(m for m in container["volumeMounts"] if m["mountPath"] == "/tmp")
-    assert not tmp.get("readOnly", False)
-    volume = next(v for v in pod_spec["volumes"] if v["name"] == tmp["name"])
-    assert "emptyDir" in volume
-
-
-def test_probes(container, container_ports):
-    readiness = container["readinessProbe"]["httpGet"]
-    assert readiness["path"] == f"/v1/models/{MODEL_NAME}"
-    assert _resolve_port(readiness["port"], container_ports) == REST_PORT
-    for name in ("livenessProbe", "startupProbe"):
-        probe = container[name]
-        handler = probe.get("tcpSocket") or probe.get("httpGet") or probe.get("grpc")
-        assert handler, f"{name} has no tcpSocket/httpGet/grpc handler"
-        assert _resolve_port(handler["port"], container_ports) in {GRPC_PORT, REST_PORT}
-    # Loading and warming up the model may take minutes: the startup probe must allow for it
-    # before the liveness probe can restart the container.
-    startup = container["startupProbe"]
-    assert startup["periodSeconds"] * startup["failureThreshold"] >= 120
-
-
-def test_resources_have_requests_and_limits(container):
-    resources = container["resources"]
-    for resource in ("cpu", "memory"):
-        request = _quantity(resources["requests"][resource])
-        limit = _quantity(resources["limits"][resource])
-        assert 0 < request <= limit, resource
-
-
-def test_deployment_selects_its_pods_and_leaves_replicas_to_the_hpa(serving):
-    deployment = serving["Deployment"]
-    labels = deployment["spec"]["template"]["metadata"]["labels"]
-    assert labels["app.kubernetes.io/name"] == "cyclecast-serving"
-    assert _is_subset(deployment["spec"]["selector"]["matchLabels"], labels)
-    assert "replicas" not in deployment["spec"], "the HPA owns the replica count"
-
-
-def test_service_selects_the_pods_and_exposes_grpc_and_rest(serving, container_ports):
-    service = serving["Service"]
-    pod_labels = serving["Deployment"]["spec"]["template"]["metadata"]["labels"]
-    assert service["spec"].get("type", "ClusterIP") == "ClusterIP"
-    assert _is_subset(service["spec"]["selector"], pod_labels)
-    ports = {p["port"]: p for p in service["spec"]["ports"]}
-    assert {GRPC_PORT, REST_PORT} <= set(ports)
-    for number in (GRPC_PORT, REST_PORT):
-        target = ports[number].get("targetPort", number)
-        assert _resolve_port(target, container_ports) == number
-
-
-def test_hpa_scales_the_deployment_on_cpu(serving, container):
-    hpa = serving["HorizontalPodAutoscaler"]
-    deployment = serving["Deployment"]
-    assert hpa["apiVersion"] == "autoscaling/v2"
-    assert hpa["spec"]["scaleTargetRef"] == {
-        "apiVersion": deployment["apiVersion"],
-        "kind": "Deployment",
-        "name": deployment["metadata"]["name"],
-    }
-    assert (hpa["spec"]["minReplicas"], hpa["spec"]["maxReplicas"]) == (2, 10)
-    cpu = [
-        m["resource"]["target"]
-        for m in hpa["spec"]["metrics"]
-        if m["type"] == "Resource" and m["resource"]["name"] == "cpu"
-    ]
-    assert len(cpu) == 1 and cpu[0]["type"] == "Utilization"
-    assert 0 < cpu[0]["averageUtilization"] <= 100
-    # Utilisation is measured against the request: without one the HPA cannot act.
-    assert "cpu" in container["resources"]["requests"]
-
-
-def test_pdb_keeps_one_pod_and_lets_a_drain_proceed(serving):
-    pdb = serving["PodDisruptionBudget"]
-    pod_labels = serving["Deployment"]["spec"]["template"]["metadata"]["labels"]
-    assert pdb["apiVersion"] == "policy/v1"
-    assert pdb["spec"]["minAvailable"] == 1
-    assert _is_subset(pdb["spec"]["selector"]["matchLabels"], pod_labels)
-    assert pdb["spec"]["minAvailable"] < serving["HorizontalPodAutoscaler"]["spec"]["minReplicas"]
-
-
-# =========================================================================== pipelines and image
-#
-# kubernetes/pipelines/ (what the pipeline's pods need in namespace cyclecast), the component
-# image's kubernetes/Dockerfile and the repo's .dockerignore. No Docker engine runs here: the
-# Dockerfile is parsed and checked against the repository it copies from.
-
-PIPELINES_DIR = K8S_DIR / "pipelines"
-DOCKERFILE = K8S_DIR / "Dockerfile"
-DOCKERIGNORE = ROOT / ".dockerignore"
-PYPROJECT = ROOT / "pyproject.toml"
-KUBEFLOW_CONFIG = ROOT / "pipeline" / "configs" / "kubeflow.toml"
-GOLDEN_SPEC = ROOT / "tests" / "golden" / "kfp_pipeline.json"
-K8S_README = K8S_DIR / "README.md"
-
-# Documents without apiVersion and kind: settings files people copy from, never applied.
-SETTINGS_FILES = {PIPELINES_DIR / "recurring-run.yaml"}
-PIPELINE_SERVICE_ACCOUNT = "cyclecast-pipeline-runner"
-PIPELINE_PVC = "cyclecast-pipeline-data"
-SALT_SECRET = "cyclecast-id-salt"
-SALT_KEY = "id-salt"
-SALT_FILE = "/var/run/secrets/cyclecast/id-salt"
-# KFP v2 puts this label on every pod of a run (Argo workflow podMetadata).
-KFP_V2_POD_LABELS = {"pipelines.kubeflow.org/v2_component": "true"}
-KFP_CRON_FIELDS = 6  # seconds minute hour day-of-month month day-of-week
-
-# Built-in objects of kubernetes/pipelines/ that must pass the schema validation.
-PIPELINES_BUILTIN_KINDS = {
-    "ServiceAccount",
-    "Role",
-    "RoleBinding",
-    "PersistentVolumeClaim",
-    "NetworkPolicy",
-}
-
-
-# --------------------------------------------------------------------------- helpers
-
-
-def _is_settings_document(doc) -> bool:
-    return isinstance(doc, dict) and "apiVersion" not in doc and "kind" not in doc
-
-
-def _pipelines_manifest_files() -> list[Path]:
-    return sorted(
-        p
-        for p in PIPELINES_DIR.iterdir()
-        if p.suffix in {".yaml", ".yml"}
-        and p.name not in KUSTOMIZE_FILES
-        and p not in SETTINGS_FILES
-    )
-
-
-def _dockerfile_instructions(path: Path = DOCKERFILE) -> list[tuple[str, str]]:
-    """(INSTRUCTION, arguments) per logical line: comments dropped, continuations joined."""
-    logical: list[str] = []
-    buf = ""
-    for raw in path.read_text().splitlines():
-        line = raw.strip()
-        if not line or line.startswith("#"):
-            continue  # Docker drops comment lines inside a continuation as well
-        if line.endswith("\\"):
-            buf += line[:-1].strip() + " "
-            continue
-        logical.append(buf + line)
-        buf = ""
-    assert not buf, f"{path}: the last instruction ends with a line continuation"
-    result = []
-    for text in logical:
-        keyword, _, rest = text.partition(" ")
-        result.append((keyword.upper(), rest.strip()))
-    return result
-
-
-def _dockerfile_stages(path: Path = DOCKERFILE) -> list[dict]:
-    """The build stages: {"image", "name", "instructions"} in order; the last one is the image."""
-    stages: list[dict] = []
-    for keyword, args in _dockerfile_instructions(path):
-        if keyword == "FROM":
-            words = [w for w in shlex.split(args) if not w.startswith("--platform")]
-            name = words[2] if len(words) == 3 and words[1].upper() == "AS" else None
-            assert len(words) == 1 or name, f"unparsed FROM {args!r}"
-            stages.append({"image": words[0], "name": name, "instructions": []})
-        else:
-            assert stages, f"{keyword} before the first FROM"
-            stages[-1]["instructions"].append((keyword, args))
-    return stages
-
-
-def _parse_copy(args: str) -> tuple[dict[str, str], list[str], str]:
-    words = shlex.split(args)
-    flags: dict[str, str] = {}
-    while words and words[0].startswith("--"):
-        key, _, value = words.pop(0)[2:].partition("=")
-        flags[key] = value
-    assert len(words) >= 2, f"COPY {args!r}: sources and a destination expected"
-    return flags, words[:-1], words[-1]
-
-
-def _walk(stage: dict):
-    """(instruction, arguments, WORKDIR in effect) for each instruction of a stage."""
-    workdir = PurePosixPath("/")
-    for keyword, args in stage["instructions"]:
-        if keyword == "WORKDIR":
-            workdir = workdir / args
-        yield keyword, args, workdir
-
-
-def _copies(stage: dict, *, from_context: bool = True):
-    """(flags, sources, absolute destination) of the stage's COPY instructions."""
-    for keyword, args, workdir in _walk(stage):
-        if keyword != "COPY":
-            continue
-        flags, sources, dest = _parse_copy(args)
-        if ("from" in flags) == from_context:
-            continue
-        yield flags, sources, workdir / dest, dest
-
-
-def _env(stage: dict) -> dict[str, str]:
-    env: dict[str, str] = {}
-    for keyword, args in stage["instructions"]:
-        if keyword == "ENV":
-            for word in shlex.split(args):
-                key, sep, value = word.partition("=")
-                assert sep, f"ENV {args!r}: write KEY=VALUE"
-                env[key] = value
-    return env
-
-
-def _split_image(ref: str) -> tuple[str, str, str]:
-    """(repository, tag, digest) of an image reference; tag and digest may be empty."""
-    name, _, digest = ref.partition("@")
-    repo, _, tag = name.rpartition(":") if ":" in name.rsplit("/", 1)[-1] else (name, "", "")
-    return repo, tag, digest
-
-
-def _locked_version(lock_text: str, package: str) -> str:
-    match = re.search(rf"^{re.escape(package)}==([^\s;\\]+)", lock_text, re.MULTILINE)
-    assert match, f"{package} is not pinned in requirements.lock"
-    return match.group(1)
-
-
-def _dockerignore_patterns() -> list[str]:
-    lines = (line.strip() for line in DOCKERIGNORE.read_text().splitlines())
-    return [line for line in lines if line and not line.startswith("#")]
-
-
-def _dockerignored(rel: str, patterns: list[str]) -> bool:
-    """True if a context path, or a folder above it, matches a .dockerignore pattern.
-
-    Patterns are anchored at the context root, as Docker reads them; `**/` matches any depth.
-    Exceptions (`!pattern`) are not used in this repository and are rejected.
-    """
-    parts = PurePosixPath(rel).parts
-    for pattern in patterns:
-        assert not pattern.startswith("!"), "exception patterns are not supported by this check"
-        pattern = pattern.strip("/")
-        for i in range(1, len(parts) + 1):
-            prefix = "/".join(parts[:i])
-            if pattern.startswith("**/"):
-                if fnmatch.fnmatchcase(parts[i - 1], pattern[3:]):
-                    return True
-            elif fnmatch.fnmatchcase(prefix, pattern):
-                return True
-    return False
-
-
-def _one(docs_by_kind: dict[str, list[dict]], kind: str) -> dict:
-    docs = docs_by_kind.get(kind, [])
-    assert len(docs) == 1, f"expected exactly one {kind} in kubernetes/pipelines, got {len(docs)}"
-    return docs[0]
-
-
-# --------------------------------------------------------------------------- fixtures
-
-
-@pytest.fixture(scope="module")
-def pipelines() -> dict[str, list[dict]]:
-    """The objects of kubernetes/pipelines/ by kind (settings files and kustomization excluded)."""
-    by_kind: dict[str, list[dict]] = {}
-    for path in _pipelines_manifest_files():
-        for doc in _load_docs(path):
-            by_kind.setdefault(doc["kind"], []).append(doc)
-    return by_kind
-
-
-@pytest.fixture(scope="module")
-def poddefault(pipelines) -> dict:
-    return _one(pipelines, "PodDefault")
-
-
-@pytest.fixture(scope="module")
-def stages() -> list[dict]:
-    return _dockerfile_stages()
-
-
-@pytest.fixture(scope="module")
-def image_stage(stages) -> dict:
-    return stages[-1]
-
-
-@pytest.fixture(scope="module")
-def image_env(image_stage) -> dict[str, str]:
-    return _env(image_stage)
-
-
-@pytest.fixture(scope="module")
-def lock_text() -> str:
-    return LOCK_FILE.read_text()
-
-
-@pytest.fixture(scope="module")
-def recurring_run() -> dict:
-    (path,) = SETTINGS_FILES
-    docs = _load_docs(path)
-    assert len(docs) == 1, f"{path}: one settings document expected"
-    return docs[0]
-
-
-@pytest.fixture(scope="module")
-def kubeflow_config() -> dict:
-    return tomllib.loads(KUBEFLOW_CONFIG.read_text())
-
-
-# --------------------------------------------------------------------------- validity
-
-
-def test_only_the_declared_settings_files_lack_apiversion_and_kind():
-    # The schema validation skips documents without apiVersion/kind; this keeps that skip to the
-    # settings files, so a manifest that lost its kind cannot slip past the validation.
-    for path in _manifest_files():
-        docs = _load_docs(path)
-        settings = [doc for doc in docs if _is_settings_document(doc)]
-        if path in SETTINGS_FILES:
-            assert docs and len(settings) == len(docs), f"{path} must hold settings only"
-        else:
-            assert not settings, f"{path}: a document without apiVersion and kind"
-    for path in SETTINGS_FILES:
-        assert path.is_file(), path
-
-
-def test_every_builtin_object_of_serving_and_pipelines_is_validated(validation_set):
-    validated = {(path.name, _kn(doc)) for path, docs in validation_set for doc in docs}
-    for folder, kinds in ((SERVING_DIR, None), (PIPELINES_DIR, PIPELINES_BUILTIN_KINDS)):
-        expected = set()
-        skipped_kinds = set()
-        for path in sorted(folder.glob("*.yaml")):
-            if path.name in KUSTOMIZE_FILES or path in SETTINGS_FILES:
-                continue
-            for doc in _load_docs(path):
-                if _api_group(doc) in BUILTIN_GROUPS:
-                    expected.add((path.name, _kn(doc)))
-                else:
-                    skipped_kinds.add(doc["kind"])
-        assert expected and expected <= validated, folder
-        if kinds is not None:
-            assert {kn.split("/")[0] for _, kn in expected} == {k.lower() for k in kinds}
-            # The one CRD object, checked by content below instead.
-            assert skipped_kinds == {"PodDefault"}
-        else:
-            assert not skipped_kinds, f"non-built-in objects in {folder}: {skipped_kinds}"
-    # Files with only built-in objects are validated as they are, not through a filtered copy.
-    for path, _ in validation_set:
-        if path.parent == PIPELINES_DIR:
-            assert path.name != "40-poddefault.yaml"
-
-
-def test_kustomization_lists_every_pipelines_manifest(pipelines):
-    kustomization = yaml.safe_load((PIPELINES_DIR / "kustomization.yaml").read_text())
-    assert kustomization["kind"] == "Kustomization"
-    manifests = [p.name for p in _pipelines_manifest_files()]
-    assert kustomization["resources"] == manifests
-    assert not set(kustomization["resources"]) & {p.name for p in SETTINGS_FILES}
-    # The Namespace is the serving one, not a second copy.
-    assert "Namespace" not in pipelines
-
-
-# --------------------------------------------------------------------------- pipelines content
-
-
-def test_pipelines_objects_are_in_the_serving_namespace(pipelines, serving):
-    assert serving["Namespace"]["metadata"]["name"] == NAMESPACE
-    for docs in pipelines.values():
-        for doc in docs:
-            assert doc["metadata"].get("namespace") == NAMESPACE, _kn(doc)
-
-
-def test_service_account_keeps_its_token(pipelines):
-    account = _one(pipelines, "ServiceAccount")
-    assert account["metadata"]["name"] == PIPELINE_SERVICE_ACCOUNT
-    # Argo's executor and KFP's driver/launcher call the API server with it.
-    assert account.get("automountServiceAccountToken", True) is True
-
-
-def test_role_is_least_privilege_and_every_rule_is_explained(pipelines):
-    role = _one(pipelines, "Role")
-    assert role["metadata"]["name"] == PIPELINE_SERVICE_ACCOUNT
-    rules = role["rules"]
-    assert rules
-    granted = set()
-    for rule in rules:
-        for field in ("apiGroups", "resources", "verbs"):
-            assert "*" not in rule[field], f"wildcard in {field}: {rule}"
-        verbs = set(rule["verbs"])
-        assert verbs <= {"get", "create", "patch"}, rule
-        for group in rule["apiGroups"]:
-            for resource in rule["resources"]:
-                granted |= {(group, resource, verb) for verb in verbs}
-        if set(rule["resources"]) & {"secrets", "configmaps"}:
-            # Named objects only, read only: no list/watch that would expose the salt Secret.
-            assert rule.get("resourceNames") and verbs == {"get"}, rule
-            assert SALT_SECRET not in rule["resourceNames"], "the kubelet mounts the salt, no RBAC"
-    forbidden = {
-        ("", "pods", "create"),
-        ("", "pods", "delete"),
-        ("", "pods/exec", "create"),
-        ("", "pods/log", "get"),
-    }
-    assert not granted & forbidden
-    assert ("argoproj.io", "workflowtaskresults", "create") in granted
-    # "Justify each rule": the line above every rule of the Role is a comment.
-    text = (PIPELINES_DIR / "20-rbac.yaml").read_text().split("\n---\n")[0]
-    lines = text.splitlines()
-    rule_lines = [i for i, line in enumerate(lines) if line.startswith("  - apiGroups:")]
-    assert len(rule_lines) == len(rules)
-    for i in rule_lines:
-        assert lines[i - 1].strip().startswith("#"), f"rule without a comment: {lines[i]}"
-
-
-def test_rolebinding_binds_the_role_to_the_pipeline_service_account(pipelines):
-    binding = _one(pipelines, "RoleBinding")
-    role = _one(pipelines, "Role")
-    assert binding["roleRef"] == {
-        "apiGroup": "rbac.authorization.k8s.io",
-        "kind": "Role",
-        "name": role["metadata"]["name"],
-    }
-    assert binding["subjects"] == [
-        {"kind": "ServiceAccount", "name": PIPELINE_SERVICE_ACCOUNT, "namespace": NAMESPACE}
-    ]
-
-
-def test_pipeline_data_claim_is_read_write_many(pipelines, serving):
-    claim = _one(pipelines, "PersistentVolumeClaim")
-    assert claim["metadata"]["name"] == PIPELINE_PVC
-    assert claim["spec"]["accessModes"] == ["ReadWriteMany"]
-    assert _quantity(claim["spec"]["resources"]["requests"]["storage"]) > 0
-    # A claim of its own, not a second definition of the serving claim.
-    assert PIPELINE_PVC != serving["PersistentVolumeClaim"]["metadata"]["name"]
-
-
-def test_poddefault_mounts_data_serving_volume_and_salt(
-    poddefault, pipelines, serving, image_env, kubeflow_config
-):
-    assert poddefault["apiVersion"] == "kubeflow.org/v1alpha1"
-    spec = poddefault["spec"]
-    assert spec["selector"] == {"matchLabels": KFP_V2_POD_LABELS}
-    assert spec["serviceAccountName"] == _one(pipelines, "ServiceAccount")["metadata"]["name"]
-    volumes = {v["name"]: v for v in spec["volumes"]}
-    mounts = {m["mountPath"]: m for m in spec["volumeMounts"]}
-    mounted = [m["name"] for m in spec["volumeMounts"]]
-    assert len(mounts) == len(mounted) and sorted(mounted) == sorted(volumes), "each volume once"
-
-    def claim_at(path: str) -> str:
-        return volumes[mounts[path]["name"]]["persistentVolumeClaim"]["claimName"]
-
-    # The working volume at /data; the serving claim at serving_dir, so the Pusher writes into
-    # the volume TF Serving serves (its root = serving_dir).
-    assert claim_at("/data") == PIPELINE_PVC
-    serving_dir = PurePosixPath(kubeflow_config["serving_dir"])
-    assert claim_at(str(serving_dir)) == serving["PersistentVolumeClaim"]["metadata"]["name"]
-    assert not mounts[str(serving_dir)].get("readOnly", False), "the Pusher writes there"
-    assert not mounts["/data"].get("readOnly", False)
-    # Parent mount before the nested one.
-    order = [m["mountPath"] for m in spec["volumeMounts"]]
-    assert order.index("/data") < order.index(str(serving_dir))
-    # data_root (and a local pipeline_root) on the data claim, not on the serving volume.
-    for key in ("data_root", "pipeline_root"):
-        value = kubeflow_config[key]
-        if "://" in value:
-            continue
-        path = PurePosixPath(value)
-        assert path.is_relative_to("/data") and not path.is_relative_to(serving_dir), key
-
-    # The salt: the Secret's key lands exactly on the file the image's env var names.
-    salt_file = PurePosixPath(image_env["CYCLECAST_ID_SALT_FILE"])
-    salt_mount = mounts[str(salt_file.parent)]
-    assert salt_mount.get("readOnly") is True
-    secret = volumes[salt_mount["name"]]["secret"]
-    assert secret["secretName"] == SALT_SECRET
-    assert secret.get("optional", False) is False, "a pod without the salt must not start"
-    assert secret["items"] == [{"key": SALT_KEY, "path": salt_file.name}]
-    # uid 10001 runs without an fsGroup: the root-owned file must be readable by "others".
-    mode = secret["items"][0].get("mode", secret.get("defaultMode", 0o644))
-    assert mode & 0o004 and not mode & 0o222, oct(mode)
-
-
-def test_networkpolicy_denies_ingress_to_the_pipeline_pods(pipelines, poddefault):
-    policy = _one(pipelines, "NetworkPolicy")
-    spec = policy["spec"]
-    assert spec["podSelector"] == poddefault["spec"]["selector"]
-    assert spec["policyTypes"] == ["Ingress"]
-    assert not spec.get("ingress"), "default-deny: no ingress rule"
-
-
-def test_no_secret_value_is_committed():
-    for path in [*K8S_DIR.rglob("*.yaml"), *K8S_DIR.rglob("*.yml")]:
-        for doc in _load_docs(path):
-            assert not (isinstance(doc, dict) and doc.get("kind") == "Secret"), path
-    readme = K8S_README.read_text()
-    assert f"create secret generic {SALT_SECRET} --from-file={SALT_KEY}=" in readme
-
-
-def test_recurring_run_settings(recurring_run, kubeflow_config):
-    from pipeline.orchestration.kubeflow import EVALUATION_KEYS, TRAINING_KEYS
-
-    run = recurring_run
-    assert _is_settings_document(run)
-    assert run["experiment"] == "cyclecast-nightly"
-    assert run["namespace"] == NAMESPACE
-    assert run["service_account"] == PIPELINE_SERVICE_ACCOUNT
-    assert re.fullmatch(r"[a-z0-9][a-z0-9-]{0,127}", run["name"])
-    schedule = run["schedule"]
-    fields = schedule["cron"].split()
-    assert len(fields) == KFP_CRON_FIELDS, "KFP's cron has six fields, seconds first"
-    second, minute, hour = (int(f) for f in fields[:3])
-    assert (second, minute, hour) == (0, 0, 3) and fields[3:] == ["*", "*", "*"]
-    assert schedule["timezone"] == "UTC"
-    assert schedule["max_concurrency"] == 1
-    assert schedule["no_catchup"] is True
-    assert schedule["enabled"] is True
-    parameters = run["parameters"]
-    assert parameters and set(parameters) <= TRAINING_KEYS | EVALUATION_KEYS
-    if "train_steps" in parameters:
-        assert isinstance(parameters["train_steps"], int) and parameters["train_steps"] >= 1
-    for key in set(parameters) & EVALUATION_KEYS:
-        assert isinstance(parameters[key], float) and 0 <= parameters[key] <= 1, key
-    # The compiled pipeline's name is what KFP shows next to the recurring run's runs.
-    assert kubeflow_config["pipeline_name"] == "cyclecast"
-
-
-# --------------------------------------------------------------------------- the image
-
-
-def test_lock_pins_every_package_with_hashes(lock_text):
-    # What `pip install --require-hashes --no-deps` relies on: every entry is `name==version`
-    # with at least one hash, nothing editable or unpinned.
-    entries = re.split(r"\n(?=[^\s#])", lock_text)
-    requirements = [e for e in entries if not e.startswith("#")]
-    assert len(requirements) > 100
-    for entry in requirements:
+def test_every_role_rule_is_explained_by_a_comment(repo):
+    for rel, text in repo.texts.items():
+        roles = [d for d in repo.files[rel] if is_object(d) and d["kind"] == "Role"]
+        lines = text.splitlines()
+        starts = [i for i, line in enumerate(lines) if re.match(r"\s*- apiGroups:", line)]
+        assert len(starts) == sum(len(r["rules"]) for r in roles), rel
+        assert all(lines[i - 1].strip().startswith("#") for i in starts), f"{rel}: unexplained"
+
+
+# =========================================================================== the image
+
+
+def test_lock_pins_every_package_with_hashes(repo):
+    # What `pip install --require-hashes --no-deps` relies on: `name==version` and a hash each.
+    entries = [e for e in re.split(r"\n(?=[^\s#])", repo.lock) if not e.startswith("#")]
+    assert len(entries) > 100
+    for entry in entries:
         first = entry.splitlines()[0]
         assert re.match(r"[A-Za-z0-9][A-Za-z0-9._-]*(\[[^\]]*\])?==[^\s;\\]+", first), first
         assert "--hash=sha256:" in entry, first
     # TFX installs packaged user modules with `python -m pip` at run time: pip is locked too.
-    _locked_version(lock_text, "pip")
+    assert locked_version(repo.lock, "pip")
 
 
-def test_dockerfile_base_images_are_pinned_to_the_project_python(stages, lock_text):
-    stage_names = {s["name"] for s in stages if s["name"]}
-    references = [s["image"] for s in stages if s["image"] not in stage_names]
-    for stage in stages:
-        for flags, _, _, _ in _copies(stage, from_context=False):
-            if flags["from"] not in stage_names:
-                references.append(flags["from"])
-    assert references
-    for ref in references:
-        _, tag, digest = _split_image(ref)
-        assert tag or digest, f"{ref} is neither tagged nor pinned by digest"
-        assert not tag.startswith("latest"), ref
-        assert not digest or re.fullmatch(r"sha256:[0-9a-f]{64}", digest), ref
-    # The image and its build stage share the base: the venv's python symlinks into it.
-    assert {s["image"] for s in stages if s["image"] not in stage_names} == {stages[-1]["image"]}
-    repo, tag, _ = _split_image(stages[-1]["image"])
-    assert repo in {"python", "docker.io/library/python"}, "expected the official Python image"
-    requires = tomllib.loads(PYPROJECT.read_text())["project"]["requires-python"]
-    minor = re.search(r">=\s*(3\.\d+)", requires).group(1)
-    assert tag.startswith(minor + ".") or tag.startswith(minor + "-"), (tag, requires)
-    assert "-slim-" in tag or tag.endswith("-slim") or "bookworm" in tag
-    # The lock's wheels are resolved for glibc 2.36 (manylinux_2_36) = Debian 12 bookworm.
-    if "manylinux_2_36" in lock_text.splitlines()[1]:
-        assert "bookworm" in tag, tag
-
-
-def test_beam_sdk_boot_comes_from_the_locked_beam_release(image_stage, lock_text):
-    beam = _locked_version(lock_text, "apache-beam")
-    requires = tomllib.loads(PYPROJECT.read_text())["project"]["requires-python"]
-    minor = re.search(r">=\s*(3\.\d+)", requires).group(1)
-    sources = [flags["from"] for flags, *_ in _copies(image_stage, from_context=False)]
-    beam_images = [s for s in sources if "beam_python" in s]
-    assert len(beam_images) == 1, sources
-    repo, tag, _ = _split_image(beam_images[0])
-    assert repo == f"apache/beam_python{minor}_sdk" and tag == beam, beam_images[0]
-    entrypoint = [a for k, a in image_stage["instructions"] if k == "ENTRYPOINT"]
-    assert entrypoint and json.loads(entrypoint[-1]) == ["/opt/apache/beam/boot"]
-
-
-def test_dockerfile_installs_the_lock_with_hashes_and_no_deps(stages):
-    installs = []
-    for stage in stages:
-        locks = [dest for _, src, dest, raw in _copies(stage) if src == ["requirements.lock"]]
-        for lock in locks:
-            lock_path = lock if not str(lock).endswith("/") else lock / "requirements.lock"
-            for keyword, args, _ in _walk(stage):
-                if keyword == "RUN" and re.search(rf"-r\s+{re.escape(str(lock_path))}\b", args):
-                    installs.append(args)
-    assert len(installs) == 1, installs
-    (run,) = installs
-    assert re.search(r"\bpip install\b", run)
-    for flag in ("--require-hashes", "--no-deps"):
-        assert flag in run.split(), f"the lock is not installed with {flag}"
-    # tfx 1.16 declares Requires-Python <3.11; pip refuses it on 3.11 without this flag.
-    assert "--ignore-requires-python" in run.split()
-
-
-def test_dockerfile_installs_the_project_without_deps_and_copies_its_code(stages):
-    pyproject = tomllib.loads(PYPROJECT.read_text())
-    includes = pyproject["tool"]["setuptools"]["packages"]["find"]["include"]
-    # The generator and the benchmarks are tools no component runs: the image leaves them out.
-    tools = {"synthetic", "benchmarks"}
-    needed = {i.rstrip("*") for i in includes} - tools | {"schema", "pyproject.toml"}
-    needed.add(pyproject["project"]["readme"])  # setuptools reads it to build the metadata
-    copied = {
-        src.rstrip("/")
-        for stage in stages
-        for _, sources, _, _ in _copies(stage)
-        for src in sources
-    }
-    assert needed <= copied, f"not copied into the image: {sorted(needed - copied)}"
-    project_installs = [
-        (args, workdir)
-        for stage in stages
-        for keyword, args, workdir in _walk(stage)
-        if keyword == "RUN" and re.search(r"pip install .*(--editable|-e) \.(\s|$)", args)
-    ]
-    assert len(project_installs) == 1, project_installs
-    run, workdir = project_installs[0]
-    assert "--no-deps" in run.split()
-    # The packages sit in the directory installed from (REPO_ROOT = that directory).
-    package_dests = {
-        dest for stage in stages for _, src, dest, _ in _copies(stage) if src == ["pipeline/"]
-    }
-    assert package_dests == {workdir / "pipeline/"}
-
-
-def test_image_runs_as_a_numeric_non_root_user(image_stage, pod_spec, container):
-    users = [args for keyword, args in image_stage["instructions"] if keyword == "USER"]
-    assert users, "no USER: the image would run as root"
-    uid, _, gid = users[-1].partition(":")
-    # Numeric, so that the kubelet can verify runAsNonRoot without /etc/passwd.
-    assert uid.isdigit() and int(uid) > 0, users[-1]
-    assert not gid or (gid.isdigit() and int(gid) > 0), users[-1]
-    serving_uid = {**pod_spec.get("securityContext", {}), **container["securityContext"]}[
-        "runAsUser"
-    ]
-    assert int(uid) == serving_uid, "the Pusher's files should belong to the serving uid"
-
-
-def test_image_environment(image_env):
-    from components.nightly_features.salt import SALT_ENV, SALT_FILE_ENV
-
-    assert image_env[SALT_FILE_ENV] == SALT_FILE
-    assert SALT_ENV not in image_env, "the salt itself never goes into the image"
-    assert image_env.get("TF_CPP_MIN_LOG_LEVEL") in {"1", "2", "3"}
-    assert image_env.get("TF_ENABLE_ONEDNN_OPTS") == "0"  # the same trained bits on every CPU
-    assert image_env.get("RUN_PYTHON_SDK_IN_DEFAULT_ENVIRONMENT") == "1"
-
-
-def test_compiled_steps_run_the_python_of_the_image_venv(stages, image_stage, image_env):
-    spec = json.loads(GOLDEN_SPEC.read_text())
-    spec = spec.get("pipelineSpec", spec)  # a PipelineJob wraps the PipelineSpec
-    commands = {
-        tuple(executor["container"]["command"])
-        for executor in spec["deploymentSpec"]["executors"].values()
-        if "container" in executor
-    }
-    assert commands
-    modules = set()
-    for command in commands:
-        assert command[:2] == ("python", "-m") and len(command) == 3, command
-        modules.add(command[2])
-    # `python` on the image's PATH is the venv that holds the locked stack.
-    venv = image_env["VIRTUAL_ENV"]
-    assert image_env["PATH"].split(":")[0] == f"{venv}/bin"
-    runs = [args for stage in stages for keyword, args in stage["instructions"] if keyword == "RUN"]
+def test_compiled_steps_run_the_python_of_the_image_venv(repo):
+    spec = json.loads((ROOT / "tests" / "golden" / "kfp_pipeline.json").read_text())
+    executors = spec.get("pipelineSpec", spec)["deploymentSpec"]["executors"].values()
+    commands = {tuple(e["container"]["command"]) for e in executors if "container" in e}
+    assert commands and all(c[:2] == ("python", "-m") and len(c) == 3 for c in commands), commands
+    env = repo.image_env()
+    runs = [a for s in repo.stages for k, a in s["instructions"] if k == "RUN"]
+    venv = env["VIRTUAL_ENV"]
+    assert env["PATH"].split(":")[0] == f"{venv}/bin"  # `python` is the venv of the locked stack
     assert any(re.search(rf"-m venv {re.escape(venv)}\b", run) for run in runs)
-    copied_whole = [
-        dest for flags, src, dest, _ in _copies(image_stage, from_context=False) if src == [venv]
-    ]
-    assert copied_whole == [PurePosixPath(venv)]
+    assert [d for _, s, d, _ in copies(repo.stages[-1], from_context=False) if s == [venv]] == [
+        PurePosixPath(venv)]
     # The build imports every module the spec runs, and the locked tfx has it.
-    tfx_spec = importlib.util.find_spec("tfx")
-    assert tfx_spec and tfx_spec.submodule_search_locations
-    for module in modules:
+    tfx = importlib.util.find_spec("tfx").submodule_search_locations[0]
+    for _, _, module in commands:
         assert any(module in run for run in runs), f"the build does not import {module}"
-        assert module.startswith("tfx.")
-        source = Path(tfx_spec.submodule_search_locations[0], *module.split(".")[1:])
-        assert source.with_suffix(".py").is_file(), module
-
-
-def test_dockerfile_copies_only_existing_paths_the_context_keeps(stages):
-    patterns = _dockerignore_patterns()
-    for required in (".git", ".venv", ".cyclecast", "**/__pycache__", ".pytest_cache"):
-        assert required in patterns, f".dockerignore does not exclude {required}"
-    for stage in stages:
-        for _, sources, _, _ in _copies(stage):
-            for src in sources:
-                path = ROOT / src
-                assert path.exists(), f"COPY {src}: no such path in the repository"
-                assert not _dockerignored(src.rstrip("/"), patterns), f"{src} is .dockerignored"
-                files = [path] if path.is_file() else sorted(path.rglob("*"))
-                for file in files:
-                    rel = file.relative_to(ROOT).as_posix()
-                    if file.is_file() and "__pycache__" not in rel:
-                        assert not _dockerignored(rel, patterns), f"{rel} is .dockerignored"
+        assert Path(tfx, *module.split(".")[1:]).with_suffix(".py").is_file(), module
 
 
 _IMAGE_TREE_PROBE = """
@@ -1113,81 +783,27 @@ from pipeline import code_version, config
 from pipeline.orchestration import kubeflow
 print(json.dumps({
     "config": config.__file__,
-    "schema": config.SCHEMA_FILE.is_file(),
-    "kubeflow_toml": kubeflow.DEFAULT_KUBEFLOW_CONFIG.is_file(),
+    "found": config.SCHEMA_FILE.is_file() and kubeflow.DEFAULT_KUBEFLOW_CONFIG.is_file(),
     "fingerprints": code_version.code_fingerprints(),
     "schema_fingerprint": code_version.schema_fingerprint(str(config.SCHEMA_FILE)),
 }))
 """
 
 
-def test_the_copied_tree_finds_its_schema_and_computes_the_same_fingerprints(stages, tmp_path):
-    # Rebuild what the build stage copies (the context minus .dockerignore), where it copies it,
-    # and import the project from there without site-packages: pipeline/config.py must find
-    # schema/ and the configs next to itself, and the code fingerprints (part of TFX's cache
-    # keys) must match the repository's.
-    fs = tmp_path / "fs"
-    patterns = _dockerignore_patterns()
-    project_dir = None
-    for stage in stages:
-        for keyword, args, workdir in _walk(stage):
-            if keyword == "RUN" and re.search(r"pip install .*(--editable|-e) \.(\s|$)", args):
-                project_dir = workdir
-        for _, sources, dest, raw_dest in _copies(stage):
-            target = fs / dest.relative_to("/")
-            for src in sources:
-                path = ROOT / src
-                if path.is_dir():
-                    shutil.copytree(
-                        path,
-                        target,
-                        dirs_exist_ok=True,
-                        ignore=lambda d, names, p=patterns: [
-                            n
-                            for n in names
-                            if _dockerignored((Path(d) / n).relative_to(ROOT).as_posix(), p)
-                        ],
-                    )
-                else:
-                    to = (
-                        target / path.name if raw_dest.endswith("/") or len(sources) > 1 else target
-                    )
-                    to.parent.mkdir(parents=True, exist_ok=True)
-                    shutil.copy2(path, to)
-    assert project_dir is not None
-    tree = fs / project_dir.relative_to("/")
+def test_the_copied_tree_finds_its_schema_and_computes_the_same_fingerprints(repo, tmp_path):
+    # Import the project from the tree the Dockerfile copies, without site-packages: config.py
+    # finds schema/ and the configs next to itself, and the code fingerprints (part of TFX's
+    # cache keys) are the repository's.
+    tree = rebuild_copied_tree(repo.stages, repo.dockerignore, tmp_path)
 
     def probe(root: Path) -> dict:
-        proc = subprocess.run(
-            [sys.executable, "-S", "-c", _IMAGE_TREE_PROBE, str(root)],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
+        proc = subprocess.run([sys.executable, "-S", "-c", _IMAGE_TREE_PROBE, str(root)],
+                              capture_output=True, text=True, timeout=60, check=False)
         assert proc.returncode == 0, proc.stderr
         return json.loads(proc.stdout)
 
-    in_image = probe(tree)
-    assert Path(in_image["config"]).is_relative_to(tree)
-    assert in_image["schema"] and in_image["kubeflow_toml"]
-    in_repo = probe(ROOT)
-    assert in_image["fingerprints"] == in_repo["fingerprints"]
+    in_image, in_repo = probe(tree), probe(ROOT)
+    assert Path(in_image.pop("config")).is_relative_to(tree) and in_image["found"]
+    in_repo.pop("config")
+    assert in_image == in_repo
     assert {"NightlyFeatureGen", "Transform", "Trainer"} <= set(in_image["fingerprints"])
-    assert in_image["schema_fingerprint"] == in_repo["schema_fingerprint"]
-
-
-def test_readme_documents_the_kubeflow_steps_without_a_package_registry():
-    readme = K8S_README.read_text()
-    assert "## Running the pipeline on Kubeflow" in readme
-    for step in (
-        "docker build",
-        "@sha256:",
-        "kubectl apply -k kubernetes/pipelines/",
-        "cyclecast compile",
-        "cyclecast submit --host",
-        "--schedule '0 0 3 * * *'",
-    ):
-        assert step in readme, step
-    for text in (readme, DOCKERFILE.read_text(), DOCKERIGNORE.read_text()):
-        assert not re.search(r"pypi\.org|pythonhosted\.org|--index-url|--extra-index-url", text)
