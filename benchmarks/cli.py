@@ -11,6 +11,7 @@ import argparse
 import tempfile
 from pathlib import Path
 
+from components.defaults import DRIFT_MIN_NIGHTS
 from pipeline.cli.common import CommandError, add_workdir, local_config, quiet_tensorflow
 
 BENCH_PARTS = ("features", "scaling", "whole-run", "serving", "nightly")
@@ -49,7 +50,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         help="how the schema's drift thresholds behave on a feature-job output: noise, detection",
     )
     d.add_argument("features_out", help="a `cyclecast features --out` directory")
-    d.add_argument("--min-nights", type=int, default=40)
+    d.add_argument("--min-nights", type=int, default=DRIFT_MIN_NIGHTS)
     d.set_defaults(func=calibrate_drift)
 
 

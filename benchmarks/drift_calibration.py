@@ -15,6 +15,8 @@ import copy
 import statistics
 from dataclasses import dataclass
 
+from components.defaults import DRIFT_MIN_NIGHTS
+
 # (feature, shift) pairs tried by default: a firmware change of that size on one night.
 DEFAULT_SHIFTS: tuple[tuple[str, float], ...] = (
     ("heart_rate", 5.0),
@@ -89,7 +91,7 @@ def format_calibration(c: Calibration, min_nights: int) -> str:
     return "\n".join(lines)
 
 
-def calibrate_feature_output(features_out: str, min_nights: int = 40) -> str:
+def calibrate_feature_output(features_out: str, min_nights: int = DRIFT_MIN_NIGHTS) -> str:
     """The calibration of a ``cyclecast features --out`` directory, formatted for a person.
 
     Raises ``FileNotFoundError`` when the directory holds no night ledger.

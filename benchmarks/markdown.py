@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 
+from components.defaults import WINDOW_NIGHTS
+
 FLEET_USERS = 200_000  # docs/DOMAIN.md "What good looks like": the fleet this design follows
 
 
@@ -285,10 +287,11 @@ def _nightly_lines(nightly: dict) -> list[str]:
         )
     if "train_core_hours_per_training_night" in f:
         lines.append(
-            f"- Training on a {365}-night window: Transform and Trainer took "
+            f"- Training on a {WINDOW_NIGHTS}-night window: Transform and Trainer took "
             f"{f['train_seconds_per_window_example'] * 1000:.2f} ms per window example here; at "
             f"{f['window_examples_per_user_night']:.2f} examples per user-night the fleet's "
-            f"window is {f['users'] * 365 * f['window_examples_per_user_night']:,.0f} examples: "
+            f"window is "
+            f"{f['users'] * WINDOW_NIGHTS * f['window_examples_per_user_night']:,.0f} examples: "
             f"**{f['train_core_hours_per_training_night']:,.1f} core-hours per training night** "
             "(a linear extrapolation: the Trainer's fixed step count makes it an upper bound "
             "for the Trainer). `--train-every N` divides it by N."

@@ -19,11 +19,12 @@ import time
 from pathlib import Path
 
 from benchmarks.process import BENCH_SALT, beam_args, run_measured, timed_run
+from components.defaults import WINDOW_NIGHTS
 from transforms import features as fc
 from transforms import raw_format as rf
 
 FLEET_USERS = 200_000
-FLEET_WINDOW_NIGHTS = 365
+FLEET_WINDOW_NIGHTS = WINDOW_NIGHTS
 
 
 def trimmed_root(data_root: str, out: str) -> list[str]:
@@ -64,7 +65,9 @@ def job_ingest(data_root: str, store_root: str, night: str, out: str) -> dict:
 
     started = time.perf_counter()
     store = SpanStore(store_root)
-    plan = plan_ingest(store, data_root, dt.date.fromisoformat(night), window_nights=365)
+    plan = plan_ingest(
+        store, data_root, dt.date.fromisoformat(night), window_nights=FLEET_WINDOW_NIGHTS
+    )
     summary = ingest(
         plan,
         FeatureJobConfig(input_root=data_root, salt=BENCH_SALT.encode()),

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
+from components.spans.store import split_dir
+
 
 @dataclass(frozen=True)
 class RunArtifacts:
@@ -25,11 +27,12 @@ class RunArtifacts:
 
     def transformed_split(self, split: str) -> list[str]:
         """Transform's files of a split, in name order."""
-        return sorted(str(p) for p in (self.transformed_examples / f"Split-{split}").iterdir())
+        folder = Path(split_dir(str(self.transformed_examples), split))
+        return sorted(str(p) for p in folder.iterdir())
 
     def raw_split(self, split: str) -> list[str]:
         """The feature job's files of a split, in name order."""
-        return sorted(str(p) for p in (self.raw_examples / f"Split-{split}").iterdir())
+        return sorted(str(p) for p in Path(split_dir(str(self.raw_examples), split)).iterdir())
 
 
 def latest_artifact(pipeline_root: Path, component: str, output: str) -> Path:

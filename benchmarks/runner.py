@@ -190,10 +190,11 @@ def run_benchmarks(
             f"(version {os.path.basename(model_dir)})"
         )
     if "serving" in parts and model_dir:
+        from components.spans.store import split_dir
         from transforms.tf_example import read_examples
 
         log.write(f"bench: serving latency of {model_dir}\n")
-        pattern = os.path.join(beam_dir, "out", "examples", "Split-*", "*.gz")
+        pattern = os.path.join(split_dir(os.path.join(beam_dir, "out", "examples"), "*"), "*.gz")
         example = read_examples(pattern, limit=1)[0]
         figures["serving"] = serving_latency(model_dir, example)
         figures["serving_model"] = model_label

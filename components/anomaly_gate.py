@@ -37,7 +37,7 @@ def read_anomalies(artifact: standard_artifacts.ExampleAnomalies) -> dict:
 
     out = {}
     for split in artifact_utils.decode_split_names(artifact.split_names):
-        path = os.path.join(artifact.uri, f"Split-{split}", SCHEMA_DIFF_FILE)
+        path = os.path.join(artifact_utils.get_split_uri([artifact], split), SCHEMA_DIFF_FILE)
         proto = anomalies_pb2.Anomalies()
         proto.ParseFromString(io_utils.read_bytes_file(path))
         out[split] = proto

@@ -7,12 +7,6 @@ these classes lazily (``components/__init__.py``) so that importing it stays che
 
 from tfx import types
 
-# Custom properties NightlyFeatureGen stamps on its artifacts (and TrainingWindow on its window):
-# the nights they hold. Downstream components read tonight's night from LAST_NIGHT_PROPERTY.
-FIRST_NIGHT_PROPERTY = "first_night"
-LAST_NIGHT_PROPERTY = "last_night"
-NIGHTS_INGESTED_PROPERTY = "nights_ingested"
-
 
 class NightlyQuarantine(types.Artifact):
     """What the feature job rejected, counted by reason, and a ledger of every night."""

@@ -20,7 +20,8 @@ from tfx.dsl.component.experimental.decorators import component
 from tfx.types import standard_artifacts
 
 from components import defaults
-from components.artifacts import LAST_NIGHT_PROPERTY, DriftReport, NightlyQuarantine
+from components.artifact_properties import LAST_NIGHT_PROPERTY
+from components.artifacts import DriftReport, NightlyQuarantine
 from components.file_io import read_gzip_lines, read_jsonl
 
 REPORT_FILE = "drift.json"

@@ -28,8 +28,9 @@ from tfx.dsl.component.experimental.annotations import (
 from tfx.dsl.component.experimental.decorators import component
 from tfx.types import standard_artifacts
 
-from components.artifacts import LAST_NIGHT_PROPERTY, NightlyQuarantine
+from components.artifact_properties import LAST_NIGHT_PROPERTY
 from components.artifacts import NightlyPredictions as NightlyPredictionsArtifact
+from components.artifacts import NightlyQuarantine
 from components.published_predictions import NOT_SCORED_FILE, PREDICTIONS_FILE, SUMMARY_FILE
 
 

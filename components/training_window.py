@@ -22,7 +22,7 @@ from tfx.dsl.component.experimental.decorators import component
 from tfx.types import standard_artifacts
 
 from components import defaults
-from components.artifacts import FIRST_NIGHT_PROPERTY, LAST_NIGHT_PROPERTY
+from components.artifact_properties import FIRST_NIGHT_PROPERTY, LAST_NIGHT_PROPERTY
 
 WINDOW_FILE = "window.json"
 TRAIN_PROPERTY = "train"

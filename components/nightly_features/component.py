@@ -29,12 +29,12 @@ from tfx.types.component_spec import ChannelParameter, ComponentSpec, ExecutionP
 from tfx.utils import io_utils, proto_utils
 
 from components import defaults
-from components.artifacts import (
+from components.artifact_properties import (
     FIRST_NIGHT_PROPERTY,
     LAST_NIGHT_PROPERTY,
     NIGHTS_INGESTED_PROPERTY,
-    NightlyQuarantine,
 )
+from components.artifacts import NightlyQuarantine
 from components.nightly_features.beam_job import (
     DEFAULT_SPLITS,
     FeatureJobConfig,

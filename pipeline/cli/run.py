@@ -18,6 +18,7 @@ from pipeline.cli.common import (
 )
 from pipeline.cli.runs import add_mlflow_options, export_to_mlflow
 from pipeline.config import PipelineConfig
+from transforms.features import HISTORY_NIGHTS
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
@@ -43,7 +44,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         type=int,
         default=PipelineConfig.late_nights,
         help="look this many nights back for late or re-sent uploads to re-ingest "
-        f"(default {PipelineConfig.late_nights}, at most 28)",
+        f"(default {PipelineConfig.late_nights}, at most {HISTORY_NIGHTS})",
     )
     r.add_argument(
         "--train-every",

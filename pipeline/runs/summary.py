@@ -7,6 +7,11 @@ import os
 from dataclasses import dataclass, field
 
 from components.anomaly_wording import anomaly_descriptions, split_anomaly_lines
+from components.artifact_properties import (
+    FIRST_NIGHT_PROPERTY,
+    LAST_NIGHT_PROPERTY,
+    NIGHTS_INGESTED_PROPERTY,
+)
 from pipeline.metadata import store as md
 
 METRICS_SHOWN = (
@@ -162,15 +167,15 @@ def summarize_context(store, context) -> RunSummary:
     if examples is not None:  # what tonight ingested (also when the job came from the cache)
         if examples.prop("span") is not None:
             summary.data["span"] = examples.prop("span")
-        if examples.prop("last_night"):
+        if examples.prop(LAST_NIGHT_PROPERTY):
             summary.data["ingested"] = {
-                "first_night": examples.prop("first_night"),
-                "last_night": examples.prop("last_night"),
-                "nights": examples.prop("nights_ingested"),
+                "first_night": examples.prop(FIRST_NIGHT_PROPERTY),
+                "last_night": examples.prop(LAST_NIGHT_PROPERTY),
+                "nights": examples.prop(NIGHTS_INGESTED_PROPERTY),
             }
     window = outputs.get(md.WINDOW_EXAMPLES)
     if window is not None:  # what the model trained on: the window gathered from the span store
-        for key in ("first_night", "last_night", "nights", "nights_missing", "train"):
+        for key in (FIRST_NIGHT_PROPERTY, LAST_NIGHT_PROPERTY, "nights", "nights_missing", "train"):
             value = window.prop(key)
             if value is not None:
                 summary.data[key] = value

@@ -26,6 +26,9 @@ from components.nightly_features.records import (
     parse_cycle_line,
     process_raw_file,
 )
+from components.published_predictions import (  # re-exported: the CLI reaches stages here
+    published_predictions as published_predictions,
+)
 from transforms import features as fc
 from transforms import raw_format as rf
 
