@@ -289,7 +289,7 @@ def tune(pipeline_root, out) -> tuple[dict, list]:
     from tfx.proto import trainer_pb2
     from tfx.types import standard_artifacts
 
-    from tests.test_deterministic_training import transform_outputs
+    from tests.e2e.test_deterministic_training import transform_outputs
 
     examples, transform_graph = transform_outputs(pipeline_root)
     best = standard_artifacts.HyperParameters()
@@ -327,7 +327,7 @@ def test_the_tuner_component_searches_reproducibly_and_the_trainer_reads_its_bes
     assert len(trials) == 2 and all(0.0 < t["score"] <= 1.0 for t in trials)
     # same seed, same search: the same hyperparameters tried in the same order. (The trials'
     # scores matched to the last digit run alone, but not in the whole suite's process: not
-    # claimed here; the Trainer's own determinism is tests/test_deterministic_training.py.)
+    # claimed here; the Trainer's own determinism is tests/e2e/test_deterministic_training.py.)
     def tried(ts):
         return [{k: v for k, v in t.items() if k != "score"} for t in ts]
 

@@ -39,7 +39,7 @@ from pipeline.orchestration.kubeflow import (
     _build,
     load_kubeflow_config,
 )
-from tests.manifests import (
+from tests.unit.kubernetes.manifests import (
     CLUSTER_SCOPED,
     K8S_DIR,
     ROOT,

@@ -93,7 +93,7 @@ def test_preprocessing_fn_through_tf_transform_agrees_with_the_numpy_scorer(tmp_
     import tensorflow_transform.beam as tft_beam
     from tensorflow_transform.tf_metadata import dataset_metadata, schema_utils
 
-    from tests.test_preprocessing import feature_spec
+    from tests.e2e.test_preprocessing import feature_spec
     from transforms.preprocessing import preprocessing_fn
 
     instances, want = [], []

@@ -185,7 +185,7 @@ def test_bench_markdown_renders_the_whole_run_and_serving():
     assert "cost 0.60 ms of the one-request p50" in text
 
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 PACKAGES = ("transforms", "components", "pipeline", "synthetic", "benchmarks")
 
 

@@ -3,7 +3,7 @@
 A local ``sqlite:///`` store, not ``file://``: MLflow 3 refuses file stores unless the person opts
 in with ``MLFLOW_ALLOW_FILE_STORE=true`` (it is retiring them), and cyclecast leaves that choice to
 the person rather than setting it behind their back; the refusal reaches them as a bad input. The
-model registry against a real ``mlflow server`` is tests/test_mlflow_registry.py.
+model registry against a real ``mlflow server`` is tests/e2e/test_mlflow_registry.py.
 """
 
 from __future__ import annotations

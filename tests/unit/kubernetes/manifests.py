@@ -1,4 +1,4 @@
-"""What tests/test_kubernetes_manifests.py reads: kubernetes/, its Dockerfile and .dockerignore.
+"""What test_manifests.py reads: kubernetes/, its Dockerfile and .dockerignore.
 
 Everything is loaded into one `Manifests` value so that a test can deep-copy it, break one thing
 and show that a property function reports the break.
@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[3]
 K8S_DIR = ROOT / "kubernetes"
 KUSTOMIZE_FILES = {"kustomization.yaml", "kustomization.yml", "Kustomization"}
 CLUSTER_SCOPED = {
