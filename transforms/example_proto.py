@@ -5,7 +5,7 @@ which costs seconds in every process that builds examples (each Beam worker incl
 format is all that matters for a serialized tf.Example, so this module declares the same messages
 (``tensorflow/core/example/{feature,example}.proto``: same field numbers, types and packing) in a
 private descriptor pool and serialises them with the protobuf runtime TensorFlow uses too. The
-bytes are identical to TensorFlow's (checked in ``tests/test_bench.py``).
+bytes are identical to TensorFlow's (checked in ``tests/unit/benchmarks/test_feature_peers.py``).
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ Pure and Beam-free: the feature job (``beam_job``) and the online path
 (``pipeline.serving.online``) both parse stored statistics with ``stored_history``, build requests
 with ``user_history.build_user_examples`` and serialise them with ``serialize_request``, so a
 request built online from one upload is byte-identical to the one the batch path wrote for that
-user-night (``tests/test_online_path.py``).
+user-night (``tests/e2e/test_online_path.py``).
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ previous 28 nights from the span store's stored nightly statistics
 (``prediction_request.stored_history``, as the job reads them), joins her cycle log rows
 (``records.parse_cycle_line``) and builds the request with ``prediction_request.night_request``:
 the same code as the batch path, not a copy, so the request equals the batch path's byte for byte
-(``tests/test_online_path.py`` proves it). It reads the cycle log and span store it is given and
+(``tests/e2e/test_online_path.py`` proves it). It reads the cycle log and span store it is given and
 never generates data.
 
 The stored statistics are read by scanning the 28 nights' files for the user's pseudonym; at fleet

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import json
 
-import numpy as np
 import pytest
 
-from benchmarks.ceiling import perfect_user_examples, sensitivity_at
+from benchmarks.ceiling import perfect_user_examples
 from components.nightly_features.job import run_feature_job
 from components.nightly_features.user_history import pseudonymise
 from synthetic.generate import DEFAULT_START_DATE, FaultRates, generate_dataset, user_id
@@ -59,13 +58,3 @@ def test_perfect_examples_are_the_jobs_examples_with_latent_statistics(measured)
             assert example["heart_rate"][0] == pytest.approx(job["heart_rate"][0], abs=1.5)
     # without faults the job keeps every night: all of them were compared
     assert compared == len(by_night) > 100
-
-
-
-def test_sensitivity_at_a_specificity_takes_the_best_threshold_that_keeps_it():
-    label = np.array([0] * 10 + [1] * 4)
-    # one negative scores above every positive; the positives then rank 0.8, 0.7, 0.3, 0.1
-    score = np.array([0.9] + [0.05] * 7 + [0.2, 0.4] + [0.8, 0.7, 0.3, 0.1])
-    assert sensitivity_at(label, score, 0.9) == 0.5  # threshold 0.7: one false positive
-    assert sensitivity_at(label, score, 0.8) == 0.75  # threshold 0.3: two false positives
-    assert sensitivity_at(label, score, 1.0) == 0.0

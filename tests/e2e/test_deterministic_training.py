@@ -98,23 +98,6 @@ def served_probabilities(model_dir: Path, serialized: list[bytes]) -> np.ndarray
     return serve(**{EXAMPLES_INPUT: tf.constant(serialized)})[PROBABILITY].numpy()
 
 
-def test_deterministic_seeds_the_draws_and_puts_op_determinism_back():
-    import tensorflow as tf
-    from tensorflow.python.framework import config as tf_config
-
-    from components.trainer.model import deterministic
-
-    assert not tf_config.is_op_determinism_enabled()
-    draws = []
-    for _ in range(2):
-        with deterministic(7):
-            assert tf_config.is_op_determinism_enabled()
-            draws.append(tf.random.uniform([4]).numpy())
-    assert np.array_equal(draws[0], draws[1])
-    # later components in the LocalDagRunner's process are left as they were
-    assert not tf_config.is_op_determinism_enabled()
-
-
 @pytest.fixture(scope="module")
 def trained(pipeline_runs, tmp_path_factory):
     """Serving model dirs: two trainings with ``SEED`` and one with another seed; the examples."""

@@ -1,4 +1,4 @@
-"""Nightly operation: dated spans ingested once, byte-identical re-runs, the drift check."""
+"""Nightly operation: dated spans ingested once, byte-identical re-runs, drift stops a run."""
 
 from __future__ import annotations
 
@@ -13,7 +13,6 @@ from components.spans.dates import span_of
 from tests.rawfiles import write_steady_root
 
 FIRST = dt.date(2026, 1, 5)
-
 
 
 def _run_gen(tmp_path, data, root_name, night=None, window_nights=None, cache=False):
@@ -91,65 +90,6 @@ def test_spans_are_ingested_once_and_reruns_are_byte_identical(tmp_path):
     assert all("features" in e for e in ledger)
 
 
-def test_run_refuses_a_second_run_on_the_same_store(tmp_path):
-    from pipeline.orchestration.run_lock import RunRefused, exclusive_run
-
-    db = str(tmp_path / "metadata.db")
-    with exclusive_run(db, "night 2026-01-10"):
-        with pytest.raises(RunRefused, match="night 2026-01-10"):
-            with exclusive_run(db, "night 2026-01-10"):
-                pass
-    with exclusive_run(db, "again"):  # released on exit
-        pass
-
-
-def _ledger(nights: dict[str, list[float]], feature="heart_rate") -> list[dict]:
-    base = {"skin_temp": 34.0, "heart_rate": 60.0, "heart_rate_p10": 55.0, "hrv_rmssd": 50.0,
-            "breathing_rate": 15.0, "perfusion": 1.0}
-    out = []
-    for date, values in nights.items():
-        for i, v in enumerate(values):
-            feats = {k: x + 0.01 * i for k, x in base.items()}
-            feats[feature] = v
-            out.append({"night_date": date, "status": "example", "features": feats})
-    out.append({"night_date": "2026-03-02", "status": "invalid", "invalid_reason": "short_wear"})
-    return out
-
-
-def _schema():
-    from tfx.utils import io_utils
-
-    from pipeline.config import SCHEMA_FILE
-
-    return io_utils.SchemaReader().read(str(SCHEMA_FILE))
-
-
-def test_drift_names_the_feature_and_the_distance():
-    from components.drift_gate import compare_nights, drift_features
-
-    schema = _schema()
-    assert set(drift_features(schema)) == {"skin_temp", "heart_rate", "heart_rate_p10",
-                                           "hrv_rmssd", "breathing_rate", "perfusion"}
-    same = [55.0 + 0.5 * i for i in range(50)]
-    shifted = [v + 15.0 for v in same]  # a firmware change reading 15 bpm high
-    result = compare_nights(_ledger({"2026-03-01": same, "2026-03-02": shifted}), schema, 40)
-    assert result.status == "drift"
-    assert (result.night, result.previous_night, result.nights) == ("2026-03-02", "2026-03-01", 50)
-    drifted = {d.feature: d for d in result.drifted}
-    assert set(drifted) == {"heart_rate"}
-    assert drifted["heart_rate"].measure == "jensen_shannon_divergence"
-    assert drifted["heart_rate"].distance > drifted["heart_rate"].threshold == 0.3
-    assert "DRIFT heart_rate: jensen_shannon_divergence" in result.report()
-
-    calm = compare_nights(_ledger({"2026-03-01": same, "2026-03-02": same[::-1]}), schema, 40)
-    assert calm.status == "ok" and not calm.drifted and len(calm.distances) == 6
-
-    few = compare_nights(_ledger({"2026-03-01": same[:10], "2026-03-02": shifted}), schema, 40)
-    assert few.status == "not_checked" and "too few valid nights" in few.reason
-    first = compare_nights(_ledger({"2026-03-02": shifted}), schema, 40)
-    assert first.status == "not_checked" and "no previous night" in first.reason
-
-
 def _shift_heart_rate(night_dir, bpm: float) -> int:
     """Rewrite every raw file of a night as a firmware reading ``bpm`` too high would."""
     from transforms import raw_format as rf
@@ -224,15 +164,3 @@ def test_drift_stops_the_run_and_the_override_trains_anyway(tmp_path):
     assert f"OVERRIDDEN: {night} vs 2026-02-19," in line and "heart_rate" in line
     assert f"span {span_of(dt.date(2026, 2, 20))}" in text
     assert f"window 2026-01-22..{night} (30 nights)" in text
-
-
-def test_drift_calibration_counts_noise_and_detections():
-    from benchmarks.drift_calibration import calibrate, format_calibration
-
-    base = [55.0 + 0.5 * i for i in range(50)]
-    ledger = _ledger({"2026-03-01": base, "2026-03-02": base[::-1], "2026-03-03": base})
-    ledger += _ledger({"2026-03-05": base[:10]})  # too few nights: no pair with it
-    c = calibrate(ledger, _schema(), 40, shifts=(("heart_rate", 15.0), ("heart_rate", 0.0)))
-    assert len(c.noise) == 2 and max(c.noise) < 0.3
-    assert c.detected == {"heart_rate +15": (2, 2), "heart_rate +0": (0, 2)}
-    assert "flagged on 2 of 2 pairs" in format_calibration(c, 40)

@@ -15,7 +15,6 @@ from pathlib import Path
 
 import pytest
 
-from components.nightly_features.selection import NightSelection
 from components.spans.dates import night_range
 from components.spans.plan import Reason, plan_ingest
 from components.spans.store import SpanStore
@@ -24,16 +23,6 @@ from transforms import raw_format as rf
 SALT = b"span-ingest-salt-0123456789"
 BEAM_ARGS = ["--runner=DirectRunner", "--direct_running_mode=in_memory", "--direct_num_workers=1"]
 START = dt.date(2026, 1, 1)
-
-
-def test_selection_reads_only_its_nights_folders():
-    sel = NightSelection.of([dt.date(2026, 3, 2), dt.date(2026, 3, 1)])
-    assert sel.raw_patterns() == ["nights/2026-03-01/*.csv.gz", "nights/2026-03-02/*.csv.gz"]
-    assert sel.emits("2026-03-01") and not sel.emits("2026-02-28") and sel.emits(None)
-    assert sel.describe() == "2026-03-01..2026-03-02 (2 nights)"
-    assert NightSelection().raw_patterns() == [rf.NIGHTS_GLOB] and NightSelection().emits("x")
-    with pytest.raises(ValueError, match="at least one night"):
-        NightSelection.of([])
 
 
 @pytest.fixture(scope="module")
