@@ -512,8 +512,10 @@ def dockerfile_installs_the_lock_and_copies_the_project(m) -> list[str]:
     # pip refuses a package whose Requires-Python excludes the image's Python (tfx: <3.11) without
     # --ignore-requires-python. The venv running this test is installed from the same lock.
     python = split_image(m.stages[-1]["image"])[1].split("-")[0]
-    refusing = [d for d in importlib.metadata.distributions() if d.metadata["Requires-Python"]
-                and python not in SpecifierSet(d.metadata["Requires-Python"])]
+    # .get: in the whole suite some distributions come from the importlib_metadata backport,
+    # whose metadata raises KeyError for a missing field where the standard library's gives None.
+    requires = [d.metadata.get("Requires-Python") for d in importlib.metadata.distributions()]
+    refusing = [r for r in requires if r and python not in SpecifierSet(r)]
     flags = {"--require-hashes", "--no-deps"}
     flags |= {"--ignore-requires-python"} if refusing else set()
     if len(installs) != 1 or not flags <= set(installs[0]):
