@@ -8,9 +8,10 @@ user-night (pseudonym, night, probability, fertile flag, model version) as gzip 
 the user-nights not scored with the reason (no valid night, no cycle logged, too little history,
 no upload), into its artifact and, for an app backend, under ``<publish_dir>/<night>/``.
 
-The model is the newest version under the serving directory when the step runs: the model in
-service tonight. The pipeline also hands it the latest PushedModel artifact, so a new push makes a
-re-run of the same night score again instead of coming from the cache.
+The model is the version in service tonight, by TF Serving's own rule (the newest servable version
+under the serving directory). A local run pins that version when it builds the pipeline
+(``model_version``), so a new push makes a re-run of the same night score again instead of coming
+from the cache; empty (Kubeflow), the step reads the serving directory when it runs.
 """
 
 # No "from __future__ import annotations": TFX reads these component signatures at import time.
@@ -129,11 +130,11 @@ def NightlyPredictions(  # noqa: N802
     predictions: OutputArtifact[NightlyPredictionsArtifact],
     model_base: Parameter[str],
     publish_dir: Parameter[str],
-    pushed_model: InputArtifact[standard_artifacts.PushedModel] = None,
+    model_version: Parameter[str] = "",
     code_version: Parameter[str] = "",
     beam_pipeline: BeamComponentParameter[beam.Pipeline] = None,
 ) -> None:
-    """Score tonight's requests against the pushed model; publish predictions and skips."""
+    """Score tonight's requests against the model in service; publish predictions and skips."""
     from tfx.types import artifact_utils
     from tfx.utils import io_utils
 
@@ -149,7 +150,7 @@ def NightlyPredictions(  # noqa: N802
     counts = by_night.get(night, {})
     not_scored = dict(counts.get("not_scored_by_reason", {}))
     requested = int(counts.get("prediction_requests", 0))
-    version = latest_version(model_base)
+    version = model_version or latest_version(model_base)
     out_file = os.path.join(predictions.uri, PREDICTIONS_FILE)
     if version is None or requested == 0:
         if requested:

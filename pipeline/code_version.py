@@ -40,6 +40,8 @@ COMPONENT_CODE = {
     "TrainingWindow": "components.training_window",
     "NightlyPredictions": "components.nightly_predictions",
     "CalendarBaseline": "components.calendar_baseline",
+    "Evaluator": "components.baseline_evaluator",
+    "Pusher": "components.recording_pusher",
 }
 
 

@@ -4,18 +4,22 @@ NightlyFeatureGen (ingests the new night's span into the span store) -> Statisti
 ImportSchemaGen -> ExampleValidator -> AnomalyGate, and DriftGate (the new night against the
 previous one); NightlyPredictions (tonight's valid nights scored against the model in service);
 TrainingWindow (the rolling range of ingested nights) -> [on training nights]
-Transform -> Trainer -> (latest blessed model) -> Evaluator -> Pusher, and the calendar rule
-scored beside the model. Code is referenced by dotted path, so the same installed
+Transform -> Trainer -> Evaluator (against the newest push's Trainer model, from the Pusher's
+records) -> Pusher, and the calendar rule scored beside the model. No Resolver: the open-source
+Kubeflow backend can't run one. Code is referenced by dotted path, so the same installed
 packages serve the local runner and the Kubeflow container.
 """
 
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 
 from tfx import v1 as tfx
 
+from components import recording_pusher
 from components.anomaly_gate import AnomalyGate
+from components.baseline_evaluator import BaselineEvaluator
 from components.calendar_baseline import CalendarBaseline
 from components.drift_gate import DriftGate
 from components.nightly_features.component import NightlyFeatureGen, night_range_config
@@ -101,15 +105,12 @@ def create_components(cfg: PipelineConfig) -> list:
     )
     window.add_upstream_node(anomaly_gate)
     window.add_upstream_node(drift_gate)
-    pushed_model = tfx.dsl.Resolver(
-        strategy_class=tfx.dsl.experimental.LatestArtifactStrategy,
-        pushed_model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.PushedModel),
-    ).with_id("latest_pushed_model_resolver")
+    in_service = _models_in_service(cfg)
     predictions = NightlyPredictions(
         requests=example_gen.outputs["requests"],
         quarantine=example_gen.outputs["quarantine"],
-        pushed_model=pushed_model.outputs["pushed_model"],
-        model_base=os.path.join(cfg.serving_dir, cfg.model_name),
+        model_base=model_base(cfg),
+        model_version=in_service.version,
         publish_dir=cfg.predictions_root,
         code_version=code_version["NightlyPredictions"],
     )
@@ -117,7 +118,7 @@ def create_components(cfg: PipelineConfig) -> list:
     predictions.add_upstream_node(drift_gate)
     examples = window.outputs["window"]
     with tfx.dsl.Cond(examples.future()[0].custom_property(TRAIN_PROPERTY) == 1):
-        training = _training_components(cfg, code_version, schema, examples)
+        training = _training_components(cfg, code_version, schema, examples, in_service)
     return [
         example_gen,
         statistics_gen,
@@ -125,18 +126,19 @@ def create_components(cfg: PipelineConfig) -> list:
         example_validator,
         anomaly_gate,
         drift_gate,
-        pushed_model,
         predictions,
         window,
         *training,
     ]
 
 
-def _training_components(cfg: PipelineConfig, code_version: dict, schema, examples) -> list:
+def _training_components(
+    cfg: PipelineConfig, code_version: dict, schema, examples, in_service: InService
+) -> list:
     """What runs on a training night: Transform, Trainer, Evaluator, Pusher, the calendar rule.
 
-    The Evaluator compares with the latest blessed model; the calendar rule is scored on the
-    same eval split.
+    The Evaluator compares with the Trainer model of the newest push (the Pusher's records); the
+    calendar rule is scored on the same eval split.
     """
     transform = tfx.components.Transform(
         examples=examples,
@@ -182,17 +184,14 @@ def _training_components(cfg: PipelineConfig, code_version: dict, schema, exampl
             },
         },
     )
-    model_resolver = tfx.dsl.Resolver(
-        strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
-        model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
-        model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
-    ).with_id("latest_blessed_model_resolver")
-    evaluator = tfx.components.Evaluator(
+    evaluator = BaselineEvaluator(
         examples=examples,
         model=trainer.outputs["model"],
-        baseline_model=model_resolver.outputs["model"],
         eval_config=eval_config,
-    )
+        model_base=model_base(cfg),
+        baseline_model_uri=in_service.baseline_model_uri,
+        code_version=code_version["Evaluator"],
+    ).with_id("Evaluator")
     calendar = CalendarBaseline(
         examples=examples, split="eval", code_version=code_version["CalendarBaseline"]
     )
@@ -200,20 +199,49 @@ def _training_components(cfg: PipelineConfig, code_version: dict, schema, exampl
         model=trainer.outputs["model"],
         model_blessing=evaluator.outputs["blessing"],
         push_destination=tfx.proto.PushDestination(
-            filesystem=tfx.proto.PushDestination.Filesystem(
-                base_directory=os.path.join(cfg.serving_dir, cfg.model_name)
-            )
+            filesystem=tfx.proto.PushDestination.Filesystem(base_directory=model_base(cfg))
         ),
+        custom_executor_spec=recording_pusher.EXECUTOR_SPEC,
+        custom_config={"code_version": code_version["Pusher"]},
     )
     return [
         transform,
         *([tuner] if tuner else []),
         trainer,
-        model_resolver,
         evaluator,
         calendar,
         pusher,
     ]
+
+
+@dataclass(frozen=True)
+class InService:
+    """What serves when the pipeline is built: pinned into local runs' cache keys.
+
+    Empty on Kubeflow (``runtime_parameters``): the serving directory is the cluster's, and the
+    steps read it when they run.
+    """
+
+    version: str = ""  # the TF Serving version NightlyPredictions scores with
+    baseline_model_uri: str = ""  # the Trainer model of the newest push: the Evaluator's baseline
+
+
+def model_base(cfg: PipelineConfig) -> str:
+    """The Pusher's TF Serving base path, ``<serving_dir>/<model_name>``."""
+    return os.path.join(cfg.serving_dir, cfg.model_name)
+
+
+def _models_in_service(cfg: PipelineConfig) -> InService:
+    from components.push_records import latest_push
+    from components.serving_layout import latest_served_version
+
+    if cfg.runtime_parameters:
+        return InService()
+    record = latest_push(model_base(cfg))
+    return InService(
+        version=latest_served_version(model_base(cfg)) or "",
+        baseline_model_uri=record.model_uri if record else "",
+    )
 
 
 def run_metadata_config(address: str):

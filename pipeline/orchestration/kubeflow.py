@@ -93,7 +93,11 @@ def compile_pipeline(config: KubeflowConfig, output: str | Path) -> Path:
     if output.exists():
         output.unlink()  # the runner refuses to overwrite; a compile replaces the spec
     runner = tfx.orchestration.experimental.KubeflowV2DagRunner(
-        config=tfx.orchestration.experimental.KubeflowV2DagRunnerConfig(default_image=config.image),
+        # Schema 2.1.0: the open-source API server accepts no other (apiserver/template/template.go)
+        # and its driver reads constants only in that form.
+        config=tfx.orchestration.experimental.KubeflowV2DagRunnerConfig(
+            default_image=config.image, use_pipeline_spec_2_1=True
+        ),
         output_dir=str(output.parent),
         output_filename=output.name,
     )
@@ -101,28 +105,8 @@ def compile_pipeline(config: KubeflowConfig, output: str | Path) -> Path:
     spec = json.loads(output.read_text())
     _never_cache_raw_ingestion(spec)
     _conditions_on_declared_inputs(spec)
-    _add_parameter_types(spec)
     output.write_text(json.dumps(spec, indent=2, sort_keys=True) + "\n")
     return output
-
-
-# TFX 1.16 writes the deprecated ``type`` of parameters (schema 2.0.0); the KFP 2 SDK and API
-# read ``parameterType``. Both fields are in the PipelineSpec proto, so both are written.
-_PARAMETER_TYPES = {"STRING": "STRING", "INT": "NUMBER_INTEGER", "DOUBLE": "NUMBER_DOUBLE"}
-
-
-def _add_parameter_types(node) -> None:
-    if isinstance(node, dict):
-        for key, value in node.items():
-            if key in ("inputDefinitions", "outputDefinitions") and isinstance(value, dict):
-                for parameter in value.get("parameters", {}).values():
-                    old = parameter.get("type")
-                    if old in _PARAMETER_TYPES and "parameterType" not in parameter:
-                        parameter["parameterType"] = _PARAMETER_TYPES[old]
-            _add_parameter_types(value)
-    elif isinstance(node, list):
-        for value in node:
-            _add_parameter_types(value)
 
 
 def _never_cache_raw_ingestion(spec: dict) -> None:
