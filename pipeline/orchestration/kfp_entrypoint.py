@@ -25,7 +25,8 @@ What it adapts:
   into the container's arguments at compile time; here each empty type is filled from it.
 * Object storage. Artifact URIs keep the pipeline root's scheme (v2/driver/driver.go:775, 786 and
   v2/metadata/client.go:391-406, 420): ``minio://bucket/...`` on KFP's MinIO, ``s3://bucket/...``
-  for an ``s3://`` root. TensorFlow has no ``minio`` file system: ``minio://`` becomes ``s3://``,
+  for an ``s3://`` root (``minio://`` is KFP's default root, v2/config/env.go:38, although 2.17
+  serves it from SeaweedFS). TensorFlow has no ``minio`` file system: ``minio://`` becomes ``s3://``,
   TensorFlow's S3 file system (tensorflow-io) is registered and configured from the environment,
   and the output metadata file gets the launcher's URIs back, since the launcher merges each output
   by its key and takes a non-empty URI from the file (v2/component/launcher_v2.go:804-807,
@@ -256,8 +257,11 @@ def needs_s3(text: str) -> bool:
 def s3_environment(environ: Mapping[str, str]) -> dict[str, str]:
     """The variables TensorFlow's S3 file system (tensorflow-io) needs, from ``environ``.
 
-    ``S3_ENDPOINT`` is required (on KFP's MinIO ``minio-service.kubeflow:9000``), and so are
-    ``AWS_ACCESS_KEY_ID`` and ``AWS_SECRET_ACCESS_KEY`` (from the pod's secret, never from here).
+    ``S3_ENDPOINT`` is required (KFP 2.17's bundled store is SeaweedFS,
+    ``seaweedfs.kubeflow:9000``: manifests/kustomize/base/pipeline/
+    ml-pipeline-apiserver-deployment.yaml:139-142 and v2/objectstore/config.go:29; older installs
+    run MinIO at ``minio-service.kubeflow:9000``); so are ``AWS_ACCESS_KEY_ID`` and
+    ``AWS_SECRET_ACCESS_KEY`` (from the pod's secret, never from here).
     tensorflow-io hands ``S3_ENDPOINT`` to the AWS SDK's ``OverrideEndpoint``, which takes the
     scheme from the endpoint itself (it does not read ``S3_USE_HTTPS``): an endpoint without one
     gets ``http://`` unless ``S3_USE_HTTPS=1``. Defaults: ``S3_USE_HTTPS=0``, ``S3_VERIFY_SSL=0``,
@@ -270,8 +274,9 @@ def s3_environment(environ: Mapping[str, str]) -> dict[str, str]:
             + ", ".join(missing)
             + " "
             + ("is" if len(missing) == 1 else "are")
-            + " not set: set S3_ENDPOINT to the object store (on Kubeflow's MinIO "
-            "minio-service.kubeflow:9000) and the credentials from its secret"
+            + " not set: set S3_ENDPOINT to the object store (KFP 2.17's seaweedfs.kubeflow:9000, "
+            "or minio-service.kubeflow:9000 on older installs) and the credentials from its "
+            "secret (mlpipeline-minio-artifact: accesskey, secretkey)"
         )
     endpoint = environ[S3_ENDPOINT]
     use_https = environ.get("S3_USE_HTTPS", "0")
