@@ -1,13 +1,47 @@
-"""Execute a compiled KFP v2 pipeline spec on this machine, task by task, as a KFP launcher would.
+"""Run a compiled KFP v2 pipeline spec here, task by task, as Kubeflow's open-source backend would.
 
-For each task in dependency order this builds the ``ExecutorInput`` that Kubeflow's launcher
-passes through the ``{{$}}`` placeholder (input artifacts with their URIs and metadata, parameter
-values, output artifacts and the output-metadata file), then runs the task's own container command
-(TFX's ``kubeflow_v2_run_executor`` entry point) as a subprocess, and reads the executor's output
-metadata back for the downstream tasks. It shows that the compiled spec executes, not only parses.
+A stand-in for Kubeflow Pipelines' open-source backend at 2.17.0 (kubeflow/pipelines commit
+4a3592cb2dd0a91a4652ab93893ec8beda1f3158; paths below are under ``backend/src/``), not for what
+TFX's Vertex-era entrypoint hopes to receive. It
 
-What it cannot do: run containers (no image is pulled: the command runs in this environment), and
-answer the resolver tasks' metadata queries; a resolver resolves to nothing, as on a first run.
+* refuses what the API server and the Argo compiler refuse, naming the task: a ``schemaVersion``
+  other than 2.1.0 (apiserver/template/v2_template.go:230-231, the constant at
+  apiserver/template/template.go:51), an empty pipeline name (v2_template.go:233-234), resolver
+  executors (v2/compiler/argocompiler/dag.go:348-349), a ``triggerPolicy.condition`` on an
+  importer (dag.go:338-341), custom jobs (dag.go:350-351), an input from an unknown task
+  (dag.go:659-667), an importer whose ``artifactUri`` constant is empty
+  (v2/component/importer_launcher.go:207-212; a runtime parameter that resolves to "" fails when
+  the importer runs, importer_launcher.go:236-238), a run without a value for a required pipeline
+  parameter (v2_template.go validatePipelineJobInputs), and a ``constantValue`` parameter (a
+  schema-2.0.0 form the driver does not implement, v2/driver/resolve.go:455-456);
+* builds each container task's ``ExecutorInput`` as the driver does: parameters only as
+  ``parameterValues`` (resolve.go:139-142, 324-357), checked and converted by type
+  (resolve.go:169-256); input artifacts as they come back from ML Metadata, named by their
+  artifact id, with an empty ``instanceSchema`` and the metadata the launcher recorded, including
+  ``display_name`` and ``store_session_info`` (v2/metadata/converter.go:181-221,
+  v2/metadata/client.go:245-260, 1144, 1234-1250); outputs under
+  ``<root>/<pipeline name>/<run id>/<task>/<uuid>/<key>`` (v2/metadata/client.go:420,
+  v2/driver/driver.go:775, 786) with the ``executor-logs`` output added (driver.go:755-768) and
+  qualified with the retry index (v2/component/launcher_v2.go:420, 538-600); the output metadata
+  file at ``<task root>/output_metadata.json`` (driver.go:800-807); default parameter values
+  added by the launcher (launcher_v2.go:425, 1310-1331);
+* evaluates ``triggerPolicy`` conditions on the inputs only, after resolving them
+  (v2/driver/container.go:79-95), and skips every task that depends on a task that did not
+  succeed (the Argo tasks ``depends`` on ``<task>.Succeeded``, dag.go:708-726);
+* runs importers without a container: an artifact with the given URI, type and metadata
+  (importer_launcher.go:187-321);
+* runs each container task's command (``python`` replaced by this interpreter) as a subprocess with
+  the launcher's placeholders filled (launcher_v2.go:1051-1173), writes its stdout and stderr to the
+  ``executor-logs`` artifact (launcher_v2.go:632-653, 700-711), raises ``TaskFailed`` on a non-zero
+  exit, and otherwise reads the output metadata file back by output key (launcher_v2.go:719,
+  804-807, 1188-1237) and records the outputs as ML Metadata would (converter.go:110-180).
+
+Differences that remain: the pipeline root is a local directory (the launcher takes only
+``gs://``, ``s3://``, ``minio://`` and ``mem://`` roots, v2/objectstore/config.go:130-139), so
+URIs are local paths and nothing is downloaded or uploaded; no cache; no ML Metadata store (the
+records live in the returned ``LocalExecution``); tasks run one at a time; nested DAGs, iterators
+and exit handlers are not supported. Runs sharing a root each get their own run directory, and
+earlier runs are never deleted.
 """
 
 from __future__ import annotations
@@ -18,31 +52,62 @@ import re
 import subprocess
 import sys
 import time
+import uuid
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
+from typing import Any, TextIO
+
+SCHEMA_VERSION = "2.1.0"
+EXECUTOR_LOGS = "executor-logs"
+RETRY_INDEX = "0"  # the first attempt (launcher_v2.go:591-593)
 
 
 class TaskFailed(RuntimeError):
-    """A task's command exited non-zero; the message has the end of its log."""
+    """A task failed (its command exited non-zero, or the driver could not resolve it)."""
+
+
+class SpecRefused(ValueError):
+    """The open-source backend would refuse this spec or run; the message names the task."""
 
 
 @dataclass
 class LocalExecution:
-    """What ran, in order, and each task's output artifacts (as ExecutorInput artifact dicts)."""
+    """What ran, in order, and what each task produced.
+
+    ``outputs[task][key]`` is each declared output artifact as a downstream task receives it
+    (``name``, ``uri``, ``type``, ``metadata``); ``executor_inputs[task]`` is the ExecutorInput the
+    task's command received. ``pipeline_root`` is the run's own directory under the root.
+    """
 
     order: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     outputs: dict[str, dict[str, dict]] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
+    run_id: str = ""
+    pipeline_root: str = ""
+    executor_inputs: dict[str, dict] = field(default_factory=dict)
+
+
+def _producers(task: dict) -> set[str]:
+    producers = set(task.get("dependentTasks", []))
+    inputs = task.get("inputs", {})
+    for ref in inputs.get("artifacts", {}).values():
+        if "taskOutputArtifact" in ref:
+            producers.add(ref["taskOutputArtifact"]["producerTask"])
+    for ref in inputs.get("parameters", {}).values():
+        if "taskOutputParameter" in ref:
+            producers.add(ref["taskOutputParameter"]["producerTask"])
+    return producers
 
 
 def task_order(tasks: dict) -> list[str]:
-    """Tasks in an order where every task comes after the tasks it depends on."""
-    deps = {name: set(t.get("dependentTasks", [])) for name, t in tasks.items()}
-    for name, task in tasks.items():
-        for ref in task.get("inputs", {}).get("artifacts", {}).values():
-            if "taskOutputArtifact" in ref:
-                deps[name].add(ref["taskOutputArtifact"]["producerTask"])
+    """Tasks in an order where every task comes after the tasks it depends on.
+
+    Dependencies are ``dependentTasks`` plus the producers of its inputs, as the Argo compiler
+    adds them (dag.go:659-700).
+    """
+    deps = {name: _producers(task) for name, task in tasks.items()}
     order: list[str] = []
     while deps:
         ready = sorted(n for n, d in deps.items() if d <= set(order))
@@ -52,26 +117,6 @@ def task_order(tasks: dict) -> list[str]:
         for n in ready:
             del deps[n]
     return order
-
-
-def _parameter_value(ref: dict, pipeline_parameters: dict):
-    if "componentInputParameter" in ref:
-        return pipeline_parameters[ref["componentInputParameter"]]
-    constant = ref.get("runtimeValue", {}).get("constant")
-    if constant is not None:
-        return constant
-    value = ref["runtimeValue"]["constantValue"]
-    if "stringValue" in value:
-        return value["stringValue"]
-    if "intValue" in value:
-        return int(value["intValue"])
-    return float(value["doubleValue"])
-
-
-def _legacy_value(value) -> dict:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return {"stringValue": value if isinstance(value, str) else json.dumps(value)}
-    return {"intValue": str(value)} if isinstance(value, int) else {"doubleValue": value}
 
 
 _CONDITION = re.compile(
@@ -84,13 +129,305 @@ def condition_holds(condition: str, inputs_artifacts: dict) -> bool:
     """Evaluate a compiled ``triggerPolicy`` condition of the form TFX's ``Cond`` compiles to.
 
     Only the comparison TFX emits for ``artifact.custom_property(name) == number`` is known;
-    anything else raises rather than guess.
+    anything else raises rather than guess. As the driver's CEL evaluation does
+    (v2/expression/expression.go:134-162), a missing input, artifact or metadata key, or a value
+    that is not a number, is an error (the task fails), not a false condition.
     """
     match = _CONDITION.match(condition.strip())
     if not match:
         raise ValueError(f"unsupported trigger condition: {condition}")
-    artifact = inputs_artifacts[match["key"]]["artifacts"][0]
-    return float(artifact["metadata"].get(match["prop"], "nan")) == float(match["value"])
+    artifacts = inputs_artifacts.get(match["key"], {}).get("artifacts") or []
+    if not artifacts:
+        raise ValueError(f"condition {condition!r}: no input artifact {match['key']!r}")
+    metadata = artifacts[0].get("metadata") or {}
+    if match["prop"] not in metadata:
+        raise ValueError(f"condition {condition!r}: no such key {match['prop']!r} in the metadata")
+    value = metadata[match["prop"]]
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"condition {condition!r}: {match['prop']!r} is {value!r}, not a number")
+    return float(value) == float(match["value"])
+
+
+# --- what the API server and the Argo compiler refuse -----------------------------------------
+
+
+def _components_and_executors(spec: dict) -> tuple[dict, dict]:
+    return spec.get("components", {}), spec.get("deploymentSpec", {}).get("executors", {})
+
+
+def check_spec(spec: dict) -> None:
+    """Raise ``SpecRefused`` for what the 2.17 API server or Argo compiler would refuse."""
+    version = spec.get("schemaVersion", "")
+    if version != SCHEMA_VERSION:
+        raise SpecRefused(  # apiserver/template/v2_template.go:230-231
+            f"KFP only supports schema version {SCHEMA_VERSION}, but the pipeline spec has "
+            f"version {version or '(none)'}"
+        )
+    if not spec.get("pipelineInfo", {}).get("name"):
+        raise SpecRefused("invalid v2 pipeline spec: name is empty")  # v2_template.go:233-234
+    components, executors = _components_and_executors(spec)
+    tasks = spec.get("root", {}).get("dag", {}).get("tasks", {})
+    for name, task in tasks.items():
+        for producer in _producers(task):
+            if producer not in tasks:  # dag.go:659-667
+                raise SpecRefused(f"task {name}: unknown producer task {producer!r} in DAG")
+        component = components.get(task.get("componentRef", {}).get("name", ""))
+        if component is None:
+            raise SpecRefused(f"task {name}: component spec not found")  # dag.go:231-232
+        if "dag" in component:
+            raise NotImplementedError(f"task {name}: nested DAGs are not run by this stand-in")
+        if "artifactIterator" in task:  # dag.go:68-69
+            raise SpecRefused(f"task {name}: artifact iterator not implemented yet")
+        if "parameterIterator" in task:
+            raise NotImplementedError(f"task {name}: iterators are not run by this stand-in")
+        label = component.get("executorLabel", "")
+        if label not in executors:  # dag.go:283-285
+            raise SpecRefused(f"task {name}: executor with label {label!r} not found")
+        executor = executors[label]
+        if "resolver" in executor:  # dag.go:348-349
+            raise SpecRefused(f"task {name}: resolver executors not implemented")
+        if "customJob" in executor:  # dag.go:350-351
+            raise SpecRefused(
+                f"task {name}: custom job executors is Google Cloud only, it's not supported"
+            )
+        if "importer" in executor:
+            if task.get("triggerPolicy", {}).get("condition"):  # dag.go:338-341
+                raise SpecRefused(
+                    f"task {name}: triggerPolicy.condition on importer task is not supported"
+                )
+            uri = executor["importer"].get("artifactUri", {})
+            if "constant" in uri and not _constant_string(uri["constant"]):
+                raise SpecRefused(  # importer_launcher.go:207-212
+                    f"task {name}: importer has an empty Artifact URI constant value"
+                )
+            if not uri.get("constant") and not uri.get("runtimeParameter"):
+                raise SpecRefused(f"task {name}: importer artifact uri not provided")  # :239-240
+            outputs = component.get("outputDefinitions", {}).get("artifacts", {})
+            if len(outputs) != 1:  # importer_launcher.go:343-353
+                raise SpecRefused(f"task {name}: an importer must have exactly one output artifact")
+        elif "container" not in executor:
+            raise SpecRefused(f"task {name}: unknown executor spec type {sorted(executor)}")
+        strategy = task.get("triggerPolicy", {}).get("strategy", "")
+        if strategy == "ALL_UPSTREAM_TASKS_COMPLETED":
+            raise NotImplementedError(f"task {name}: exit handlers are not run by this stand-in")
+
+
+def _constant_string(value: Any) -> str:
+    # ValueOrRuntimeParameter.constant is a google.protobuf.Value: plain JSON in a spec file
+    return value if isinstance(value, str) else ""
+
+
+# --- parameters -------------------------------------------------------------------------------
+
+
+def pipeline_parameters(spec: dict, runtime: dict) -> dict[str, Any]:
+    """The root DAG's parameters: the run's values, defaults filled as the Argo compiler does.
+
+    A parameter without a value takes its ``defaultValue``, or null when optional
+    (argocompiler/argo.go:96-106); one with neither is refused, as the API server refuses the run
+    (v2_template.go validatePipelineJobInputs).
+    """
+    values = dict(runtime)
+    definitions = spec.get("root", {}).get("inputDefinitions", {}).get("parameters", {})
+    for name, definition in definitions.items():
+        if name in values:
+            continue
+        if "defaultValue" in definition:
+            values[name] = definition["defaultValue"]
+        elif definition.get("isOptional"):
+            values[name] = None
+        else:
+            raise SpecRefused(f"pipeline requiring input has no parameter(s) provided: {name}")
+    return values
+
+
+def _text(value: Any) -> str:
+    """``metadata.PbValueToText`` (v2/metadata/converter.go:15-47)."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):  # strconv.FormatFloat(v, 'f', -1, 64)
+        number = float(value)
+        return str(int(number)) if number.is_integer() else format(Decimal(repr(number)), "f")
+    return json.dumps(value, separators=(",", ":"))
+
+
+_TYPE_CHECKS = {
+    "NUMBER_INTEGER": lambda v: isinstance(v, int | float) and not isinstance(v, bool),
+    "NUMBER_DOUBLE": lambda v: isinstance(v, int | float) and not isinstance(v, bool),
+    "BOOLEAN": lambda v: isinstance(v, bool),
+    "LIST": lambda v: isinstance(v, list),
+    "STRUCT": lambda v: isinstance(v, dict),
+    "TASK_FINAL_STATUS": lambda v: isinstance(v, dict),
+}
+
+
+def _check_parameter_types(name: str, values: dict, definitions: dict) -> None:
+    """Type checks and conversions of the driver (resolve.go:169-256), in place."""
+    for key, definition in definitions.items():
+        if key not in values:
+            if not definition.get("isOptional") and "defaultValue" not in definition:
+                raise TaskFailed(
+                    f"task {name}: neither value nor default value provided for non-optional "
+                    f"parameter {key!r}"
+                )
+            continue
+        value = values[key]
+        kind = definition.get("parameterType", "")
+        if kind == "STRING":
+            if not isinstance(value, str):
+                values[key] = _text(value)
+        elif kind in _TYPE_CHECKS:
+            if value is None or not _TYPE_CHECKS[kind](value):
+                raise TaskFailed(
+                    f"task {name}: input parameter {key!r} type mismatch: expect {kind}, "
+                    f"got {type(value).__name__}"
+                )
+
+
+def _resolve_parameter(
+    name: str, key: str, ref: dict, pipeline: dict, context: dict, produced: dict
+) -> tuple[bool, Any]:
+    """(present, value) of one task input parameter, as the driver resolves it."""
+    if "componentInputParameter" in ref:  # resolve.go:389-405
+        source = ref["componentInputParameter"]
+        if source not in pipeline:
+            raise TaskFailed(f"task {name}: parent DAG does not have input parameter {source}")
+        value = pipeline[source]
+        return (value is not None), value
+    if "runtimeValue" in ref:
+        runtime = ref["runtimeValue"]
+        if "constant" not in runtime:  # resolve.go:455-456 (constantValue is schema 2.0.0)
+            raise SpecRefused(
+                f"task {name}: parameter {key!r} has a runtime value of a kind the driver does not "
+                f"implement ({sorted(runtime)}; schema 2.1.0 uses 'constant')"
+            )
+        value = runtime["constant"]
+        if isinstance(value, str) and value in context:  # resolve.go:435-452
+            value = context[value]
+        return True, value
+    if "taskOutputParameter" in ref:  # resolve.go:407-421
+        source = ref["taskOutputParameter"]
+        values = produced.get(source["producerTask"], {})
+        if source["outputParameterKey"] not in values:
+            raise TaskFailed(
+                f"task {name}: producer task {source['producerTask']!r} has no output parameter "
+                f"{source['outputParameterKey']!r}"
+            )
+        return True, values[source["outputParameterKey"]]
+    raise SpecRefused(f"task {name}: parameter {key!r} of an unsupported kind {sorted(ref)}")
+
+
+# --- artifacts as ML Metadata records and returns them ----------------------------------------
+
+
+def _mlmd_value(value: Any) -> Any:
+    """A metadata value after ``StructValueToMLMDValue`` and back (converter.go:138-221)."""
+    if isinstance(value, bool):
+        return float(int(value))  # stored as an int, read back as a number
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, list):
+        return {"list": value}
+    if isinstance(value, dict):
+        return {"struct": value}
+    return value
+
+
+class _Store:
+    """The part of ML Metadata the driver reads: artifacts by producer task and output key."""
+
+    def __init__(self) -> None:
+        self.next_id = 1
+        self.artifacts: dict[str, dict[str, dict]] = {}
+
+    def record(self, task: str, key: str, uri: str, metadata: dict, display_name: bool) -> dict:
+        """Record an output; return it as the driver will hand it to a consumer."""
+        stored = {k: _mlmd_value(v) for k, v in metadata.items() if k != "_kfp_workspace"}
+        if display_name:
+            stored.setdefault("display_name", key)  # client.go:1234-1237
+        stored.setdefault("store_session_info", "null")  # client.go:1243-1250, no session here
+        artifact = {
+            "name": str(self.next_id),  # converter.go:187: the artifact id
+            "uri": uri,
+            "type": {"instanceSchema": ""},  # client.go:253-258 with Schema "" (client.go:1144)
+            "metadata": stored,
+        }
+        self.next_id += 1
+        self.artifacts.setdefault(task, {})[key] = artifact
+        return artifact
+
+
+# --- placeholders the launcher fills ----------------------------------------------------------
+
+
+def _placeholder_text(value: Any) -> str:
+    """How the launcher writes an input parameter into a placeholder (launcher_v2.go:1140-1164)."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return _text(value)
+    return json.dumps(value, separators=(",", ":"))
+
+
+def compile_args(executor_input: dict, args: list[str]) -> list[str]:
+    """``compileCmdAndArgs`` (launcher_v2.go:1051-1173) for local URIs.
+
+    ``{{$}}`` becomes the ExecutorInput JSON; ``.uri``, ``.path`` (the local path is the URI
+    here), parameter and output-file placeholders their values.
+    """
+    placeholders = {"{{$}}": json.dumps(executor_input)}
+    inputs = executor_input.get("inputs", {})
+    outputs = executor_input.get("outputs", {})
+    for side, artifacts in (("inputs", inputs), ("outputs", outputs)):
+        for key, artifact_list in artifacts.get("artifacts", {}).items():
+            if artifact_list.get("artifacts"):
+                uri = artifact_list["artifacts"][0]["uri"]
+                placeholders[f"{{{{$.{side}.artifacts['{key}'].uri}}}}"] = uri
+                placeholders[f"{{{{$.{side}.artifacts['{key}'].path}}}}"] = uri
+    for key, value in inputs.get("parameterValues", {}).items():
+        placeholders[f"{{{{$.inputs.parameters['{key}']}}}}"] = _placeholder_text(value)
+    for key, parameter in outputs.get("parameters", {}).items():
+        placeholders[f"{{{{$.outputs.parameters['{key}'].output_file}}}}"] = parameter["outputFile"]
+    compiled = []
+    for arg in args:
+        arg = arg.replace("{{$}}", placeholders["{{$}}"])
+        for placeholder, value in placeholders.items():
+            arg = arg.replace(placeholder, value)
+        compiled.append(arg)
+    return compiled
+
+
+# --- the run ----------------------------------------------------------------------------------
+
+
+def _load(spec_path: str | Path) -> tuple[dict, dict]:
+    """(pipeline spec, run-time parameter values) from a PipelineJob file or a bare spec."""
+    doc = json.loads(Path(spec_path).read_text())
+    if "pipelineSpec" in doc:
+        return doc["pipelineSpec"], doc.get("runtimeConfig", {}).get("parameterValues", {})
+    return doc, {}
+
+
+def _output_artifacts(task_root: str, definitions: dict) -> dict[str, dict]:
+    """``provisionOutputs``' artifacts (driver.go:752-792), with the launcher's log suffix."""
+    artifacts = dict(definitions)
+    artifacts[EXECUTOR_LOGS] = {"artifactType": {"schemaTitle": "system.Artifact"}}
+    provisioned = {}
+    for key, definition in artifacts.items():
+        uri = f"{task_root}/{key}"
+        if key == EXECUTOR_LOGS:
+            uri += f"-{RETRY_INDEX}"  # launcher_v2.go:538-567
+        artifact = {"name": key, "uri": uri, "type": definition["artifactType"]}
+        if definition.get("metadata"):
+            artifact["metadata"] = definition["metadata"]
+        provisioned[key] = {"artifacts": [artifact]}
+    return provisioned
 
 
 def run_spec_locally(
@@ -98,86 +435,242 @@ def run_spec_locally(
     work_dir: str | Path,
     parameters: dict | None = None,
     env: dict | None = None,
-    log=sys.stderr,
+    log: TextIO = sys.stderr,
+    *,
+    run_id: str | None = None,
 ) -> LocalExecution:
-    """Run every container task of the compiled spec; raise ``TaskFailed`` on the first failure."""
-    job = json.loads(Path(spec_path).read_text())
-    spec = job["pipelineSpec"]
-    defaults = {
-        name: p.get("defaultValue", "")
-        for name, p in spec["root"].get("inputDefinitions", {}).get("parameters", {}).items()
-    }
-    runtime = job.get("runtimeConfig", {}).get("parameterValues", {})
-    pipeline_parameters = {**defaults, **runtime, **(parameters or {})}
+    """Run the compiled spec under the pipeline root ``work_dir`` as the 2.17 backend would.
+
+    ``parameters`` override the run-time parameter values; ``env`` is added to every task's
+    environment. Each run writes under ``<work_dir>/<pipeline name>/<run_id>/`` (``run_id``
+    defaults to a new UUID, as KFP's), so runs can share one root. Raises ``SpecRefused`` before
+    anything runs when the backend would refuse the spec, and ``TaskFailed`` on the first task
+    that fails.
+    """
+    spec, runtime = _load(spec_path)
+    check_spec(spec)
+    pipeline = pipeline_parameters(spec, {**runtime, **(parameters or {})})
+    pipeline_name = spec["pipelineInfo"]["name"]
+    run_id = run_id or str(uuid.uuid4())
+    root = Path(work_dir).absolute()
+    run_root = f"{root}/{pipeline_name}/{run_id}"  # client.go:420
+    components, executors = _components_and_executors(spec)
     tasks = spec["root"]["dag"]["tasks"]
-    executors = spec["deploymentSpec"]["executors"]
-    work = Path(work_dir)
-    result = LocalExecution()
-    for n, name in enumerate(task_order(tasks)):
+    store = _Store()
+    produced_parameters: dict[str, dict] = {}
+    succeeded: set[str] = set()
+    result = LocalExecution(run_id=run_id, pipeline_root=run_root)
+    order = task_order(tasks)
+    for n, name in enumerate(order):
         task = tasks[name]
-        component = spec["components"][task["componentRef"]["name"]]
+        if not _producers(task) <= succeeded:  # Argo: depends "<task>.Succeeded" (dag.go:713-726)
+            result.skipped.append(name)
+            continue
+        component = components[task["componentRef"]["name"]]
         executor = executors[component["executorLabel"]]
-        if "container" not in executor:
-            result.skipped.append(name)  # a resolver: nothing blessed yet, as on a first run
-            continue
-        inputs_artifacts = {}
-        for key, ref in task.get("inputs", {}).get("artifacts", {}).items():
-            producer = ref["taskOutputArtifact"]["producerTask"]
-            produced = result.outputs.get(producer, {}).get(
-                ref["taskOutputArtifact"]["outputArtifactKey"]
+        context = {
+            "{{$.pipeline_job_name}}": run_id,
+            "{{$.pipeline_job_resource_name}}": run_id,
+            "{{$.pipeline_job_uuid}}": run_id,
+            "{{$.pipeline_task_name}}": name,
+        }
+        parameter_values: dict[str, Any] = {}
+        for key, ref in task.get("inputs", {}).get("parameters", {}).items():
+            present, value = _resolve_parameter(
+                name, key, ref, pipeline, context, produced_parameters
             )
-            if produced is not None:
-                inputs_artifacts[key] = {"artifacts": [produced]}
-        condition = task.get("triggerPolicy", {}).get("condition")
-        if condition and not condition_holds(condition, inputs_artifacts):
-            result.skipped.append(name)  # its condition is false (a night that doesn't train)
+            if present:
+                parameter_values[key] = value
+        if "importer" in executor:
+            _import(name, task, executor["importer"], component, pipeline, store, result)
+            succeeded.add(name)
             continue
-        params = {
-            key: _parameter_value(ref, pipeline_parameters)
-            for key, ref in task.get("inputs", {}).get("parameters", {}).items()
+        definitions = component.get("inputDefinitions", {}).get("parameters", {})
+        _check_parameter_types(name, parameter_values, definitions)
+        input_artifacts = {}
+        for key, ref in task.get("inputs", {}).get("artifacts", {}).items():
+            if "taskOutputArtifact" not in ref:
+                raise NotImplementedError(f"task {name}: input {key!r} is not a task output")
+            source = ref["taskOutputArtifact"]
+            artifact = store.artifacts.get(source["producerTask"], {}).get(
+                source["outputArtifactKey"]
+            )
+            if artifact is None:
+                raise TaskFailed(
+                    f"task {name}: cannot find output artifact key "
+                    f"{source['outputArtifactKey']!r} in producer task {source['producerTask']!r}"
+                )
+            input_artifacts[key] = {"artifacts": [json.loads(json.dumps(artifact))]}
+        inputs: dict[str, Any] = {}
+        if parameter_values:
+            inputs["parameterValues"] = parameter_values
+        if input_artifacts:
+            inputs["artifacts"] = input_artifacts
+        condition = task.get("triggerPolicy", {}).get("condition")
+        if condition:
+            try:
+                holds = condition_holds(condition, input_artifacts)
+            except ValueError as error:
+                raise TaskFailed(f"task {name}: {error}") from error
+            if not holds:
+                result.skipped.append(name)  # a false condition: not triggered
+                continue
+        task_root = f"{run_root}/{name}/{uuid.uuid4()}"  # driver.go:775
+        outputs: dict[str, Any] = {
+            "artifacts": _output_artifacts(
+                task_root, component.get("outputDefinitions", {}).get("artifacts", {})
+            ),
+            "outputFile": f"{task_root}/output_metadata.json",  # driver.go:800-807
         }
-        outputs = {}
-        for key, definition in component.get("outputDefinitions", {}).get("artifacts", {}).items():
-            uri = work / name / key
-            uri.mkdir(parents=True, exist_ok=True)
-            outputs[key] = {
-                "uri": str(uri),
-                "name": f"local/artifacts/{name}/{key}",
-                "type": definition["artifactType"],
-                "metadata": {},
+        output_parameters = component.get("outputDefinitions", {}).get("parameters", {})
+        if output_parameters:  # driver.go:794-798, one directory per task here
+            outputs["parameters"] = {
+                key: {"outputFile": f"{task_root}/outputs/{key}"} for key in output_parameters
             }
-        output_file = work / name / "executor_output.json"
-        executor_input = {
-            # both forms: ``parameters`` is what a launcher gives a schema-2.0.0 spec like TFX's
-            "inputs": {
-                "artifacts": inputs_artifacts,
-                "parameterValues": params,
-                "parameters": {k: _legacy_value(v) for k, v in params.items()},
-            },
-            "outputs": {
-                "artifacts": {k: {"artifacts": [v]} for k, v in outputs.items()},
-                "outputFile": str(output_file),
-            },
-        }
+        launched = json.loads(json.dumps({"inputs": inputs, "outputs": outputs}))
+        for key, definition in definitions.items():  # launcher_v2.go:1310-1331
+            if "defaultValue" in definition and key not in parameter_values:
+                launched["inputs"].setdefault("parameterValues", {})[key] = definition[
+                    "defaultValue"
+                ]
+        result.executor_inputs[name] = launched
+        Path(task_root).mkdir(parents=True, exist_ok=True)  # launcher_v2.go:1280-1307
+        for parameter in outputs.get("parameters", {}).values():
+            Path(parameter["outputFile"]).parent.mkdir(parents=True, exist_ok=True)
         container = executor["container"]
-        command = list(container["command"])
+        command = compile_args(launched, list(container.get("command", [])))
         if command and command[0] == "python":
             command[0] = sys.executable
-        args = [a.replace("{{$}}", json.dumps(executor_input)) for a in container.get("args", [])]
-        log.write(f"[{n + 1:2d}/{len(tasks)}] {name} ...\n")
+        args = compile_args(launched, list(container.get("args", [])))
+        log.write(f"[{n + 1:2d}/{len(order)}] {name} ...\n")
         started = time.monotonic()
         proc = subprocess.run(
-            command + args, capture_output=True, text=True, env={**os.environ, **(env or {})}
+            command + args,
+            capture_output=True,
+            text=True,
+            env={**os.environ, **{k: str(v) for k, v in (env or {}).items()}},
         )
         result.seconds[name] = time.monotonic() - started
+        Path(outputs["artifacts"][EXECUTOR_LOGS]["artifacts"][0]["uri"]).write_text(
+            proc.stdout + proc.stderr
+        )
         if proc.returncode != 0:
             tail = "\n".join((proc.stdout + proc.stderr).splitlines()[-25:])
             raise TaskFailed(f"task {name} exited {proc.returncode}:\n{tail}")
-        if output_file.exists():
-            written = json.loads(output_file.read_text()).get("artifacts", {})
-            for key, artifact_list in written.items():
-                if key in outputs and artifact_list.get("artifacts"):
-                    outputs[key]["metadata"] = artifact_list["artifacts"][0].get("metadata", {})
-        result.outputs[name] = outputs
+        written = _read_output_file(name, outputs["outputFile"])
+        recorded = {}
+        for key, artifact_list in outputs["artifacts"].items():
+            artifact = artifact_list["artifacts"][0]
+            metadata = dict(artifact.get("metadata") or {})
+            uri = artifact["uri"]
+            from_executor = (written.get("artifacts", {}).get(key) or {}).get("artifacts") or []
+            if from_executor and key != EXECUTOR_LOGS:  # launcher_v2.go:804-807, 1188-1206
+                uri = from_executor[0].get("uri") or uri
+                metadata.update(from_executor[0].get("metadata") or {})
+            stored = store.record(name, key, uri, metadata, display_name=True)
+            if key != EXECUTOR_LOGS:
+                recorded[key] = stored
+        produced_parameters[name] = _output_parameters(
+            name, written, outputs.get("parameters", {}), output_parameters
+        )
+        result.outputs[name] = recorded
         result.order.append(name)
+        succeeded.add(name)
     return result
+
+
+def _read_output_file(name: str, path: str) -> dict:
+    """``getExecutorOutputFile`` (launcher_v2.go:1208-1237): no file is an empty output."""
+    file = Path(path)
+    if not file.exists():
+        return {}
+    try:
+        return json.loads(file.read_text())
+    except json.JSONDecodeError as error:
+        raise TaskFailed(f"task {name}: failed to unmarshall ExecutorOutput in {path}") from error
+
+
+def _output_parameters(name: str, written: dict, files: dict, definitions: dict) -> dict:
+    """``collectOutputParameters`` (launcher_v2.go:484-515): the file's values, else each file."""
+    values = dict(written.get("parameterValues", {}))
+    for key, parameter in files.items():
+        if key in values:
+            continue
+        try:
+            text = Path(parameter["outputFile"]).read_text()
+        except OSError as error:
+            raise TaskFailed(f"task {name}: failed to read output parameter {key!r}") from error
+        kind = definitions.get(key, {}).get("parameterType", "STRING")
+        values[key] = text if kind == "STRING" else json.loads(text)
+    return values
+
+
+_BUCKET = re.compile(r"^([a-z][a-z0-9]+:///?)([^/?]+)(/[^?]*)?(\?.+)?$")  # config.go:118
+_PROVIDERS = ("gs://", "s3://", "minio://", "mem://")  # config.go:137
+
+
+def _import(
+    name: str,
+    task: dict,
+    importer: dict,
+    component: dict,
+    pipeline: dict,
+    store: _Store,
+    result: LocalExecution,
+) -> None:
+    """Run an importer: record an artifact with the given URI (importer_launcher.go:187-321).
+
+    A runtime-parameter URI comes from the pipeline parameter the task's input names
+    (importer_launcher.go:213-238). The URI must be an object-store URI the launcher knows a
+    provider for (importer_launcher.go:277-280 with v2/objectstore/config.go:118-139), or an
+    ``oci://`` ``system.Model`` (importer_launcher.go:262-275).
+    """
+    source = importer.get("artifactUri", {})
+    if "constant" in source:
+        uri = _constant_string(source["constant"])
+    else:
+        parameter = source["runtimeParameter"]
+        task_input = task.get("inputs", {}).get("parameters", {}).get(parameter)
+        if task_input is None:  # importer_launcher.go:216-219
+            raise TaskFailed(
+                f"task {name}: cannot find parameter {parameter} in task input to fetch "
+                "artifact uri"
+            )
+        source_parameter = task_input.get("componentInputParameter", "")
+        if source_parameter not in pipeline:  # importer_launcher.go:230-233
+            raise TaskFailed(
+                f"task {name}: error resolving artifact URI: parent DAG does not have input "
+                f"parameter {source_parameter}"
+            )
+        value = pipeline[source_parameter]
+        uri = value if isinstance(value, str) else ""
+        if not uri:  # importer_launcher.go:236-238
+            raise TaskFailed(
+                f"task {name}: empty artifact URI runtime value for parameter {parameter}"
+            )
+    title = _title(importer.get("typeSchema", {}))
+    if uri.startswith("oci://"):
+        if title != "system.Model":
+            raise TaskFailed(f"task {name}: the {title} artifact type does not support OCI")
+        session = "null"
+    else:
+        match = _BUCKET.match(uri)
+        if not match or match.group(1) not in _PROVIDERS:
+            raise TaskFailed(f"task {name}: no provider scheme found in artifact URI: {uri}")
+        session = json.dumps(  # importer_launcher.go:283-294
+            {"Provider": match.group(1).removesuffix("://"), "Params": {"fromEnv": "true"}},
+            separators=(",", ":"),
+        )
+    metadata = dict(importer.get("metadata") or {})
+    metadata.setdefault("store_session_info", session)
+    (key,) = component["outputDefinitions"]["artifacts"]
+    artifact = store.record(name, key, uri, metadata, display_name=False)
+    result.outputs[name] = {key: artifact}
+    result.order.append(name)
+
+
+def _title(artifact_type: dict) -> str:
+    if artifact_type.get("schemaTitle"):
+        return str(artifact_type["schemaTitle"])
+    match = re.search(r"^title:\s*(\S+)", artifact_type.get("instanceSchema", ""), re.MULTILINE)
+    return match.group(1) if match else ""
