@@ -237,7 +237,8 @@ def measure_nightly_cost(
     result = {"points": points, "fleet": fleet_estimate(points)}
     last = points[-1]
     workdir = os.path.join(work_dir, f"history-{last['history_nights']}")
-    models = sorted(Path(workdir, "serving_model").glob("*/*"))
+    # TF Serving's integer versions (beside them, the Pusher's push_records)
+    models = sorted(Path(workdir, "serving_model").glob("*/[0-9]*"))
     if models:  # the whole run pushed a model: score with it, batch and online
         model = str(models[-1])
         store = os.path.join(workdir, "pipeline_root", "spans")

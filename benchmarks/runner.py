@@ -88,7 +88,7 @@ def whole_run(data_root: str, work_dir: str, train_steps: int, scale: int, log) 
         ["plain", data_root, str(train_steps)], os.path.join(work_dir, f"plain-x{scale}-job")
     )
     log.write(f"bench: whole run x{scale}: plain script {plain.seconds:.0f} s\n")
-    pushed = glob.glob(os.path.join(work_dir, f"tfx-x{scale}", "serving_model", "*", "*"))
+    pushed = glob.glob(os.path.join(work_dir, f"tfx-x{scale}", "serving_model", "*", "[0-9]*"))
     return {
         "scale": scale,
         "data": label,

@@ -94,8 +94,12 @@ class BaselineEvaluatorSpec(standard_component_specs.EvaluatorSpec):
     }
 
 
-class BaselineEvaluator(base_beam_component.BaseBeamComponent):
-    """Evaluate a candidate model against the blessed baseline the push records name."""
+class Evaluator(base_beam_component.BaseBeamComponent):
+    """Evaluate a candidate model against the blessed baseline the push records name.
+
+    Named ``Evaluator`` like TFX's: run summaries, reports and the MLflow export find its outputs
+    by the last part of the execution type name, in old and new metadata stores alike.
+    """
 
     SPEC_CLASS = BaselineEvaluatorSpec
     EXECUTOR_SPEC = executor_spec.BeamExecutorSpec(Executor)

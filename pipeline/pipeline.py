@@ -17,9 +17,8 @@ from dataclasses import dataclass
 
 from tfx import v1 as tfx
 
-from components import recording_pusher
+from components import baseline_evaluator, recording_pusher
 from components.anomaly_gate import AnomalyGate
-from components.baseline_evaluator import BaselineEvaluator
 from components.calendar_baseline import CalendarBaseline
 from components.drift_gate import DriftGate
 from components.nightly_features.component import NightlyFeatureGen, night_range_config
@@ -184,7 +183,7 @@ def _training_components(
             },
         },
     )
-    evaluator = BaselineEvaluator(
+    evaluator = baseline_evaluator.Evaluator(
         examples=examples,
         model=trainer.outputs["model"],
         eval_config=eval_config,

@@ -76,7 +76,7 @@ def test_worse_candidate_than_the_blessed_baseline_is_not_pushed(pipeline_runs):
     assert worse.executions["Trainer"] == "COMPLETE"
     assert worse.candidate["auc"] < worse.baseline["auc"] - 0.01
     assert worse.blessed is False and worse.pushed_path is None
-    versions = sorted(os.listdir(Path(cfg.serving_dir) / cfg.model_name))
+    versions = sorted(v for v in os.listdir(Path(cfg.serving_dir) / cfg.model_name) if v.isdigit())
     assert Path(first.pushed_path).name in versions
     assert len(versions) == len({first.pushed_path, second.pushed_path} - {None})
 
