@@ -24,6 +24,7 @@ from pipeline.orchestration.kfp_entrypoint import (
     INPUT_TYPES_FLAG,
     TFX_ENTRYPOINT,
     EntrypointError,
+    beam_s3_args,
     container_for,
     legacy_parameters,
     prepare_executor_input,
@@ -240,6 +241,9 @@ def test_s3_needs_an_endpoint_and_credentials_and_gets_an_http_scheme():
     )
     assert secure["S3_ENDPOINT"] == "https://s3.example" and secure["S3_USE_HTTPS"] == "1"
     assert secure["AWS_REGION"] == "eu-west-1"
+    # Beam gets the endpoint, never the credentials; a value already given is kept
+    args = ["--runner=DirectRunner", "--s3_region_name=minio"]
+    assert beam_s3_args(secure, args) == ["--s3_endpoint_url=https://s3.example"]
 
 
 def test_a_failure_before_tfx_exits_non_zero_naming_the_cause():
