@@ -194,13 +194,12 @@ def _training_components(
     calendar = CalendarBaseline(
         examples=examples, split="eval", code_version=code_version["CalendarBaseline"]
     )
-    pusher = tfx.components.Pusher(
+    pusher = recording_pusher.Pusher(
         model=trainer.outputs["model"],
         model_blessing=evaluator.outputs["blessing"],
         push_destination=tfx.proto.PushDestination(
             filesystem=tfx.proto.PushDestination.Filesystem(base_directory=model_base(cfg))
         ),
-        custom_executor_spec=recording_pusher.EXECUTOR_SPEC,
         custom_config={"code_version": code_version["Pusher"]},
     )
     return [

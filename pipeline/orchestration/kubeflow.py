@@ -105,8 +105,26 @@ def compile_pipeline(config: KubeflowConfig, output: str | Path) -> Path:
     spec = json.loads(output.read_text())
     _never_cache_raw_ingestion(spec)
     _conditions_on_declared_inputs(spec)
+    _through_the_component_entrypoint(spec)
     output.write_text(json.dumps(spec, indent=2, sort_keys=True) + "\n")
     return output
+
+
+def _through_the_component_entrypoint(spec: dict) -> None:
+    """Run every container task through cyclecast's entrypoint, not TFX's directly.
+
+    ``pipeline.orchestration.kfp_entrypoint`` hands TFX's entrypoint what the open-source driver
+    and launcher pass (empty instance schemas, the ``executor-logs`` output, ``minio://`` URIs)
+    in the form TFX reads; the compiled args tell it each input's TFX type.
+    """
+    from pipeline.orchestration.kfp_entrypoint import container_for
+
+    inner = spec["pipelineSpec"]
+    executors = inner["deploymentSpec"]["executors"]
+    for component in inner["components"].values():
+        executor = executors[component["executorLabel"]]
+        if "container" in executor:
+            executor["container"] = container_for(executor["container"], component)
 
 
 def _never_cache_raw_ingestion(spec: dict) -> None:
@@ -197,8 +215,7 @@ def schema_fingerprint_in(spec: dict) -> str:
     from components.schema_import import SCHEMA_FINGERPRINT_KEY
 
     task = spec["pipelineSpec"]["root"]["dag"]["tasks"]["ImportSchemaGen"]
-    value = task["inputs"]["parameters"][SCHEMA_FINGERPRINT_KEY]["runtimeValue"]["constantValue"]
-    return value["stringValue"]
+    return task["inputs"]["parameters"][SCHEMA_FINGERPRINT_KEY]["runtimeValue"]["constant"]
 
 
 def stable_spec(spec: dict) -> dict:

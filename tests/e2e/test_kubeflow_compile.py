@@ -88,9 +88,9 @@ def test_configuration_reaches_the_spec(compiled_spec):
     defaults = spec["pipelineSpec"]["root"]["inputDefinitions"]["parameters"]
     assert set(defaults) == {"train_args", "eval_config"}
     # the nightly span, its window and the drift switch come from the TOML file
-    def constant(params, name):
-        value = params[name]["runtimeValue"]["constantValue"]
-        return value.get("intValue") or value.get("stringValue")
+    def constant(params, name):  # schema 2.1.0: a google.protobuf.Value (numbers are doubles)
+        value = params[name]["runtimeValue"]["constant"]
+        return str(int(value)) if isinstance(value, float) else value
 
     gen = tasks["NightlyFeatureGen"]["inputs"]["parameters"]
     assert constant(gen, "window_nights") == str(config.pipeline.window_nights) == "365"
@@ -119,6 +119,25 @@ def test_configuration_reaches_the_spec(compiled_spec):
     assert constant(scoring, "model_base") == "/data/serving_model/cyclecast"
     assert constant(scoring, "publish_dir") == "/data/predictions"
     assert "triggerPolicy" not in tasks["NightlyPredictions"]
+    # the Evaluator's baseline comes from the Pusher's records beside the same serving directory
+    assert constant(tasks["Evaluator"]["inputs"]["parameters"], "model_base") == (
+        "/data/serving_model/cyclecast")
+    assert "baseline_model" not in tasks["Evaluator"]["inputs"].get("artifacts", {})
+
+
+def test_the_spec_is_what_the_open_source_backend_accepts(compiled_spec):
+    """Schema 2.1.0, container executors only, each run through cyclecast's entrypoint."""
+    spec = json.loads(compiled_spec.read_text())["pipelineSpec"]
+    assert spec["schemaVersion"] == "2.1.0"  # apiserver/template/template.go takes no other
+    executors = spec["deploymentSpec"]["executors"]
+    assert all(set(e) == {"container"} for e in executors.values())  # no resolver, no importer
+    for component in spec["components"].values():
+        container = executors[component["executorLabel"]]["container"]
+        assert container["command"] == ["python", "-m", "pipeline.orchestration.kfp_entrypoint"]
+        args = container["args"]
+        types = json.loads(args[args.index("--input_artifact_types") + 1])
+        inputs = component.get("inputDefinitions", {}).get("artifacts", {})
+        assert set(types) == set(inputs) and all(types.values())  # "tfx.Examples", ".."
 
 
 def test_drift_override_and_window_from_the_config_file(tmp_path):

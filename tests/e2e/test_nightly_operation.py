@@ -113,11 +113,11 @@ def _shift_heart_rate(night_dir, bpm: float) -> int:
 
 
 @pytest.mark.e2e
-def test_drift_stops_the_run_and_the_override_trains_anyway(tmp_path):
+def test_drift_stops_the_run_the_override_trains_and_the_next_night_compares_with_it(tmp_path):
     from ml_metadata.metadata_store import metadata_store
     from ml_metadata.proto import metadata_store_pb2
 
-    from pipeline.config import DriftConfig
+    from pipeline.config import DriftConfig, EvaluationConfig
     from pipeline.orchestration.local_runner import RunStopped, run_local
     from synthetic.generate import generate_dataset
     from tests.conftest import pipeline_config
@@ -148,7 +148,10 @@ def test_drift_stops_the_run_and_the_override_trains_anyway(tmp_path):
     assert "Trainer" not in stopped_run.executions
     assert stopped_run.code["git_commit"]  # provenance is recorded on a stopped run too
 
-    allowed = cfg.with_changes(drift=DriftConfig(min_nights=10, allow=True))
+    # blessed whatever it scores, so that the next night has a baseline to compare with
+    allowed = cfg.with_changes(drift=DriftConfig(min_nights=10, allow=True),
+                               evaluation=EvaluationConfig(min_auc=0.0, min_sensitivity=0.0,
+                                                           min_specificity=0.0, max_auc_drop=1.0))
     summary = summarize_run(cfg.metadata_path, cfg.pipeline_name, run_local(allowed))
     report = store.get_artifacts_by_type("components.DriftReport")[-1]
     assert report.custom_properties["status"].string_value == "overridden"
@@ -164,3 +167,14 @@ def test_drift_stops_the_run_and_the_override_trains_anyway(tmp_path):
     assert f"OVERRIDDEN: {night} vs 2026-02-19," in line and "heart_rate" in line
     assert f"span {span_of(dt.date(2026, 2, 20))}" in text
     assert f"window 2026-01-22..{night} (30 nights)" in text
+
+    # The next night in the same work directory (`cyclecast run --night` twice): its Evaluator's
+    # baseline is the first night's Trainer model, found from the Pusher's record (no Resolver).
+    (first_model,) = store.get_artifacts_by_type("Model")
+    assert summary.pushed_path
+    following = allowed.with_changes(night="2026-02-21")
+    next_summary = summarize_run(cfg.metadata_path, cfg.pipeline_name, run_local(following))
+    blessings = store.get_artifacts_by_type("ModelBlessing")
+    assert len(blessings) == 2 and "baseline_model_uri" not in blessings[0].custom_properties
+    assert blessings[1].custom_properties["baseline_model_uri"].string_value == first_model.uri
+    assert next_summary.baseline and next_summary.data["last_night"] == "2026-02-21"
