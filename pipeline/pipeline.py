@@ -43,23 +43,29 @@ TRAIN_ARGS_PARAMETER = "train_args"
 EVAL_CONFIG_PARAMETER = "eval_config"
 
 
-def _trainer_and_evaluator_args(cfg: PipelineConfig):
-    """TrainArgs and EvalConfig, as values or (Kubeflow) run-time parameters defaulting to them."""
+def runtime_parameter_defaults(cfg: PipelineConfig) -> dict[str, str]:
+    """The run-time parameters' defaults (JSON of TrainArgs and EvalConfig) from the config."""
     from google.protobuf import json_format
 
-    train_args = tfx.proto.TrainArgs(num_steps=cfg.training.train_steps)
-    eval_config = make_eval_config(cfg.evaluation)
+    return {
+        TRAIN_ARGS_PARAMETER: json_format.MessageToJson(
+            tfx.proto.TrainArgs(num_steps=cfg.training.train_steps)
+        ),
+        EVAL_CONFIG_PARAMETER: json_format.MessageToJson(
+            make_eval_config(cfg.evaluation), sort_keys=True
+        ),
+    }
+
+
+def _trainer_and_evaluator_args(cfg: PipelineConfig):
+    """TrainArgs and EvalConfig, as values or (Kubeflow) run-time parameters defaulting to them."""
     if not cfg.runtime_parameters:
-        return train_args, eval_config
-    return (
-        tfx.dsl.experimental.RuntimeParameter(
-            name=TRAIN_ARGS_PARAMETER, ptype=str, default=json_format.MessageToJson(train_args)
-        ),
-        tfx.dsl.experimental.RuntimeParameter(
-            name=EVAL_CONFIG_PARAMETER,
-            ptype=str,
-            default=json_format.MessageToJson(eval_config, sort_keys=True),
-        ),
+        return tfx.proto.TrainArgs(num_steps=cfg.training.train_steps), make_eval_config(
+            cfg.evaluation
+        )
+    return tuple(
+        tfx.dsl.experimental.RuntimeParameter(name=name, ptype=str, default=default)
+        for name, default in runtime_parameter_defaults(cfg).items()
     )
 
 

@@ -106,8 +106,23 @@ def compile_pipeline(config: KubeflowConfig, output: str | Path) -> Path:
     _never_cache_raw_ingestion(spec)
     _conditions_on_declared_inputs(spec)
     _through_the_component_entrypoint(spec)
+    _runtime_parameter_defaults(spec, config.pipeline)
     output.write_text(json.dumps(spec, indent=2, sort_keys=True) + "\n")
     return output
+
+
+def _runtime_parameter_defaults(spec: dict, cfg: PipelineConfig) -> None:
+    """Write each run-time parameter's default into the root's input definitions.
+
+    TFX 1.16's schema-2.1.0 output drops them, and the open-source API server refuses a run that
+    gives no value for a parameter with no default (apiserver/template/v2_template.go,
+    ``validatePipelineJobInputs``): without this, every ``submit`` would have to pass both.
+    """
+    from pipeline.pipeline import runtime_parameter_defaults
+
+    definitions = spec["pipelineSpec"]["root"]["inputDefinitions"]["parameters"]
+    for name, default in runtime_parameter_defaults(cfg).items():
+        definitions[name]["defaultValue"] = default
 
 
 def _through_the_component_entrypoint(spec: dict) -> None:

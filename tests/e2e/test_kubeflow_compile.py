@@ -87,6 +87,10 @@ def test_configuration_reaches_the_spec(compiled_spec):
     assert trainer["train_args"] == {"componentInputParameter": "train_args"}
     defaults = spec["pipelineSpec"]["root"]["inputDefinitions"]["parameters"]
     assert set(defaults) == {"train_args", "eval_config"}
+    # with their defaults: the API server refuses a run missing a parameter that has none
+    assert json.loads(defaults["train_args"]["defaultValue"]) == {
+        "numSteps": config.pipeline.training.train_steps}
+    assert "changeThreshold" in defaults["eval_config"]["defaultValue"]
     # the nightly span, its window and the drift switch come from the TOML file
     def constant(params, name):  # schema 2.1.0: a google.protobuf.Value (numbers are doubles)
         value = params[name]["runtimeValue"]["constant"]
