@@ -338,10 +338,16 @@ def _mlmd_value(value: Any) -> Any:
 
 
 class _Store:
-    """The part of ML Metadata the driver reads: artifacts by producer task and output key."""
+    """The part of ML Metadata the driver reads: artifacts by producer task and output key.
 
-    def __init__(self) -> None:
-        self.next_id = 1
+    Artifact ids are unique across the runs that share a pipeline root, as ML Metadata's are
+    across runs (a counter kept in ``<root>/.kfp_local/next_artifact_id``): TFX turns an input's
+    id into its artifact's ``id``, which a component may record and meet again on a later night.
+    """
+
+    def __init__(self, root: Path) -> None:
+        self.counter = root / ".kfp_local" / "next_artifact_id"
+        self.next_id = int(self.counter.read_text()) if self.counter.is_file() else 1
         self.artifacts: dict[str, dict[str, dict]] = {}
 
     def record(self, task: str, key: str, uri: str, metadata: dict, display_name: bool) -> dict:
@@ -357,6 +363,8 @@ class _Store:
             "metadata": stored,
         }
         self.next_id += 1
+        self.counter.parent.mkdir(parents=True, exist_ok=True)
+        self.counter.write_text(str(self.next_id))
         self.artifacts.setdefault(task, {})[key] = artifact
         return artifact
 
@@ -456,7 +464,7 @@ def run_spec_locally(
     run_root = f"{root}/{pipeline_name}/{run_id}"  # client.go:420
     components, executors = _components_and_executors(spec)
     tasks = spec["root"]["dag"]["tasks"]
-    store = _Store()
+    store = _Store(root)
     produced_parameters: dict[str, dict] = {}
     succeeded: set[str] = set()
     result = LocalExecution(run_id=run_id, pipeline_root=run_root)

@@ -431,6 +431,8 @@ def test_two_runs_share_one_root_and_the_second_sees_the_first(tmp_path):
     ]
     first_log = first.executor_inputs["look"]["outputs"]["artifacts"]["executor-logs"]
     assert Path(first_log["artifacts"][0]["uri"]).is_file()  # the first night is kept
+    # artifact ids go on across runs, as ML Metadata's do: night 2's report is not night 1's id
+    assert first.outputs["look"]["report"]["name"] != second.outputs["look"]["report"]["name"]
 
 
 def test_a_failing_command_raises_task_failed_with_its_log_tail(tmp_path):
