@@ -1,29 +1,38 @@
-"""KFP's open-source backend compiler (release 2.17.0), built once with Go and cached, for tests.
+"""KFP's open-source backend compiler (release 2.0.5), built once with Go and cached, for tests.
 
-What the tests check is what Kubeflow Pipelines' API server does when ``cyclecast submit`` sends a
-run: it reads the pipeline spec (``template.New``), turns the run into an Argo Workflow
-(``V2Spec.RunWorkflow``, which validates the run-time parameters and calls
-``argocompiler.Compile``) and validates that Workflow with Argo's own validator
-(``backend/src/apiserver/resource/resource_manager.go:1942, 669, 673`` at commit 4a3592cb).
+Which release, and why: the target is KFP 2.17.0 (commit 4a3592cb), but this machine's Go module
+proxy refuses that commit for all three KFP modules (403 "This module version is not available"),
+and the newest release it serves is 2.0.5 (``KFP_RELEASE``/``KFP_COMMIT`` below). 2.0.5's backend
+refuses what the issue cares about exactly as 2.17's does, in the same words: any pipeline schema
+but 2.1.0 (``backend/src/apiserver/template/v2_template.go:165-166`` at 2.0.5, ``:230-231`` at
+2.17) and resolver executors (``backend/src/v2/compiler/visitor.go:128`` at 2.0.5, ``:134`` at
+2.17; ``argocompiler/dag.go:250`` at 2.0.5). Where a newer proxy serves 2.17, change the pair
+(and ``KFP_COMMIT_TIME``) and the Go main's calls back to 2.17's API (``git log`` of this file has
+that version).
 
-Why not the release's ``backend/src/v2/cmd/compiler``: at this commit it panics on any container
-task ("Attempt to use a non-initialized proxy config"): it never initializes the proxy settings
-(``cmd/compiler/main.go:68-75`` calls ``argocompiler.Compile`` directly), which the driver template
-reads (``backend/src/v2/compiler/argocompiler/container.go:210``); only the API server initializes
-them (``backend/src/apiserver/main.go:653``). So a small ``main`` of our own (``COMPILE_MAIN``
-below) is built inside the KFP module and calls the API server's own functions, in its order.
+What the tests check is what the API server does when ``cyclecast submit`` sends a run with its
+pipeline spec inline (``ResourceManager.CreateRun``, ``backend/src/apiserver/resource/
+resource_manager.go:477-507`` at commit c5658f09): it reads the spec (``template.New``, :480 and
+:1334), turns the run into an Argo Workflow (``V2Spec.RunWorkflow``, :499-503, which checks the
+run-time parameters and calls ``argocompiler.Compile``) and validates that Workflow with Argo's
+own validator (:507). ``COMPILE_MAIN`` below is a small ``main`` of our own, built inside the KFP
+module, that calls those functions in that order: 2.0.5's ``backend/src/v2/cmd/compiler`` calls
+``argocompiler.Compile`` directly (``cmd/compiler/main.go:67-72``), skipping the API server's
+parameter checks and Argo's validation. A ``--condition`` mode evaluates a trigger condition
+with the driver's own CEL evaluator (``backend/src/v2/expression``).
 
-How it is built (``kfp_compiler``): the three modules at the release commit come from the Go
-module proxy with ``go mod download`` (the main module, and the nested ``api`` and
-``kubernetes_platform`` modules that the main ``go.mod`` replaces with ``./api`` and
-``./kubernetes_platform``); the main module's tree is copied to a build directory, the nested
-ones placed where the ``replace`` lines point, and ``go build -mod=readonly`` builds with exactly
-the dependency versions the release's ``go.sum`` pins. The binary is cached under
-``.cyclecast/tools/`` (git-ignored), keyed by the commit and by our ``main``'s text. Go's own
-module and build caches stay at Go's defaults (``go env GOMODCACHE``/``GOCACHE``): they are
-content-addressed and shared, so a fresh clone (CI runs in one) rebuilds from them in under a
-minute (13-44 s measured on 2 cores) instead of downloading and compiling everything again
-(about 10 minutes with empty Go caches).
+How it is built (``kfp_compiler``): the main module at the release commit comes from the Go
+module proxy with ``go mod download`` (by its pseudo-version: this proxy answers a bare commit
+hash with 403 but serves the pseudo-version); its tree is copied to a build directory and
+``go build -mod=readonly`` builds with exactly the dependency versions the release's ``go.sum``
+pins. Unlike 2.17's, 2.0.5's ``go.mod`` does not replace the nested ``api`` and
+``kubernetes_platform`` modules with local directories; it requires them at pinned versions
+(``go.mod:33-34``), which the build fetches like any other dependency. The binary is cached under
+``.cyclecast/tools/`` (git-ignored), keyed by the release, the commit and our ``main``'s text. Go's
+own module and build caches stay at Go's defaults (``go env GOMODCACHE``/``GOCACHE``): they are
+content-addressed and shared, so a fresh clone (CI runs in one) rebuilds from them in seconds
+(14 s measured on 2 cores) instead of downloading and compiling everything again (409 s measured
+with 107 of the release's dependencies still to download).
 
 ``$CYCLECAST_KFP_COMPILER`` may name an already built binary of the same program instead.
 """
@@ -49,15 +58,20 @@ import pytest
 
 from pipeline.config import REPO_ROOT
 
-KFP_RELEASE = "2.17.0"
-KFP_COMMIT = "4a3592cb2dd0a91a4652ab93893ec8beda1f3158"
+KFP_RELEASE = "2.0.5"
+KFP_COMMIT = "c5658f09ec38e82730a8eca0a1aabf0876087eec"
+# The commit's time (UTC), which with the commit names its pseudo-version: the proxy here serves
+# github.com/kubeflow/pipelines@v0.0.0-20231208180049-c5658f09ec38 but answers the bare commit
+# hash with 403.
+KFP_COMMIT_TIME = "20231208180049"
 KFP_MODULE = "github.com/kubeflow/pipelines"
-# The nested modules the main go.mod replaces with local directories (go.mod:266-268).
-NESTED_MODULES = {"api": f"{KFP_MODULE}/api",
-                  "kubernetes_platform": f"{KFP_MODULE}/kubernetes_platform"}
-# go.mod:3 says "go 1.26"; an older Go refuses the module (or, with GOTOOLCHAIN=auto, fetches
-# a newer toolchain first).
-GO_MINIMUM = (1, 26)
+KFP_VERSION = f"v0.0.0-{KFP_COMMIT_TIME}-{KFP_COMMIT[:12]}"
+# The nested modules our main imports; 2.0.5's go.mod requires them at pinned versions
+# (go.mod:33-34) where 2.17's replaces them with ./api and ./kubernetes_platform.
+NESTED_MODULES = (f"{KFP_MODULE}/api", f"{KFP_MODULE}/kubernetes_platform")
+# 2.0.5's go.mod says "go 1.13"; the release's own images build the backend with Go 1.20.4
+# (backend/Dockerfile:16), so 1.20 builds these packages. Tested here with Go 1.26.8.
+GO_MINIMUM = (1, 20)
 TOOLS_DIR = REPO_ROOT / ".cyclecast" / "tools"
 BINARY_ENV = "CYCLECAST_KFP_COMPILER"
 # Where our main goes inside the KFP tree: a package of the main module, so it may import the
@@ -71,9 +85,10 @@ INSTALL_HINT = (
     f"and cached under {TOOLS_DIR}"
 )
 
-# Our main. Every step is the API server's, cited at commit 4a3592cb.
-COMPILE_MAIN = r"""// Built by cyclecast's tests (tests/kfp_backend.py): what KFP's API server
-// does with a run whose pipeline spec is sent inline, up to the Workflow it would create.
+# Our main. Every step is the API server's, cited at commit c5658f09 (KFP 2.0.5).
+COMPILE_MAIN = r"""// Built by cyclecast's tests (tests/kfp_backend.py): what KFP 2.0.5's API
+// server does with a run whose pipeline spec is sent inline, up to the Workflow it would create
+// (backend/src/apiserver/resource/resource_manager.go:477-507 at commit c5658f09).
 package main
 
 import (
@@ -82,7 +97,6 @@ import (
 	"os"
 
 	"github.com/kubeflow/pipelines/api/v2alpha1/go/pipelinespec"
-	"github.com/kubeflow/pipelines/backend/src/apiserver/config/proxy"
 	"github.com/kubeflow/pipelines/backend/src/apiserver/model"
 	"github.com/kubeflow/pipelines/backend/src/apiserver/template"
 	"github.com/kubeflow/pipelines/backend/src/v2/expression"
@@ -105,32 +119,36 @@ func main() {
 	if *pipeline == "" {
 		fail("usage", fmt.Errorf("--pipeline is required"))
 	}
-	// apiserver/main.go:653; without it the driver template panics (argocompiler/container.go:210)
-	proxy.InitializeConfigWithEnv()
+	// No proxy config to initialize: 2.0.5's driver template takes no proxy settings
+	// (argocompiler/container.go:109-157), unlike 2.17's (container.go:210 there).
 	manifest, err := os.ReadFile(*pipeline)
 	if err != nil {
 		fail("read", err)
 	}
-	// resource/resource_manager.go:1942 (the API server's default template options)
-	tmpl, err := template.New(manifest, template.TemplateOptions{})
+	// resource/resource_manager.go:480 -> :1334, the run's inline manifest
+	tmpl, err := template.New(manifest)
 	if err != nil {
 		fail("template", err)
 	}
 	run := &model.Run{
+		UUID:        *runID,
 		DisplayName: *runName,
 		PipelineSpec: model.PipelineSpec{
-			PipelineSpecManifest: model.LargeText(manifest),
+			PipelineSpecManifest: string(manifest),
 			RuntimeConfig: model.RuntimeConfig{
-				Parameters:   model.LargeText(*parameters),
-				PipelineRoot: model.LargeText(*pipelineRoot),
+				Parameters:   *parameters,
+				PipelineRoot: *pipelineRoot,
 			},
 		},
 	}
-	// resource/resource_manager.go:665-673
-	spec, err := tmpl.RunWorkflow(run, template.RunWorkflowOptions{RunID: *runID, RunAt: 0})
+	// resource/resource_manager.go:499-503 (template/v2_template.go:262-314: the parameter
+	// checks at :330-415, then argocompiler.Compile at :288)
+	spec, err := tmpl.RunWorkflow(run, template.RunWorkflowOptions{RunId: *runID, RunAt: 0})
 	if err != nil {
 		fail("compile", err)
 	}
+	// resource/resource_manager.go:507 (Argo's validate.ValidateWorkflow,
+	// common/util/workflow.go:711-719)
 	if err := spec.Validate(false, false); err != nil {
 		fail("validate", err)
 	}
@@ -140,7 +158,7 @@ func main() {
 }
 
 // The driver's evaluation of a task's triggerPolicy.condition against the inputs it resolved
-// (driver/container.go:75-94, expression/expression.go:134-165); prints true or false.
+// (driver/driver.go:242-262, expression/expression.go:130-164); prints true or false.
 func evaluate(condition string, executorInputFile string) {
 	text, err := os.ReadFile(executorInputFile)
 	if err != nil {
@@ -256,14 +274,9 @@ def _build(go: str, target: Path) -> None:
         work = Path(tmp)
         _log(f"building KFP {KFP_RELEASE}'s backend compiler ({KFP_COMMIT[:12]}) with "
              f"{go}; this takes minutes on a cold Go cache")
-        modules = _download(go, work)
         src = work / "src"
-        _copy_writable(modules[KFP_MODULE], src)
-        _check_replaces(src / "go.mod")
-        for directory, module in NESTED_MODULES.items():
-            if (src / directory).exists():
-                raise KfpBuildError(f"{KFP_MODULE}'s module tree already has {directory}/")
-            _copy_writable(modules[module], src / directory)
+        _copy_writable(_download(go, work), src)
+        nested = nested_requirements((src / "go.mod").read_text())
         (src / MAIN_PACKAGE).mkdir(parents=True)
         (src / MAIN_PACKAGE / "main.go").write_text(COMPILE_MAIN)
         binary = work / BINARY_NAME
@@ -277,48 +290,51 @@ def _build(go: str, target: Path) -> None:
     (target.parent / "build.json").write_text(json.dumps({
         "release": KFP_RELEASE, "commit": KFP_COMMIT, "go": version.strip(),
         "seconds": round(time.monotonic() - started, 1),
-        "versions": {m: d.name.split("@", 1)[-1] for m, d in modules.items()},
+        "versions": {KFP_MODULE: KFP_VERSION, **nested},
     }, indent=2) + "\n")
     _log(f"built {target} in {time.monotonic() - started:.0f} s")
 
 
-def _download(go: str, work: Path) -> dict[str, Path]:
-    """``go mod download`` the three modules at the release commit; their extracted trees."""
-    wanted = [KFP_MODULE, *NESTED_MODULES.values()]
-    _log("go mod download " + " ".join(f"{m}@{KFP_COMMIT[:12]}" for m in wanted))
+def _download(go: str, work: Path) -> Path:
+    """``go mod download`` the main module at the release commit; its extracted tree."""
+    wanted = f"{KFP_MODULE}@{KFP_VERSION}"
+    _log(f"go mod download {wanted}")
     # Outside any module (an empty directory): a plain download into Go's module cache.
-    out = subprocess.run([go, "mod", "download", "-json", *(f"{m}@{KFP_COMMIT}" for m in wanted)],
+    out = subprocess.run([go, "mod", "download", "-json", wanted],
                          cwd=work, capture_output=True, text=True, check=False)
-    found: dict[str, Path] = {}
-    errors: list[str] = []
-    decoder = json.JSONDecoder()
-    text, pos = out.stdout, 0
-    while pos < len(text.rstrip()):
-        while text[pos].isspace():
-            pos += 1
-        info, pos = decoder.raw_decode(text, pos)
-        if info.get("Error"):
-            errors.append(info["Error"])
-        elif info.get("Dir"):
-            found[info["Path"]] = Path(info["Dir"])
-    missing = [m for m in wanted if m not in found]
-    if missing or out.returncode != 0:
+    try:
+        info = json.loads(out.stdout)
+    except json.JSONDecodeError:
+        info = {}
+    if out.returncode != 0 or info.get("Error") or not info.get("Dir"):
         proxy = subprocess.run([go, "env", "GOPROXY"], capture_output=True, text=True).stdout
         raise KfpBuildError(
-            f"cannot download {', '.join(missing) or 'the KFP modules'} at {KFP_COMMIT} (KFP "
-            f"{KFP_RELEASE}) through the Go module proxy (GOPROXY={proxy.strip()}):\n"
-            + "\n".join(errors or [out.stderr.strip()])
-            + f"\nWhere the proxy does not serve these versions, set ${BINARY_ENV} to a "
+            f"cannot download {wanted} (KFP {KFP_RELEASE}, commit {KFP_COMMIT}) through the Go "
+            f"module proxy (GOPROXY={proxy.strip()}):\n"
+            + (info.get("Error") or out.stderr.strip() or out.stdout.strip())
+            + f"\nWhere the proxy does not serve this version, set ${BINARY_ENV} to a "
             "binary this module built on a machine whose proxy does."
         )
+    return Path(info["Dir"])
+
+
+def nested_requirements(go_mod: str) -> dict[str, str]:
+    """The versions ``go.mod`` requires of the nested KFP modules our main imports.
+
+    2.0.5's go.mod requires them at pinned versions (go.mod:33-34), so ``go build`` fetches them
+    like any dependency. A go.mod that replaces them with local directories (2.17's layout) needs
+    them placed at the same commit first, which this build does not do: that is an error here.
+    """
+    found: dict[str, str] = {}
+    for module in NESTED_MODULES:
+        if re.search(rf"^\s*{re.escape(module)}\s*=>\s*\./", go_mod, re.M):
+            raise KfpBuildError(f"KFP {KFP_RELEASE}'s go.mod replaces {module} with a local "
+                                "directory; this build expects it required at a version")
+        match = re.search(rf"^\s*(?:require\s+)?{re.escape(module)}\s+(v\S+)", go_mod, re.M)
+        if not match:
+            raise KfpBuildError(f"KFP {KFP_RELEASE}'s go.mod does not require {module}")
+        found[module] = match.group(1)
     return found
-
-
-def _check_replaces(go_mod: Path) -> None:
-    text = go_mod.read_text()
-    for directory, module in NESTED_MODULES.items():
-        if not re.search(rf"^\s*{re.escape(module)}\s*=>\s*\./{directory}\s*$", text, re.M):
-            raise KfpBuildError(f"{go_mod} no longer replaces {module} with ./{directory}")
 
 
 def _copy_writable(source: Path, target: Path) -> None:

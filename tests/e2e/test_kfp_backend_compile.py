@@ -1,7 +1,11 @@
-"""KFP's own backend (release 2.17.0) turns `cyclecast compile`'s output into an Argo Workflow.
+"""KFP's own backend (release 2.0.5) turns `cyclecast compile`'s output into an Argo Workflow.
 
 The compiler is the API server's path for a run, built with Go from the Go module proxy and cached
-(tests/kfp_backend.py). Source lines cited are at commit 4a3592cb (KFP 2.17.0).
+(tests/kfp_backend.py). The target is KFP 2.17.0, but the Go module proxy here refuses its commit
+(403) and serves no release of the module newer than 2.0.5; 2.0.5's backend refuses resolver
+executors and any schema but 2.1.0 with the same code and words as 2.17's, and takes a run through
+the same steps (template, parameter checks, Argo compiler, Argo's validation). Source lines cited
+are at commit c5658f09 (KFP 2.0.5), with 2.17's (commit 4a3592cb) where they are known.
 """
 
 from __future__ import annotations
@@ -88,7 +92,8 @@ def test_every_compiled_spec_compiles_to_an_argo_workflow(
         which, compiled_spec, kfp_backend_compiler, run_parameters, tmp_path):  # noqa: F811
     spec_file = GOLDEN if which == "golden file" else compiled_spec
     # without --param, `cyclecast submit` sends no parameter values: the compiled defaults must
-    # do (apiserver/template/v2_template.go:471-473 refuses a required parameter without one)
+    # do (apiserver/template/v2_template.go:356-362 refuses a required parameter without one;
+    # :471-473 at 2.17)
     parameters = run_parameters if which.endswith("--param") else None
     workflow = compile_to_workflow(spec_file, tmp_path, parameters=parameters,
                                    compiler=kfp_backend_compiler)
@@ -117,17 +122,38 @@ def test_the_workflow_runs_each_pipeline_task_after_its_upstream_tasks(workflow,
         assert executor["template"] == "system-container-executor"
 
 
+def container_proto(container: dict):
+    """A PipelineContainerSpec: the annotation is protojson, which leaves out false and empty."""
+    from google.protobuf import json_format
+    from kfp.pipeline_spec import pipeline_spec_pb2
+
+    return json_format.ParseDict(
+        container, pipeline_spec_pb2.PipelineDeploymentConfig.PipelineContainerSpec())
+
+
 def test_the_workflow_runs_the_configured_image(workflow, compiled_spec):
     config = load_kubeflow_config()
-    # each component's container is a workflow parameter, "implementations-<hash>", that its
-    # driver reads (argocompiler/argo.go:355, 373-377)
-    containers = [json.loads(value) for key, value in workflow_parameters(workflow).items()
-                  if key.startswith("implementations-")]
-    executors = json.loads(compiled_spec.read_text())["pipelineSpec"]["deploymentSpec"]["executors"]
-    assert len(containers) == len(executors)
-    assert {c["image"] for c in containers} == {config.image}
-    assert sorted(json.dumps(c, sort_keys=True) for c in containers) == sorted(
-        json.dumps(e["container"], sort_keys=True) for e in executors.values())
+    spec = json.loads(compiled_spec.read_text())["pipelineSpec"]
+    executors = spec["deploymentSpec"]["executors"]
+    # each container component's container is a workflow annotation,
+    # "pipelines.kubeflow.org/implementations-<component>" (argocompiler/container.go:33-43,
+    # argo.go:187, 201-203); its task's driver reads it from there (dag.go:199-213, argo.go:245)
+    implementations = "pipelines.kubeflow.org/implementations-"
+    containers = {key[len(implementations):]: json.loads(value)
+                  for key, value in workflow["metadata"]["annotations"].items()
+                  if key.startswith(implementations)}
+    expected = {name: executors[component["executorLabel"]]["container"]
+                for name, component in spec["components"].items()
+                if "container" in executors.get(component.get("executorLabel", ""), {})}
+    assert set(containers) == set(expected)
+    assert {c["image"] for c in containers.values()} == {config.image}
+    for name, container in containers.items():
+        assert container_proto(container) == container_proto(expected[name]), name
+    root = dag(workflow)
+    for name, task in pipeline_tasks(compiled_spec).items():
+        component = task["componentRef"]["name"]
+        assert argument(root[f"{name}-driver"], "container") == \
+            f"{{{{workflow.annotations.{implementations}{component}}}}}", name
 
 
 def test_training_tasks_run_only_on_a_night_the_window_says_trains(workflow, compiled_spec):
@@ -193,26 +219,26 @@ def resolver_added(spec_file: Path, out: Path) -> Path:
     return out
 
 
-def test_the_backend_refuses_a_resolver_executor(
+def test_kfp_2_0_5_refuses_a_resolver_executor_as_2_17_does(
         compiled_spec, kfp_backend_compiler, run_parameters, tmp_path):  # noqa: F811
     spec_file = resolver_added(compiled_spec, tmp_path / "with_resolver.json")
     # The visitor reaches a task's component before its DAG, so the refusal is
-    # backend/src/v2/compiler/visitor.go:134 ("non-container and non-importer executor not
-    # implemented"); argocompiler/dag.go:348-349 ("resolver executors not implemented") would
-    # say the same for the task, were it reached.
+    # backend/src/v2/compiler/visitor.go:128 ("non-container and non-importer executor not
+    # implemented"; :134 at 2.17); argocompiler/dag.go:250 ("resolver executors not
+    # implemented"; :348-349 at 2.17) would say the same for the task, were it reached.
     with pytest.raises(KfpCompileError, match=r'executor\(label="latest_pushed_model_resolver_'
                        r'executor"\): non-container and non-importer executor not implemented'):
         compile_to_workflow(spec_file, tmp_path / "out", parameters=run_parameters,
                             compiler=kfp_backend_compiler)
 
 
-def test_the_backend_refuses_any_schema_but_2_1_0(
+def test_kfp_2_0_5_refuses_any_schema_but_2_1_0_as_2_17_does(
         compiled_spec, kfp_backend_compiler, run_parameters, tmp_path):  # noqa: F811
     doc = json.loads(compiled_spec.read_text())
     old = copy.deepcopy(doc)
     old["pipelineSpec"]["schemaVersion"] = "2.0.0"
     (tmp_path / "old.json").write_text(json.dumps(old))
-    # apiserver/template/v2_template.go:230-231
+    # apiserver/template/v2_template.go:165-166 (:230-231 at 2.17), the same words
     with pytest.raises(KfpCompileError, match="KFP only supports schema version 2.1.0, but the "
                        "pipeline spec has version 2.0.0"):
         compile_to_workflow(tmp_path / "old.json", tmp_path / "out", parameters=run_parameters,
@@ -222,5 +248,5 @@ def test_the_backend_refuses_any_schema_but_2_1_0(
 def test_without_go_the_build_fails_saying_how_to_install_it(monkeypatch, tmp_path):
     monkeypatch.delenv(BINARY_ENV, raising=False)
     monkeypatch.setenv("PATH", str(tmp_path))  # no `go` here
-    with pytest.raises(KfpBuildError, match=r"Go is not installed: install Go >= 1\.26"):
+    with pytest.raises(KfpBuildError, match=r"Go is not installed: install Go >= 1\.20"):
         kfp_compiler(tmp_path / "tools")
