@@ -67,7 +67,7 @@ def test_two_nights_on_one_pipeline_root_the_second_compares_with_the_first_nigh
     assert scored["scored"] == 0 and scored["not_scored"] > 0
     assert first.outputs["DriftGate"]["report"]["metadata"]["status"] == "not_checked"
     blessing = first.outputs["Evaluator"]["blessing"]["metadata"]
-    assert blessing["blessed"] == 1 and "baseline_model_uri" not in blessing  # the first night
+    assert blessing["blessed"] == 1 and "baseline_model" not in blessing  # the first night
     assert first.outputs["Pusher"]["pushed_model"]["metadata"]["pushed"] == 1
     versions = [v for v in (tmp_path / "serving" / "cyclecast").iterdir() if v.name.isdigit()]
     assert len(versions) == 1 and (versions[0] / "saved_model.pb").is_file()
@@ -84,8 +84,8 @@ def test_two_nights_on_one_pipeline_root_the_second_compares_with_the_first_nigh
         second_night)
     # the Evaluator's baseline is the first night's Trainer model (not the Pusher's copy)
     blessing = second.outputs["Evaluator"]["blessing"]["metadata"]
-    assert blessing["baseline_model_uri"] == first_model
-    assert blessing["current_model_uri"] == second.outputs["Trainer"]["model"]["uri"] != first_model
+    assert blessing["baseline_model"] == first_model  # TFX names the URI "baseline_model"
+    assert blessing["current_model"] == second.outputs["Trainer"]["model"]["uri"] != first_model
     # and tonight's answers come from the model the first night pushed
     scored = second.outputs["NightlyPredictions"]["predictions"]["metadata"]
     assert scored["model_version"] == versions[0].name and scored["scored"] > 0

@@ -175,6 +175,6 @@ def test_drift_stops_the_run_the_override_trains_and_the_next_night_compares_wit
     following = allowed.with_changes(night="2026-02-21")
     next_summary = summarize_run(cfg.metadata_path, cfg.pipeline_name, run_local(following))
     blessings = store.get_artifacts_by_type("ModelBlessing")
-    assert len(blessings) == 2 and "baseline_model_uri" not in blessings[0].custom_properties
-    assert blessings[1].custom_properties["baseline_model_uri"].string_value == first_model.uri
+    assert len(blessings) == 2 and "baseline_model" not in blessings[0].custom_properties
+    assert blessings[1].custom_properties["baseline_model"].string_value == first_model.uri
     assert next_summary.baseline and next_summary.data["last_night"] == "2026-02-21"
