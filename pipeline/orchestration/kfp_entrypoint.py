@@ -31,6 +31,8 @@ What it adapts:
   and the output metadata file gets the launcher's URIs back, since the launcher merges each output
   by its key and takes a non-empty URI from the file (v2/component/launcher_v2.go:804-807,
   1188-1191) before uploading and recording it (launcher_v2.go:811-848).
+* Artifact ids. TFX names the blessing's model ids after the ExecutorInput's artifacts only; an
+  id from elsewhere keeps its number (see :func:`_name_unknown_ids`).
 * Exit. After TFX's ``main`` returns and the output metadata file exists, stdout and stderr are
   flushed and the process ends with ``os._exit``: nothing runs at interpreter shutdown, where TFX's
   Beam and TensorFlow threads can crash a finished task. The launcher fails the task on a non-zero
@@ -322,6 +324,26 @@ def configure_s3(environ: MutableMapping[str, str] = os.environ) -> dict[str, st
     return values
 
 
+def _name_unknown_ids(utils: Any) -> None:
+    """Let TFX name an artifact id it has not seen in this ExecutorInput by the id itself.
+
+    After an Evaluator ran, TFX's entrypoint renames the blessing's ``current_model_id`` and
+    ``baseline_model_id`` from TFX's int ids back to the runtime artifact names
+    (``refactor_model_blessing``), looking each id up among the ExecutorInput's artifacts only; a
+    baseline the executor found elsewhere (cyclecast's Evaluator takes it from the push record)
+    raised ``KeyError`` after the blessing was written, failing every night after the first.
+    """
+    original = utils._get_full_name
+    if getattr(original, "_kfp_entrypoint", False):
+        return
+
+    def full_name(artifact_id: int, name_from_id: Mapping[int, str]) -> str:
+        return name_from_id.get(artifact_id, str(artifact_id))
+
+    full_name._kfp_entrypoint = True  # type: ignore[attr-defined]
+    utils._get_full_name = full_name
+
+
 def run(argv: Sequence[str]) -> int:
     """Adapt the ExecutorInput in ``argv`` (arguments without the program), run TFX, return a code.
 
@@ -347,8 +369,10 @@ def run(argv: Sequence[str]) -> int:
     output_file = prepared.get("outputs", {}).get("outputFile", "")
 
     from absl import app
+    from tfx.orchestration.kubeflow.v2.container import kubeflow_v2_entrypoint_utils as utils
     from tfx.orchestration.kubeflow.v2.container import kubeflow_v2_run_executor as tfx_entry
 
+    _name_unknown_ids(utils)
     try:
         app.run(tfx_entry.main, argv=[sys.argv[0], *args], flags_parser=tfx_entry._parse_flags)
     except SystemExit as stop:  # absl's app.run always ends in sys.exit

@@ -265,14 +265,17 @@ def __getattr__(name: str):
     import atexit
 
     import tensorflow as tf
-    from tfx.dsl.components.base import base_executor
+    from tfx.components.evaluator import executor as evaluator
 
-    class RecordingExecutor(base_executor.BaseExecutor):
-        """Records what TFX handed it, marks its output, and crashes at interpreter shutdown."""
+    class RecordingExecutor(evaluator.Executor):
+        """Records what TFX handed it, writes a blessing, and crashes at interpreter shutdown.
+
+        An Evaluator to TFX's entrypoint, which renames the blessing's model ids afterwards.
+        """
 
         def Do(self, input_dict, output_dict, exec_properties):  # noqa: N802 (TFX's name)
             atexit.register(os.abort)  # as TFX's threads can: only os._exit avoids it
-            model = output_dict["model"][0]
+            model = output_dict["blessing"][0]
             os.makedirs(model.uri, exist_ok=True)
             seen = {
                 "inputs": {
@@ -286,8 +289,11 @@ def __getattr__(name: str):
             with open(os.path.join(model.uri, "seen.json"), "w") as f:
                 json.dump(seen, f)
             model.set_int_custom_property("train", 1)
+            model.set_int_custom_property("current_model_id", input_dict["examples"][0].id)
+            model.set_int_custom_property("baseline_model_id", 12345)  # not in this input
 
     RecordingExecutor.__module__ = __name__
+    RecordingExecutor.__qualname__ = "RecordingExecutor"
     return RecordingExecutor
 
 
@@ -309,7 +315,7 @@ def test_a_tfx_executor_runs_through_the_entrypoint_under_the_backend_stand_in(t
             },
         },
         "outputDefinitions": {
-            "artifacts": {"model": {"artifactType": {"schemaTitle": "tfx.Model"}}}
+            "artifacts": {"blessing": {"artifactType": {"schemaTitle": "tfx.ModelBlessing"}}}
         },
     }
     tfx_container = {
@@ -391,13 +397,16 @@ def test_a_tfx_executor_runs_through_the_entrypoint_under_the_backend_stand_in(t
     # exit 0 although the executor registered an abort for interpreter shutdown; the stand-in
     # read the output metadata file back
     assert result.order == ["examples_importer", "Record"]
-    model = result.outputs["Record"]["model"]
+    model = result.outputs["Record"]["blessing"]
     assert model["metadata"]["train"] == 1.0
+    # the model ids as runtime artifact names: the input's MLMD id, and an unknown id kept
+    assert model["metadata"]["current_model_id"] == "1"
+    assert model["metadata"]["baseline_model_id"] == "12345"
     seen = json.loads(Path(model["uri"], "seen.json").read_text())
     assert seen == {
         # the empty instanceSchema became tfx.Examples; minio:// became s3://
         "inputs": {"examples": [["Examples", "s3://mlpipeline/v2/artifacts/examples"]]},
-        "outputs": ["model"],  # no executor-logs
+        "outputs": ["blessing"],  # no executor-logs
         # parameterValues, cast by the inputs spec TFX's compiler adds under schema 2.1.0
         "exec": {"steps": ["int", 50], "run_fn": ["str", "m.run_fn"]},
         "s3_registered": True,
