@@ -449,9 +449,12 @@ def run_spec_locally(
 ) -> LocalExecution:
     """Run the compiled spec under the pipeline root ``work_dir`` as the 2.17 backend would.
 
-    ``parameters`` override the run-time parameter values; ``env`` is added to every task's
-    environment. Each run writes under ``<work_dir>/<pipeline name>/<run_id>/`` (``run_id``
-    defaults to a new UUID, as KFP's), so runs can share one root. Raises ``SpecRefused`` before
+    ``spec_path`` is a PipelineJob file (KubeflowV2DagRunner's output) or the bare PipelineSpec
+    the API server takes; a job file's ``runtimeConfig.parameterValues`` stand for the run's own
+    (the API server takes them, and the pipeline root, from the run: template.go:166-181).
+    ``parameters`` override them; ``env`` is added to every task's environment. Each run writes
+    under ``<work_dir>/<pipeline name>/<run_id>/`` (``run_id`` defaults to a new UUID, as KFP's),
+    so runs can share one root. Raises ``SpecRefused`` before
     anything runs when the backend would refuse the spec, and ``TaskFailed`` on the first task
     that fails.
     """
