@@ -289,6 +289,9 @@ def s3_environment(environ: Mapping[str, str]) -> dict[str, str]:
     region = environ.get("AWS_REGION") or environ.get("AWS_DEFAULT_REGION") or DEFAULT_REGION
     return {
         S3_ENDPOINT: endpoint,
+        # boto3 (Beam's S3 file system) when no pipeline options name one: Beam file operations
+        # an executor makes before or outside a Beam pipeline (the span store's index entries)
+        "AWS_ENDPOINT_URL_S3": endpoint,
         "S3_USE_HTTPS": use_https,
         "S3_VERIFY_SSL": environ.get("S3_VERIFY_SSL", "0"),
         "AWS_REGION": region,

@@ -232,6 +232,7 @@ def test_s3_needs_an_endpoint_and_credentials_and_gets_an_http_scheme():
     credentials = {"AWS_ACCESS_KEY_ID": "k", "AWS_SECRET_ACCESS_KEY": "s"}
     assert s3_environment({"S3_ENDPOINT": "seaweedfs.kubeflow:9000", **credentials}) == {
         "S3_ENDPOINT": "http://seaweedfs.kubeflow:9000",
+        "AWS_ENDPOINT_URL_S3": "http://seaweedfs.kubeflow:9000",
         "S3_USE_HTTPS": "0",
         "S3_VERIFY_SSL": "0",
         "AWS_REGION": "us-east-1",
