@@ -43,7 +43,7 @@ def test_a_copy_of_the_tree_has_the_repositorys_fingerprints(tree):
     assert code_fingerprints(tree) == code_fingerprints()
     assert set(code_fingerprints()) == set(COMPONENT_CODE) == {
         "NightlyFeatureGen", "Transform", "Trainer", "AnomalyGate", "DriftGate", "CalendarBaseline",
-        "TrainingWindow", "NightlyPredictions", "Tuner"}
+        "TrainingWindow", "NightlyPredictions", "Tuner", "Evaluator", "Pusher"}
 
 
 # The feature job's Beam code (the drift gate reads only the quarantine's layout, not the job).
@@ -68,7 +68,8 @@ IN_COMPONENTS = set(COMPONENT_CODE) - {"Transform"}
         ("components/nightly_features/sorted_shards.py", FEATURES | {"NightlyPredictions"}),
         # the artifact classes: components/__init__.py imports them lazily
         ("components/artifacts.py", IN_COMPONENTS),
-        ("transforms/features.py", set(COMPONENT_CODE) - {"AnomalyGate"}),
+        # (the Evaluator and the Pusher run TFX's executors plus the push records: not features)
+        ("transforms/features.py", set(COMPONENT_CODE) - {"AnomalyGate", "Evaluator", "Pusher"}),
         # the quarantine's file names: written by the feature job, read through the span store
         ("components/quarantine_layout.py", SPAN_STORE_READERS),
         # the span store: the feature job writes it, the gate, the window and the scoring read it
@@ -79,6 +80,8 @@ IN_COMPONENTS = set(COMPONENT_CODE) - {"Transform"}
         # a python-function component's helper: its cache key holds no code of its own
         ("components/calendar_rule.py", {"CalendarBaseline"}),
         ("components/anomaly_gate.py", {"AnomalyGate"}),
+        # the push records: the Pusher writes them, the Evaluator finds its baseline in them
+        ("components/push_records.py", {"Evaluator", "Pusher"}),
         # the CLI's feature job and the generator: no component runs them
         ("components/nightly_features/job.py", set()),
         ("synthetic/generate.py", set()),
