@@ -2,7 +2,7 @@
 
 Which release, and why: the target is KFP 2.17.0 (commit 4a3592cb), but this machine's Go module
 proxy refuses that commit for all three KFP modules (403 "This module version is not available"),
-and the newest release it serves is 2.0.5 (``KFP_RELEASE``/``KFP_COMMIT`` below). 2.0.5's backend
+and it serves the release commit of 2.0.5 (``KFP_RELEASE``/``KFP_COMMIT`` below). 2.0.5's backend
 refuses what the issue cares about exactly as 2.17's does, in the same words: any pipeline schema
 but 2.1.0 (``backend/src/apiserver/template/v2_template.go:165-166`` at 2.0.5, ``:230-231`` at
 2.17) and resolver executors (``backend/src/v2/compiler/visitor.go:128`` at 2.0.5, ``:134`` at
