@@ -4,7 +4,8 @@ A stand-in for Kubeflow Pipelines' open-source backend at 2.17.0 (kubeflow/pipel
 4a3592cb2dd0a91a4652ab93893ec8beda1f3158; paths below are under ``backend/src/``), not for what
 TFX's Vertex-era entrypoint hopes to receive. It
 
-* refuses what the API server and the Argo compiler refuse, naming the task: a ``schemaVersion``
+* refuses what the API server and the Argo compiler refuse, naming the task (the checks are in
+  ``kfp_admission``): a ``schemaVersion``
   other than 2.1.0 (apiserver/template/v2_template.go:230-231, the constant at
   apiserver/template/template.go:51), an empty pipeline name (v2_template.go:233-234), resolver
   executors (v2/compiler/argocompiler/dag.go:348-349), a ``triggerPolicy.condition`` on an
@@ -58,17 +59,21 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, TextIO
 
-SCHEMA_VERSION = "2.1.0"
+from pipeline.orchestration.kfp_admission import (
+    SpecRefused,
+    check_spec,
+    components_and_executors,
+    constant_string,
+    pipeline_parameters,
+    producers,
+)
+
 EXECUTOR_LOGS = "executor-logs"
 RETRY_INDEX = "0"  # the first attempt (launcher_v2.go:591-593)
 
 
 class TaskFailed(RuntimeError):
     """A task failed (its command exited non-zero, or the driver could not resolve it)."""
-
-
-class SpecRefused(ValueError):
-    """The open-source backend would refuse this spec or run; the message names the task."""
 
 
 @dataclass
@@ -89,25 +94,13 @@ class LocalExecution:
     executor_inputs: dict[str, dict] = field(default_factory=dict)
 
 
-def _producers(task: dict) -> set[str]:
-    producers = set(task.get("dependentTasks", []))
-    inputs = task.get("inputs", {})
-    for ref in inputs.get("artifacts", {}).values():
-        if "taskOutputArtifact" in ref:
-            producers.add(ref["taskOutputArtifact"]["producerTask"])
-    for ref in inputs.get("parameters", {}).values():
-        if "taskOutputParameter" in ref:
-            producers.add(ref["taskOutputParameter"]["producerTask"])
-    return producers
-
-
 def task_order(tasks: dict) -> list[str]:
     """Tasks in an order where every task comes after the tasks it depends on.
 
     Dependencies are ``dependentTasks`` plus the producers of its inputs, as the Argo compiler
     adds them (dag.go:659-700).
     """
-    deps = {name: _producers(task) for name, task in tasks.items()}
+    deps = {name: producers(task) for name, task in tasks.items()}
     order: list[str] = []
     while deps:
         ready = sorted(n for n, d in deps.items() if d <= set(order))
@@ -151,94 +144,7 @@ def condition_holds(condition: str, inputs_artifacts: dict) -> bool:
 # --- what the API server and the Argo compiler refuse -----------------------------------------
 
 
-def _components_and_executors(spec: dict) -> tuple[dict, dict]:
-    return spec.get("components", {}), spec.get("deploymentSpec", {}).get("executors", {})
-
-
-def check_spec(spec: dict) -> None:
-    """Raise ``SpecRefused`` for what the 2.17 API server or Argo compiler would refuse."""
-    version = spec.get("schemaVersion", "")
-    if version != SCHEMA_VERSION:
-        raise SpecRefused(  # apiserver/template/v2_template.go:230-231
-            f"KFP only supports schema version {SCHEMA_VERSION}, but the pipeline spec has "
-            f"version {version or '(none)'}"
-        )
-    if not spec.get("pipelineInfo", {}).get("name"):
-        raise SpecRefused("invalid v2 pipeline spec: name is empty")  # v2_template.go:233-234
-    components, executors = _components_and_executors(spec)
-    tasks = spec.get("root", {}).get("dag", {}).get("tasks", {})
-    for name, task in tasks.items():
-        for producer in _producers(task):
-            if producer not in tasks:  # dag.go:659-667
-                raise SpecRefused(f"task {name}: unknown producer task {producer!r} in DAG")
-        component = components.get(task.get("componentRef", {}).get("name", ""))
-        if component is None:
-            raise SpecRefused(f"task {name}: component spec not found")  # dag.go:231-232
-        if "dag" in component:
-            raise NotImplementedError(f"task {name}: nested DAGs are not run by this stand-in")
-        if "artifactIterator" in task:  # dag.go:68-69
-            raise SpecRefused(f"task {name}: artifact iterator not implemented yet")
-        if "parameterIterator" in task:
-            raise NotImplementedError(f"task {name}: iterators are not run by this stand-in")
-        label = component.get("executorLabel", "")
-        if label not in executors:  # dag.go:283-285
-            raise SpecRefused(f"task {name}: executor with label {label!r} not found")
-        executor = executors[label]
-        if "resolver" in executor:  # dag.go:348-349
-            raise SpecRefused(f"task {name}: resolver executors not implemented")
-        if "customJob" in executor:  # dag.go:350-351
-            raise SpecRefused(
-                f"task {name}: custom job executors is Google Cloud only, it's not supported"
-            )
-        if "importer" in executor:
-            if task.get("triggerPolicy", {}).get("condition"):  # dag.go:338-341
-                raise SpecRefused(
-                    f"task {name}: triggerPolicy.condition on importer task is not supported"
-                )
-            uri = executor["importer"].get("artifactUri", {})
-            if "constant" in uri and not _constant_string(uri["constant"]):
-                raise SpecRefused(  # importer_launcher.go:207-212
-                    f"task {name}: importer has an empty Artifact URI constant value"
-                )
-            if not uri.get("constant") and not uri.get("runtimeParameter"):
-                raise SpecRefused(f"task {name}: importer artifact uri not provided")  # :239-240
-            outputs = component.get("outputDefinitions", {}).get("artifacts", {})
-            if len(outputs) != 1:  # importer_launcher.go:343-353
-                raise SpecRefused(f"task {name}: an importer must have exactly one output artifact")
-        elif "container" not in executor:
-            raise SpecRefused(f"task {name}: unknown executor spec type {sorted(executor)}")
-        strategy = task.get("triggerPolicy", {}).get("strategy", "")
-        if strategy == "ALL_UPSTREAM_TASKS_COMPLETED":
-            raise NotImplementedError(f"task {name}: exit handlers are not run by this stand-in")
-
-
-def _constant_string(value: Any) -> str:
-    # ValueOrRuntimeParameter.constant is a google.protobuf.Value: plain JSON in a spec file
-    return value if isinstance(value, str) else ""
-
-
 # --- parameters -------------------------------------------------------------------------------
-
-
-def pipeline_parameters(spec: dict, runtime: dict) -> dict[str, Any]:
-    """The root DAG's parameters: the run's values, defaults filled as the Argo compiler does.
-
-    A parameter without a value takes its ``defaultValue``, or null when optional
-    (argocompiler/argo.go:96-106); one with neither is refused, as the API server refuses the run
-    (v2_template.go validatePipelineJobInputs).
-    """
-    values = dict(runtime)
-    definitions = spec.get("root", {}).get("inputDefinitions", {}).get("parameters", {})
-    for name, definition in definitions.items():
-        if name in values:
-            continue
-        if "defaultValue" in definition:
-            values[name] = definition["defaultValue"]
-        elif definition.get("isOptional"):
-            values[name] = None
-        else:
-            raise SpecRefused(f"pipeline requiring input has no parameter(s) provided: {name}")
-    return values
 
 
 def _text(value: Any) -> str:
@@ -465,7 +371,7 @@ def run_spec_locally(
     run_id = run_id or str(uuid.uuid4())
     root = Path(work_dir).absolute()
     run_root = f"{root}/{pipeline_name}/{run_id}"  # client.go:420
-    components, executors = _components_and_executors(spec)
+    components, executors = components_and_executors(spec)
     tasks = spec["root"]["dag"]["tasks"]
     store = _Store(root)
     produced_parameters: dict[str, dict] = {}
@@ -474,7 +380,7 @@ def run_spec_locally(
     order = task_order(tasks)
     for n, name in enumerate(order):
         task = tasks[name]
-        if not _producers(task) <= succeeded:  # Argo: depends "<task>.Succeeded" (dag.go:713-726)
+        if not producers(task) <= succeeded:  # Argo: depends "<task>.Succeeded" (dag.go:713-726)
             result.skipped.append(name)
             continue
         component = components[task["componentRef"]["name"]]
@@ -638,7 +544,7 @@ def _import(
     """
     source = importer.get("artifactUri", {})
     if "constant" in source:
-        uri = _constant_string(source["constant"])
+        uri = constant_string(source["constant"])
     else:
         parameter = source["runtimeParameter"]
         task_input = task.get("inputs", {}).get("parameters", {}).get(parameter)

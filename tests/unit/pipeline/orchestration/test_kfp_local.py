@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from pipeline.orchestration.kfp_admission import SpecRefused
 from pipeline.orchestration.kfp_local import (
-    SpecRefused,
     TaskFailed,
     condition_holds,
     run_spec_locally,
