@@ -18,7 +18,14 @@ SUMMARY_FILE = "summary.json"
 
 
 def published_predictions(predictions_root: str, night: str) -> tuple[dict, list[dict]]:
-    """The summary and the predictions NightlyPredictions published for ``night``."""
+    """The summary and the predictions NightlyPredictions published for ``night``.
+
+    ``night`` must be a date (``YYYY-MM-DD``): anything else raises ``ValueError`` before it
+    becomes part of a path (``../elsewhere`` would read outside the predictions folder).
+    """
+    from components.spans.dates import parse_night
+
+    parse_night(night)
     folder = f"{str(predictions_root).rstrip('/')}/{night}"
     summary = read_bytes(f"{folder}/{SUMMARY_FILE}")
     if summary is None:

@@ -129,13 +129,16 @@ class FileReject:
     - ``corrupt_file``: not gzip, a failed CRC or a damaged deflate stream, or not UTF-8 text.
     - ``bad_header``: the first line is not ``HEADER_LINE``.
     - ``bad_path``: the path is not ``nights/<YYYY-MM-DD>/<user_id>.csv.gz``.
+    - ``not_a_file``: the name is a raw file's, but what it names is a directory or a symbolic
+      link whose target does not exist (only a local file system has either).
     """
 
     TRUNCATED = "truncated_file"
     CORRUPT = "corrupt_file"
     BAD_HEADER = "bad_header"
     BAD_PATH = "bad_path"
-    ALL = (TRUNCATED, CORRUPT, BAD_HEADER, BAD_PATH)
+    NOT_A_FILE = "not_a_file"
+    ALL = (TRUNCATED, CORRUPT, BAD_HEADER, BAD_PATH, NOT_A_FILE)
 
 
 @dataclass(frozen=True)

@@ -12,14 +12,16 @@ scale.
 from __future__ import annotations
 
 import datetime as dt
+import glob
 import hashlib
 import json
+import os
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import apache_beam as beam
-from apache_beam.io import fileio
-from apache_beam.io.fileio import EmptyMatchTreatment
-from apache_beam.io.filesystem import CompressionTypes
+from apache_beam import coders
+from apache_beam.io.filesystem import CompressionTypes, FileMetadata
 from apache_beam.io.filesystems import FileSystems
 
 from components.nightly_features.prediction_request import serialize_request, stored_history
@@ -28,6 +30,7 @@ from components.nightly_features.records import (
     NightOutcome,
     parse_cycle_line,
     process_raw_file,
+    unreadable_outcome,
 )
 from components.nightly_features.selection import NightSelection
 from components.nightly_features.user_history import (
@@ -46,6 +49,7 @@ from components.quarantine_layout import (
 )
 from transforms import features as fc
 from transforms import raw_format as rf
+from transforms.raw_format import UnreadableFile
 
 NAMESPACE = "cyclecast"
 DEFAULT_SPLITS: dict[str, int] = {"train": 14, "eval": 3, "test": 3}
@@ -88,10 +92,15 @@ class _ProcessNightFn(beam.DoFn):
         cfg = self._config
         rel = _rel_path(metadata.path, cfg.input_root)
         try:
+            what = not_a_file(metadata.path)
+            if what:
+                raise UnreadableFile(rf.FileReject.NOT_A_FILE, f"{what}, not a file")
             with FileSystems.open(
                 metadata.path, compression_type=CompressionTypes.UNCOMPRESSED
             ) as f:
                 data = f.read()
+        except UnreadableFile as e:  # named like an upload, but no file: an invalid night
+            data, outcome = b"", unreadable_outcome(rel, e.reason, e.detail)
         except OSError as e:  # a file that vanished or can't be opened is rejected, not fatal
             data = b""
             outcome = NightOutcome(
@@ -160,18 +169,49 @@ class _ProcessNightFn(beam.DoFn):
             yield user_key, outcome
 
 
+def not_a_file(path: str) -> str | None:
+    """What a local path named like a raw file is when it is no file, else None.
+
+    A directory, or a symbolic link whose target is gone; an object store has neither.
+    """
+    if "://" in path:
+        return None
+    if os.path.isdir(path):
+        return "a directory"
+    if os.path.islink(path) and not os.path.exists(path):
+        return "a symbolic link whose target does not exist"
+    return None
+
+
+def match_raw_entries(pattern: str) -> Iterator[FileMetadata]:
+    """Every entry a raw-file pattern matches, so each gets its ledger line.
+
+    Beam's match lists the files; on a local file system it skips what matches the name but is
+    no file (a directory, a broken symbolic link), so those are added here, to be recorded as
+    ``not_a_file`` (``not_a_file`` tells them apart when they are processed).
+    """
+    matched = FileSystems.match([pattern])[0].metadata_list
+    yield from matched
+    if "://" in pattern:
+        return
+    for path in sorted(glob.glob(pattern)):
+        if not_a_file(path):
+            yield FileMetadata(path, 0)
+
+
 class _ParseCycleFn(beam.DoFn):
     def __init__(self, salt: bytes):
         self._salt = salt
 
-    def process(self, line: str):
+    def process(self, line: bytes):
         if not line.strip():
             return
         try:
             row = parse_cycle_line(line)
         except BadCycleRow as e:
             beam.metrics.Metrics.counter(NAMESPACE, "cycle_rows_rejected").inc()
-            user, _, rest = line.partition(",")
+            text = line.decode("utf-8", errors="backslashreplace")  # a bad byte shown as \xNN
+            user, _, rest = text.partition(",")
             user = user.strip()
             key = pseudonymise(user, self._salt) if rf.USER_ID_PATTERN.match(user) else None
             yield beam.pvalue.TaggedOutput(
@@ -293,7 +333,7 @@ class RawRecordingsToExamples(beam.PTransform):
         nights = (
             pbegin
             | "RawPatterns" >> beam.Create([f"{root}/{p}" for p in cfg.selection.raw_patterns()])
-            | "MatchRaw" >> fileio.MatchAll(EmptyMatchTreatment.ALLOW)
+            | "MatchRaw" >> beam.FlatMap(match_raw_entries)
             | "Reshuffle" >> beam.Reshuffle()
             | "ProcessNights"
             >> beam.ParDo(_ProcessNightFn(cfg)).with_outputs(
@@ -302,7 +342,10 @@ class RawRecordingsToExamples(beam.PTransform):
         )
         cycles = (
             pbegin
-            | "ReadCycles" >> beam.io.ReadFromText(f"{root}/{rf.CYCLES_FILE}", skip_header_lines=1)
+            | "ReadCycles"
+            >> beam.io.ReadFromText(  # as bytes: a non-UTF-8 line is quarantined by ParseCycles
+                f"{root}/{rf.CYCLES_FILE}", skip_header_lines=1, coder=coders.BytesCoder()
+            )
             | "ParseCycles"
             >> beam.ParDo(_ParseCycleFn(cfg.salt)).with_outputs(REJECTED_CYCLES, main="cycles")
         )

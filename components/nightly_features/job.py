@@ -37,12 +37,71 @@ def check_input_root(input_root: str) -> None:
     cycles = root / rf.CYCLES_FILE
     if not cycles.is_file():
         raise InputError(f"{cycles} is missing: the cycle log is needed to label nights")
-    with cycles.open() as f:
-        header = f.readline().strip()
+    with cycles.open("rb") as f:  # bytes: a bad byte further on is one bad line, not this
+        first = f.readline().strip()
+    header = first.decode("utf-8", errors="backslashreplace")
     if header != ",".join(rf.CYCLES_COLUMNS):
-        raise InputError(f"{cycles} header is {header!r}, expected {','.join(rf.CYCLES_COLUMNS)!r}")
+        raise InputError(
+            f"{cycles} line 1 (the header) is {header!r}, expected {','.join(rf.CYCLES_COLUMNS)!r}"
+        )
     if not any((root / rf.NIGHTS_DIR).glob(f"*/*{rf.RAW_SUFFIX}")):
         raise InputError(f"no raw files under {root / rf.NIGHTS_DIR}/<date>/<user>{rf.RAW_SUFFIX}")
+
+
+OUTPUT_SUBDIRS = (EXAMPLES_SUBDIR, QUARANTINE_SUBDIR)  # all the job writes under its output
+
+
+def prepare_output_root(out_dir: str) -> list[str]:
+    """Make ``out_dir`` ready to hold exactly one run's output; return the entries cleared.
+
+    A missing or empty directory is ready. An earlier output of this job (finished or not)
+    holds nothing but ``examples/`` and ``quarantine/``: those are deleted, so no shard of the
+    earlier run stays beside the new ones. Anything else raises ``InputError`` and nothing is
+    deleted: a file at ``out_dir``, or a directory holding anything the job does not write.
+    """
+    out = out_dir.rstrip("/")
+    if "://" in out:
+        return _clear_remote_output(out)
+    root = Path(out)
+    if root.exists() and not root.is_dir():
+        raise InputError(
+            f"output {root} is a file; give a directory (the job writes examples/ and "
+            "quarantine/ in it)"
+        )
+    entries = sorted(root.iterdir()) if root.is_dir() else []
+    foreign = [e.name for e in entries if e.name not in OUTPUT_SUBDIRS or not _real_dir(e)]
+    if foreign:
+        raise InputError(_not_an_output(out, foreign))
+    import shutil
+
+    for entry in entries:
+        shutil.rmtree(entry)
+    return [str(e) for e in entries]
+
+
+def _real_dir(path: Path) -> bool:
+    return path.is_dir() and not path.is_symlink()
+
+
+def _not_an_output(out: str, foreign: list[str]) -> str:
+    shown = ", ".join(foreign[:5]) + (f" and {len(foreign) - 5} more" if len(foreign) > 5 else "")
+    return (
+        f"output {out} holds {shown}, which the feature job does not write: give a new or "
+        f"empty directory, or one holding only an earlier output ({', '.join(OUTPUT_SUBDIRS)})"
+    )
+
+
+def _clear_remote_output(out: str) -> list[str]:
+    """``prepare_output_root`` on an object store (no directories: the objects under ``out/``)."""
+    from apache_beam.io.filesystems import FileSystems
+
+    found = [m.path for m in FileSystems.match([f"{out}/**"])[0].metadata_list]
+    foreign = sorted({p[len(out) + 1 :].split("/")[0] for p in found} - set(OUTPUT_SUBDIRS))
+    if foreign:
+        raise InputError(_not_an_output(out, foreign))
+    if found:
+        FileSystems.delete(found)
+    return found
 
 
 def run_feature_job(
@@ -52,7 +111,10 @@ def run_feature_job(
     beam_args: list[str],
     split_buckets: dict[str, int] | None = None,
 ) -> dict:
-    """Run the job to completion and return its summary (also written to the quarantine)."""
+    """Run the job to completion and return its summary (also written to the quarantine).
+
+    ``out_dir`` ends up holding exactly this run's files (``prepare_output_root``).
+    """
     import apache_beam as beam
     from apache_beam.options.pipeline_options import PipelineOptions
 
@@ -65,6 +127,7 @@ def run_feature_job(
     from components.quarantine_layout import SUMMARY_FILE
 
     check_input_root(input_root)
+    prepare_output_root(out_dir)
     config = FeatureJobConfig(
         input_root=input_root, salt=salt, split_buckets=dict(split_buckets or DEFAULT_SPLITS)
     )

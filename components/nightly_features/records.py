@@ -54,6 +54,26 @@ def parse_night_path(rel_path: str) -> tuple[str, str]:
     return user_id, night.isoformat()
 
 
+def unreadable_outcome(rel_path: str, reason: str, detail: str) -> NightOutcome:
+    """The outcome of a file that can't be read (``reason`` a ``FileReject``).
+
+    Its user and night come from its path, so the night is counted as an invalid night of that
+    user; a path that names neither is a ``bad_path`` outcome instead.
+    """
+    try:
+        user_id, night_date = parse_night_path(rel_path)
+    except UnreadableFile as e:
+        user_id, night_date, reason, detail = None, None, e.reason, e.detail
+    return NightOutcome(
+        rel_path,
+        user_id,
+        night_date,
+        file_reject=reason,
+        file_error=detail,
+        invalid_reason=reason,
+    )
+
+
 def process_raw_file(rel_path: str, data: bytes, rules: rf.NightRules) -> NightOutcome:
     """Read, validate, assess and featurise one raw file; never raises for bad input."""
     try:
@@ -113,8 +133,23 @@ def _opt_int(value: str, name: str) -> int | None:
         raise BadCycleRow(f"{name} is not a whole number: {value!r}") from e
 
 
-def parse_cycle_line(line: str) -> CycleRow:
-    """Parse one line of ``cycles.csv`` (without the header); raise ``BadCycleRow`` if unusable."""
+def decode_cycle_line(line: bytes) -> str:
+    """One line of ``cycles.csv`` as text; ``BadCycleRow`` when it is not UTF-8."""
+    try:
+        return line.decode("utf-8")
+    except UnicodeDecodeError as e:
+        bad = f"byte 0x{line[e.start]:02x} at column {e.start + 1}"
+        raise BadCycleRow(f"not UTF-8 text: {bad}") from e
+
+
+def parse_cycle_line(line: str | bytes) -> CycleRow:
+    """Parse one line of ``cycles.csv`` (without the header); raise ``BadCycleRow`` if unusable.
+
+    ``line`` may be the file's bytes (the feature job and the online path read it so, so a
+    non-UTF-8 byte makes one bad line, quarantined, rather than a failed read).
+    """
+    if isinstance(line, bytes):
+        line = decode_cycle_line(line)
     parts = line.rstrip("\r\n").split(",")
     if len(parts) != len(rf.CYCLES_COLUMNS):
         raise BadCycleRow(f"expected {len(rf.CYCLES_COLUMNS)} fields, got {len(parts)}")

@@ -68,6 +68,14 @@ def fertile_label(cycle: CycleRow, cycle_day: int) -> int | None:
 MIN_HISTORY_FOR_PREDICTION = 3
 
 
+def too_little_history(history_mask: list[int]) -> bool:
+    """Whether a night's history mask holds fewer than ``MIN_HISTORY_FOR_PREDICTION`` valid nights.
+
+    Such a night is not scored (``NotScored.HISTORY``), by the batch path and online alike.
+    """
+    return sum(history_mask) < MIN_HISTORY_FOR_PREDICTION
+
+
 class NotScored:
     """Why a user-night gets no prediction request."""
 
@@ -166,10 +174,10 @@ def build_user_examples(
             continue
         cycle_day = (date - cycle.start_date).days + 1
         request = serving_features(night, date, by_date, cycle, cycles, cycle_day, user_key)
-        if sum(request[fc.HISTORY_MASK]) >= MIN_HISTORY_FOR_PREDICTION:
-            result.requests.append(request)
-        else:
+        if too_little_history(request[fc.HISTORY_MASK]):
             result.not_scored[night_date] = NotScored.HISTORY
+        else:
+            result.requests.append(request)
         label = fertile_label(cycle, cycle_day)
         if label is None:
             entry["status"] = NightStatus.UNLABELLED

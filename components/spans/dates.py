@@ -24,11 +24,18 @@ def night_of(span: int) -> dt.date:
 
 
 def parse_night(text: str) -> dt.date:
-    """Parse an ISO night date, with an error that names the expected form."""
+    """Parse a night date, ``YYYY-MM-DD`` only, with an error that names the expected form.
+
+    Python's ``fromisoformat`` alone also takes ``20260416`` and ``2026-W16-4``, which name no
+    night folder; anything else (``../path``) is refused before it becomes part of a path.
+    """
     try:
-        return dt.date.fromisoformat(text)
-    except ValueError:
-        raise ValueError(f"night {text!r} is not a date in the form YYYY-MM-DD") from None
+        night = dt.date.fromisoformat(text)
+    except (TypeError, ValueError):
+        night = None
+    if night is not None and night.isoformat() == text:  # YYYY-MM-DD and nothing else
+        return night
+    raise ValueError(f"night {text!r} is not a date in the form YYYY-MM-DD")
 
 
 def night_range(first: dt.date, last: dt.date) -> list[dt.date]:

@@ -123,6 +123,14 @@ def export_to_mlflow(
 def _check_ids(command: str, action: str, ids: list[str], wanted: int) -> None:
     if len(ids) != wanted:
         raise CommandError(f"{command} {action} takes {wanted} id(s), got {len(ids)}")
+    for i in ids:
+        _check_id(f"{command} {action}", i)
+
+
+def _check_id(what: str, given: str) -> None:
+    """Refuse an empty id: as a prefix it would match every run (and show the latest)."""
+    if not given.strip():
+        raise CommandError(f"{what}: an empty id names nothing; give an id, a prefix or 'latest'")
 
 
 def runs(args: argparse.Namespace) -> int:
@@ -188,6 +196,9 @@ def models(args: argparse.Namespace) -> int:
 
 def report(args: argparse.Namespace) -> int:
     """Write one self-contained HTML page about a run."""
+    _check_id("report", args.run)
+    if args.out is not None and args.out.is_dir():
+        raise CommandError(f"--out {args.out} is a directory; give the HTML file to write")
     quiet_tensorflow()
     from pipeline.runs.report import write_report
 
@@ -196,5 +207,7 @@ def report(args: argparse.Namespace) -> int:
         path = write_report(metadata_path(args), args.pipeline, args.run, args.out, config.workdir)
     except (LookupError, FileNotFoundError) as e:
         raise CommandError(e) from e
+    except OSError as e:  # an unwritable --out: a read-only folder, a file in the way
+        raise CommandError(f"cannot write the report to {e.filename}: {e.strerror or e}") from e
     print(f"wrote {path}")
     return 0

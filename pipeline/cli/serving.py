@@ -144,6 +144,8 @@ def predict(args: argparse.Namespace) -> int:
             if nights is None:
                 nights = p.nights_from_examples(args.from_examples, args.limit)
             serialized = p.build_requests(nights, args.schema)
+            if args.night:  # a night as the app holds it: scored only where batch would score it
+                p.check_scorable(nights)
         if args.log_requests:
             logged = p.log_requests(args.log_requests, serialized)
             print(f"logged to {logged}", file=sys.stderr)
@@ -186,7 +188,7 @@ def predictions(args: argparse.Namespace) -> int:
     root = local_config(args).pipeline_config().predictions_root
     try:
         summary, rows = published_predictions(root, args.night)
-    except FileNotFoundError as e:
+    except (FileNotFoundError, ValueError) as e:  # ValueError: --night is not a date
         raise CommandError(e) from e
     if args.json:
         print_json({**summary, "predictions": rows})

@@ -77,6 +77,8 @@ def find_run(store: metadata_store.MetadataStore, pipeline_name: str, run: str |
         raise LookupError(f"no run of {pipeline_name} recorded yet")
     if run is None or run == "latest":
         return runs[-1]
+    if not run.strip():  # as a prefix it would match every run
+        raise LookupError("an empty run id names no run; give an id, a prefix or 'latest'")
     matches = [c for c in runs if c.name.startswith(run)]
     if len(matches) != 1:
         known = ", ".join(c.name for c in runs[-5:])

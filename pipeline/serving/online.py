@@ -38,10 +38,14 @@ class BadUpload(ValueError):
 
 
 def user_cycles(cycles_file: str | Path, user_id: str) -> list[CycleRow]:
-    """The user's rows of the cycle log (unusable lines are skipped: the job quarantines them)."""
+    """The user's rows of the cycle log (unusable lines are skipped: the job quarantines them).
+
+    Read as bytes, line by line, as the feature job reads it: a non-UTF-8 line is one unusable
+    line, not a failed read.
+    """
     rows = []
-    prefix = f"{user_id},"
-    with open(cycles_file) as f:
+    prefix = f"{user_id},".encode()
+    with open(cycles_file, "rb") as f:
         next(f, None)  # the header
         for line in f:
             if line.startswith(prefix):

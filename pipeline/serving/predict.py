@@ -19,6 +19,7 @@ from transforms.serving_request import (
     EXAMPLES_INPUT,
     PROBABILITY,
     SERVING_SIGNATURE,
+    BadRequest,
     load_schema,
     night_from_example,
     predict_request,
@@ -44,6 +45,31 @@ def build_requests(nights: list[dict], schema_path: str | None = None) -> list[b
     """Validate nights against the schema's ranges and serialise them (BadRequest on errors)."""
     ranges = schema_ranges(load_schema(schema_path) if schema_path else load_schema())
     return [serving_example(night, ranges) for night in nights]
+
+
+def check_scorable(nights: list[dict]) -> None:
+    """Refuse, as the batch path does, nights it would not score (``BadRequest``).
+
+    A night with fewer than ``MIN_HISTORY_FOR_PREDICTION`` valid nights among its previous 28
+    gets no prediction in batch (``too_little_history``, the per-user baselines the model reads
+    are not there yet), so it gets none here either. ``nights`` are validated serving nights.
+    """
+    from components.nightly_features.user_history import (
+        MIN_HISTORY_FOR_PREDICTION,
+        NotScored,
+        too_little_history,
+    )
+    from transforms.features import HISTORY_MASK, HISTORY_NIGHTS
+
+    for i, night in enumerate(nights):
+        mask = night[HISTORY_MASK]
+        if too_little_history(mask):
+            which = f"night {i + 1} of {len(nights)}" if len(nights) > 1 else "the night"
+            raise BadRequest(
+                f"{which} can't be scored: {NotScored.HISTORY} ({sum(mask)} valid night(s) "
+                f"among the previous {HISTORY_NIGHTS} in {HISTORY_MASK}; the batch path scores "
+                f"a night with at least {MIN_HISTORY_FOR_PREDICTION})"
+            )
 
 
 def nights_from_examples(pattern: str, limit: int) -> list[dict]:
