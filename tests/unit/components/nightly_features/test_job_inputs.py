@@ -151,7 +151,11 @@ def test_every_entry_named_like_an_upload_is_matched(tmp_path):
     found = sorted(m.path for m in match_raw_entries(f"{root}/{rf.night_files('2026-01-05')}"))
     assert found == [str(folder / f"u{i}.csv.gz") for i in (1, 2, 3, 4)]
     assert [not_a_file(p) for p in found] == [
-        None, "a directory", "a symbolic link whose target does not exist", None]
+        None,
+        "a directory",
+        "a symbolic link whose target does not exist",
+        None,
+    ]
 
 
 def test_an_entry_that_is_no_file_is_an_invalid_night_of_its_user(tmp_path):

@@ -15,8 +15,15 @@ from tests.rawfiles import write_steady_root
 SALT_ENV = ("CYCLECAST_ID_SALT", "a-test-salt-0123456789")
 
 
-@pytest.mark.parametrize("argv", [["runs", "show", ""], ["runs", "show", " "],
-                                  ["runs", "compare", "latest", ""], ["report", ""]])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["runs", "show", ""],
+        ["runs", "show", " "],
+        ["runs", "compare", "latest", ""],
+        ["report", ""],
+    ],
+)
 def test_an_empty_run_id_is_refused(tmp_path, capsys, argv):
     rc = main([*argv, "--workdir", str(tmp_path / "state")])
     assert rc == 2
@@ -60,8 +67,7 @@ def test_predictions_take_a_date_and_nothing_else(tmp_path, capsys, night):
 def _stub_report(monkeypatch) -> None:
     from pipeline.runs import report
 
-    monkeypatch.setattr(report, "collect_report",
-                        lambda *_: SimpleNamespace(run={"run_id": "r1"}))
+    monkeypatch.setattr(report, "collect_report", lambda *_: SimpleNamespace(run={"run_id": "r1"}))
     monkeypatch.setattr(report, "render_report", lambda _data: "<html></html>")
 
 
@@ -79,8 +85,10 @@ def test_report_that_cannot_be_written_is_a_clear_error(tmp_path, capsys, monkey
     rc = main(["report", "--out", str(out), "--workdir", str(tmp_path / "state")])
     assert rc == 2
     assert "cannot write the report to" in capsys.readouterr().err
-    assert main(["report", "--out", str(tmp_path / "r.html"),
-                 "--workdir", str(tmp_path / "state")]) == 0
+    assert (
+        main(["report", "--out", str(tmp_path / "r.html"), "--workdir", str(tmp_path / "state")])
+        == 0
+    )
     assert (tmp_path / "r.html").read_text() == "<html></html>"
 
 
@@ -89,8 +97,17 @@ def test_features_into_an_existing_file_is_a_clear_error(tmp_path, capsys, monke
     write_steady_root(tmp_path / "data", nights=1)
     target = tmp_path / "out.txt"
     target.write_text("keep me")
-    rc = main(["features", "--input", str(tmp_path / "data"), "--out", str(target),
-               "--workdir", str(tmp_path / "state")])
+    rc = main(
+        [
+            "features",
+            "--input",
+            str(tmp_path / "data"),
+            "--out",
+            str(target),
+            "--workdir",
+            str(tmp_path / "state"),
+        ]
+    )
     assert rc == 2
     assert f"output {target} is a file; give a directory" in capsys.readouterr().err
     assert target.read_text() == "keep me"
@@ -102,8 +119,17 @@ def test_features_refuse_a_folder_holding_other_things(tmp_path, capsys, monkeyp
     out = tmp_path / "out"
     (out / "examples").mkdir(parents=True)
     (out / "notes.txt").write_text("mine")
-    rc = main(["features", "--input", str(tmp_path / "data"), "--out", str(out),
-               "--workdir", str(tmp_path / "state")])
+    rc = main(
+        [
+            "features",
+            "--input",
+            str(tmp_path / "data"),
+            "--out",
+            str(out),
+            "--workdir",
+            str(tmp_path / "state"),
+        ]
+    )
     assert rc == 2
     assert "holds notes.txt, which the feature job does not write" in capsys.readouterr().err
     assert (out / "notes.txt").read_text() == "mine" and (out / "examples").is_dir()
@@ -113,8 +139,19 @@ def test_backfill_of_future_nights_is_refused(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv(*SALT_ENV)
     write_steady_root(tmp_path / "data", nights=1)
     tomorrow_everywhere = dt.datetime.now(dt.UTC).date() + dt.timedelta(days=2)
-    rc = main(["backfill", "--from", "2026-01-05", "--to", tomorrow_everywhere.isoformat(),
-               "--data-root", str(tmp_path / "data"), "--workdir", str(tmp_path / "state")])
+    rc = main(
+        [
+            "backfill",
+            "--from",
+            "2026-01-05",
+            "--to",
+            tomorrow_everywhere.isoformat(),
+            "--data-root",
+            str(tmp_path / "data"),
+            "--workdir",
+            str(tmp_path / "state"),
+        ]
+    )
     assert rc == 2
     err = capsys.readouterr().err
     assert f"--to {tomorrow_everywhere} is in the future" in err
