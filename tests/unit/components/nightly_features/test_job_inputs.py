@@ -11,12 +11,19 @@ import os
 
 import pytest
 
-from components.nightly_features.job import InputError, check_input_root, prepare_output_root
+from components.nightly_features.job import InputError, check_input_root
 from components.nightly_features.records import BadCycleRow, parse_cycle_line
 from tests.rawfiles import to_file, write_steady_root
 from transforms import raw_format as rf
 
 SALT = b"job-inputs-salt-0123456789"
+
+
+def prepare_output_root(out: str) -> list[str]:
+    """The function under test (imported here: it is new in issue 23)."""
+    from components.nightly_features.job import prepare_output_root as prepare
+
+    return prepare(out)
 
 
 def _earlier_output(out) -> list:
