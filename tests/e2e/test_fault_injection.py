@@ -29,7 +29,9 @@ HOURS = 5.0
 ROWS = int(HOURS * 3600 / rf.SAMPLE_PERIOD_S)  # 1800 rows a night
 BATCH = ("f1", "f2", "f3")  # one device batch, all reporting Fahrenheit
 USERS = ("clean", "corrupt", "truncated", "empty", "clockback", "clockfwd", "reupload",
-         *BATCH, "onenight")
+         *BATCH, "onenight", "folder", "linked")
+# a cycle-log line with a byte that is not UTF-8 (the app's export mangled one character)
+NON_UTF8_CYCLE_LINE = b"ghost,0,2026-01-05,28,14,\xe95\n"
 
 
 def _night_start(k: int) -> int:
@@ -69,6 +71,13 @@ def _build(data: Path) -> None:
     _path(data, "reupload", k).write_bytes(to_file(night + night))
     # ...and saved a second copy under another name, which no user id can have
     _path(data, "reupload", k, name="reupload (1)").write_bytes(clean)
+    # named like uploads, but no files: a directory, and a symbolic link whose target is gone
+    _path(data, "folder", k).unlink()
+    _path(data, "folder", k).mkdir()
+    _path(data, "linked", k).unlink()
+    _path(data, "linked", k).symlink_to(data / "gone.csv.gz")
+    with (data / "cycles.csv").open("ab") as f:
+        f.write(NON_UTF8_CYCLE_LINE)
     for user in BATCH:  # the whole batch reports Fahrenheit (34 C = 93.2 F), every night
         for n in range(NIGHTS):
             _path(data, user, n).write_bytes(
@@ -80,6 +89,7 @@ def job(tmp_path_factory):
     root = tmp_path_factory.mktemp("faults")
     data, out = root / "data", root / "out"
     _build(data)
+    stale = _earlier_output(out)
     summary = run_feature_job(str(data), str(out), SALT, ["--runner=DirectRunner"])
     q = out / "quarantine"
     ledger = read_jsonl(q, "nights")
@@ -98,7 +108,25 @@ def job(tmp_path_factory):
         "rows": read_jsonl(q, "rejected_rows"),
         "files": read_jsonl(q, "rejected_files"),
         "key": {u: k for k, u in key_of.items()},
+        "cycles": read_jsonl(q, "rejected_cycle_rows"),
+        "stale": [p for p in stale if p.exists()],
+        "shards_on_disk": read_examples(str(out / "examples" / "*" / "*")),
     }
+
+
+def _earlier_output(out: Path) -> list[Path]:
+    """What an earlier run of the job left in the output folder: a shard of one example (named
+    so that only ``shards_on_disk`` reads it) and a ledger file."""
+    import tensorflow as tf
+
+    stale = [out / "examples" / "Split-train" / "1999-01-01-data_tfrecord-00000-of-00001",
+             out / "quarantine" / "nights-1999-01-01.jsonl"]
+    for path in stale:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    with tf.io.TFRecordWriter(str(stale[0]), options="GZIP") as writer:
+        writer.write(tf.train.Example().SerializeToString())
+    stale[1].write_text("{}\n")
+    return stale
 
 
 def _status(job, user: str) -> Counter:
@@ -187,3 +215,28 @@ def test_nothing_valid_is_lost(job):
     # rows: read = accepted + every rejected row, each kept in the quarantine
     assert s["rows_total"] == s["rows_accepted"] + sum(s["rows_rejected_by_reason"].values())
     assert len(job["rows"]) == sum(s["rows_rejected_by_reason"].values())
+
+
+def test_entries_that_are_no_files_are_invalid_nights_of_their_users(job):
+    for user in ("folder", "linked"):
+        assert _night(job, user)["invalid_reason"] == rf.FileReject.NOT_A_FILE
+        (kept,) = [f for f in job["files"] if f["user_key"] == job["key"][user]]
+        assert kept["reason"] == rf.FileReject.NOT_A_FILE and kept["path"] is None
+        assert job["examples"][user] == NIGHTS - 1
+    assert job["summary"]["files_rejected_by_reason"][rf.FileReject.NOT_A_FILE] == 2
+    assert job["summary"]["nights_invalid_by_reason"][rf.FileReject.NOT_A_FILE] == 2
+
+
+def test_a_non_utf8_cycle_line_is_quarantined_and_counted(job):
+    (kept,) = job["cycles"]
+    assert kept["reason"] == "not UTF-8 text: byte 0xe9 at column 26"
+    assert kept["line_without_user_id"] == "0,2026-01-05,28,14,\\xe95"
+    assert kept["user_key"] == pseudonymise("ghost", SALT)
+    assert job["summary"]["cycle_rows_rejected"] == 1
+
+
+def test_an_earlier_output_in_the_folder_is_replaced(job):
+    assert job["stale"] == []  # nothing of the earlier run is left beside the new files
+    on_disk = len(job["shards_on_disk"])
+    assert on_disk == sum(job["summary"]["examples_by_split"].values()) == sum(
+        job["examples"].values())
