@@ -6,6 +6,7 @@ default data lives, what counts as a landed night) have one home outside the com
 
 from __future__ import annotations
 
+import datetime as dt
 import sys
 from pathlib import Path
 
@@ -121,3 +122,35 @@ def input_errors() -> tuple[type[Exception], ...]:
     from components.nightly_features.salt import SaltError
 
     return InputError, SaltError
+
+
+# Nights are named for their evening in the user's time zone; the furthest ahead of UTC is +14 h.
+AHEAD_OF_UTC = 14
+
+
+def latest_possible_night(now: dt.datetime | None = None) -> dt.date:
+    """The latest night any upload can exist for: today's date where the day has begun first.
+
+    ``now``: an aware ``datetime`` (default: the current time).
+    """
+    now = now or dt.datetime.now(dt.UTC)
+    return (now.astimezone(dt.UTC) + dt.timedelta(hours=AHEAD_OF_UTC)).date()
+
+
+def check_backfill_range(first: str, last: str, now: dt.datetime | None = None) -> None:
+    """Refuse (``ValueError``) a backfill range that isn't two dates or ends in the future.
+
+    The future: after ``latest_possible_night``. A night whose evening has not begun anywhere
+    has no uploads yet: ingesting it would commit an empty index entry that the nightly run
+    would then take as the night, already done.
+    """
+    from components.spans.dates import parse_night
+
+    parse_night(first)
+    latest = latest_possible_night(now)
+    if parse_night(last) > latest:
+        raise ValueError(
+            f"--to {last} is in the future: no night after {latest} can have uploads yet "
+            "(a backfill of it would record it as an empty night); backfill up to "
+            f"{latest} at most"
+        )

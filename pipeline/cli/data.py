@@ -180,48 +180,15 @@ def features(args: argparse.Namespace) -> int:
     return 0
 
 
-# Nights are named for their evening in the user's time zone; the furthest ahead of UTC is +14 h.
-AHEAD_OF_UTC = 14
-
-
-def latest_possible_night(now=None):
-    """The latest night any upload can exist for: today's date where the day has begun first.
-
-    ``now``: an aware ``datetime`` (default: the current time).
-    """
-    import datetime as dt
-
-    now = now or dt.datetime.now(dt.UTC)
-    return (now.astimezone(dt.UTC) + dt.timedelta(hours=AHEAD_OF_UTC)).date()
-
-
-def check_backfill_range(first: str, last: str, now=None) -> None:
-    """Refuse a backfill range that is not two dates, or reaches past ``latest_possible_night``.
-
-    A night whose evening has not begun anywhere has no uploads yet: ingesting it would commit
-    an empty index entry that the nightly run would then take as the night, already done.
-    """
-    from components.spans.dates import parse_night
-
-    try:
-        nights = parse_night(first), parse_night(last)
-    except ValueError as e:
-        raise CommandError(e) from e
-    latest = latest_possible_night(now)
-    if nights[1] > latest:
-        raise CommandError(
-            f"--to {last} is in the future: no night after {latest} can have uploads yet "
-            "(a backfill of it would record it as an empty night); backfill up to "
-            f"{latest} at most"
-        )
-
-
 def backfill(args: argparse.Namespace) -> int:
     """Re-ingest nights --from..--to into the span store (one Beam job); print the summary."""
     from pipeline.cli.common import quiet_tensorflow
-    from pipeline.data import backfill_nights, input_errors
+    from pipeline.data import backfill_nights, check_backfill_range, input_errors
 
-    check_backfill_range(args.first, args.last)
+    try:
+        check_backfill_range(args.first, args.last)
+    except ValueError as e:  # not dates, or nights that can't have uploads yet
+        raise CommandError(e) from e
     beam_args = _beam_args(args)
     config = local_config(args)
     quiet_tensorflow()

@@ -159,16 +159,16 @@ def test_backfill_of_future_nights_is_refused(tmp_path, capsys, monkeypatch):
 
 
 def test_the_latest_possible_night_is_today_where_the_day_began_first():
-    from pipeline.cli.data import check_backfill_range, latest_possible_night
+    from pipeline.data import check_backfill_range, latest_possible_night
 
     now = dt.datetime(2026, 4, 16, 9, 0, tzinfo=dt.UTC)  # 23:00 on the 16th in UTC+14
     assert latest_possible_night(now) == dt.date(2026, 4, 16)
     late = dt.datetime(2026, 4, 16, 11, 0, tzinfo=dt.UTC)  # 01:00 on the 17th in UTC+14
     assert latest_possible_night(late) == dt.date(2026, 4, 17)
     check_backfill_range("2026-04-01", "2026-04-16", now)  # up to today: fine
-    with pytest.raises(Exception, match="--to 2026-04-17 is in the future"):
+    with pytest.raises(ValueError, match="--to 2026-04-17 is in the future"):
         check_backfill_range("2026-04-01", "2026-04-17", now)
-    with pytest.raises(Exception, match="not a date in the form YYYY-MM-DD"):
+    with pytest.raises(ValueError, match="not a date in the form YYYY-MM-DD"):
         check_backfill_range("2026-04-01", "../x", now)
 
 
