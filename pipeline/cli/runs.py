@@ -124,13 +124,13 @@ def _check_ids(command: str, action: str, ids: list[str], wanted: int) -> None:
     if len(ids) != wanted:
         raise CommandError(f"{command} {action} takes {wanted} id(s), got {len(ids)}")
     for i in ids:
-        _check_id(f"{command} {action}", i)
+        _check_id(i)
 
 
-def _check_id(what: str, given: str) -> None:
+def _check_id(given: str) -> None:
     """Refuse an empty id: as a prefix it would match every run (and show the latest)."""
     if not given.strip():
-        raise CommandError(f"{what}: an empty id names nothing; give an id, a prefix or 'latest'")
+        raise CommandError("an empty id names nothing; give an id, a unique prefix or 'latest'")
 
 
 def runs(args: argparse.Namespace) -> int:
@@ -196,7 +196,7 @@ def models(args: argparse.Namespace) -> int:
 
 def report(args: argparse.Namespace) -> int:
     """Write one self-contained HTML page about a run."""
-    _check_id("report", args.run)
+    _check_id(args.run)
     if args.out is not None and args.out.is_dir():
         raise CommandError(f"--out {args.out} is a directory; give the HTML file to write")
     quiet_tensorflow()
