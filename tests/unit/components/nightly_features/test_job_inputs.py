@@ -82,6 +82,29 @@ def test_an_output_that_is_a_file_is_refused(tmp_path):
     assert target.read_text() == "keep"
 
 
+def test_an_object_store_output_is_cleared_or_refused_the_same_way(monkeypatch):
+    from apache_beam.io.filesystem import FileMetadata, MatchResult
+    from apache_beam.io.filesystems import FileSystems
+
+    objects = {
+        "gs://b/out/examples/Split-train/2026-01-05-data_tfrecord-00000-of-00001.gz",
+        "gs://b/out/quarantine/summary.json",
+    }
+
+    def match(patterns):
+        assert patterns == ["gs://b/out/**"]
+        return [MatchResult(patterns[0], [FileMetadata(p, 1) for p in sorted(objects)])]
+
+    monkeypatch.setattr(FileSystems, "match", staticmethod(match))
+    monkeypatch.setattr(FileSystems, "delete", staticmethod(objects.difference_update))
+    objects.add("gs://b/out/notes.txt")
+    with pytest.raises(InputError, match="holds notes.txt, which the feature job does not"):
+        prepare_output_root("gs://b/out/")
+    assert len(objects) == 3  # nothing deleted
+    objects.discard("gs://b/out/notes.txt")
+    assert len(prepare_output_root("gs://b/out")) == 2 and objects == set()
+
+
 # ---- the cycle log: read as bytes, a non-UTF-8 line is one bad line ----------------------------
 
 CYCLES_HEADER = ",".join(rf.CYCLES_COLUMNS)
