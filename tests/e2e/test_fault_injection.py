@@ -9,6 +9,7 @@ that the user's valid nights all became examples.
 from __future__ import annotations
 
 import datetime as dt
+import gzip
 from collections import Counter
 from pathlib import Path
 
@@ -29,7 +30,8 @@ HOURS = 5.0
 ROWS = int(HOURS * 3600 / rf.SAMPLE_PERIOD_S)  # 1800 rows a night
 BATCH = ("f1", "f2", "f3")  # one device batch, all reporting Fahrenheit
 USERS = ("clean", "corrupt", "truncated", "empty", "clockback", "clockfwd", "reupload",
-         *BATCH, "onenight")
+         *BATCH, "onenight", "lastyear", "strayrows")
+YEAR = 365 * 86400
 
 
 def _night_start(k: int) -> int:
@@ -69,6 +71,11 @@ def _build(data: Path) -> None:
     _path(data, "reupload", k).write_bytes(to_file(night + night))
     # ...and saved a second copy under another name, which no user id can have
     _path(data, "reupload", k, name="reupload (1)").write_bytes(clean)
+    # a phone uploads last year's buffer as tonight's night: every row outside the night
+    _path(data, "lastyear", k).write_bytes(to_file(steady_night(HOURS, start=start - YEAR)))
+    # five rows whose clock read 10^12 s among a genuine night: rejected, the night kept
+    stray = [row(10**12 + 10 * i) for i in range(5)]
+    _path(data, "strayrows", k).write_bytes(to_file(night[:100] + stray + night[100:]))
     for user in BATCH:  # the whole batch reports Fahrenheit (34 C = 93.2 F), every night
         for n in range(NIGHTS):
             _path(data, user, n).write_bytes(
@@ -98,6 +105,7 @@ def job(tmp_path_factory):
         "rows": read_jsonl(q, "rejected_rows"),
         "files": read_jsonl(q, "rejected_files"),
         "key": {u: k for k, u in key_of.items()},
+        "quarantine": q,
     }
 
 
@@ -154,10 +162,27 @@ def test_duplicated_uploads(job):
     assert _rejected_rows(job, "reupload") == {rf.RowReject.DUPLICATE_TIMESTAMP: ROWS}
     assert _night(job, "reupload")["status"] == "example"
     assert job["examples"]["reupload"] == NIGHTS
-    # the copy saved under another name is kept with its path, for a person to look at
+    # the copy saved under another name is kept for a person to look at: whose copy (her
+    # pseudonym) and which file (its night folder and a pseudonym of its name), never the raw
+    # name, which holds her user id (issue 23)
     (copy,) = [f for f in job["files"] if f["reason"] == rf.FileReject.BAD_PATH]
-    assert copy["path"] == "nights/2026-01-07/reupload (1).csv.gz" and copy["user_key"] is None
+    name_key = pseudonymise("reupload (1).csv.gz", SALT)
+    assert copy["path"] == f"nights/2026-01-07/file-{name_key}"
+    assert copy["user_key"] == job["key"]["reupload"] and "reupload" not in copy["error"]
     assert len(job["bad_path_ledger"]) == 1
+    kept = "".join(gzip.open(p, "rt").read() for p in job["quarantine"].glob("*.jsonl.gz"))
+    assert "reupload" not in kept and str(job["quarantine"].parent.parent) not in kept
+
+
+def test_rows_outside_the_night_are_rejected_and_a_file_of_another_night_is_invalid(job):
+    night = _night(job, "lastyear")
+    assert night["invalid_reason"] == rf.NightInvalid.WRONG_NIGHT
+    assert _rejected_rows(job, "lastyear") == {rf.RowReject.OUTSIDE_NIGHT: ROWS}
+    assert job["examples"]["lastyear"] == NIGHTS - 1
+    assert _rejected_rows(job, "strayrows") == {rf.RowReject.OUTSIDE_NIGHT: 5}
+    night = _night(job, "strayrows")
+    assert night["status"] == "example" and night["rows_accepted"] == ROWS
+    assert job["examples"]["strayrows"] == NIGHTS
 
 
 def test_a_device_batch_in_fahrenheit_is_rejected_row_by_row(job):
