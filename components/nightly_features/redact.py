@@ -50,11 +50,13 @@ def file_replacements(path: str, rel_path: str, salt: bytes) -> dict[str, str]:
 def scrub(text: str | None, replacements: Mapping[str, str]) -> str | None:
     """``text`` with every key of ``replacements`` replaced by its value, in one pass.
 
-    The longest key wins where keys overlap (a path before the name in it), and what a
-    replacement writes is never searched again.
+    A key is replaced where it stands alone (not inside a longer word: user id ``u1`` is not
+    replaced in ``u10``); the longest key wins where keys overlap (a path before the name in
+    it), and what a replacement writes is never searched again.
     """
     keys = sorted((r for r in replacements if r), key=len, reverse=True)
     if text is None or not keys:
         return text
-    pattern = re.compile("|".join(re.escape(k) for k in keys))
+    alternatives = "|".join(re.escape(k) for k in keys)
+    pattern = re.compile(rf"(?<![\w-])(?:{alternatives})(?![\w-])")
     return pattern.sub(lambda m: replacements[m.group(0)], text)

@@ -53,6 +53,7 @@ def test_scrub_replaces_every_raw_form_in_one_pass():
     text = "open /home/ana/data/nights/x/u1.csv.gz failed; u1.csv.gz of u1"
     assert scrub(text, replacements) == "open REF failed; NAME of USER"
     assert scrub(None, replacements) is None
+    assert scrub("u10 and u1's file", replacements) == "u10 and USER's file"
     ref = file_reference(f"nights/{NIGHT}/u00004 (1).csv.gz", SALT)
     assert ref == f"nights/{NIGHT}/file-{pseudonymise('u00004 (1).csv.gz', SALT)}"
     assert file_reference("nights/u00004/x.csv.gz", SALT).startswith("folder-")
