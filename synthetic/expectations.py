@@ -33,7 +33,10 @@ def night_invalid_reason(
     """Return the ``NightInvalid`` reason for a readable night's accepted rows, or ``None``."""
     accepted = table[codes == ACCEPTED]
     columns = {name: accepted[:, j] for name, j in raw_format.COLUMN_INDEX.items()}
-    return raw_format.assess_night(columns, rules or raw_format.NightRules()).invalid_reason
+    outside = int((codes == RowReject.ALL.index(RowReject.OUTSIDE_NIGHT)).sum())
+    return raw_format.assess_night(
+        columns, rules or raw_format.NightRules(), rows_total=len(codes), rows_outside=outside
+    ).invalid_reason
 
 
 def file_reject_reason(data: bytes) -> str | None:

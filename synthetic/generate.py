@@ -232,7 +232,7 @@ def _generate_night(
             applied.add(name)
 
     written = raw_file.quantise(injected.table)
-    codes = raw_format.row_reject_codes(written)
+    codes = raw_format.row_reject_codes(written, night=date)
     data = raw_file.compress(raw_file.format_rows(written))
     if plan.file_fault == FileReject.TRUNCATED:
         data = injection.truncate_gzip(rng_faults, data)

@@ -93,6 +93,26 @@ FAHRENHEIT_BAND = Range(77.0, 108.0)
 # Motion at or below this (g) counts as "low motion" for the nightly feature statistics.
 LOW_MOTION_G = 0.1
 
+# The night's window. The file in ``nights/<D>/`` holds the night that starts on the evening of D
+# in the device's local time, taken as local noon on D to local noon on D+1. Timestamps are UTC
+# and the format carries no time zone (neither the header nor the path names one), so a row
+# belongs to the night when that window holds it in some zone from UTC-12 to UTC+14: from D-1
+# 22:00 to D+2 00:00 UTC, widened by ``NIGHT_CLOCK_TOLERANCE_S`` each side for a device clock
+# that is off. Rows outside are rejected as ``outside_night`` (a buffer from another night, a
+# clock reset to 1970, a timestamp in milliseconds).
+NIGHT_LOCAL_START_S = 12 * 3600  # local noon on the evening's date
+NIGHT_LOCAL_END_S = 36 * 3600  # local noon the next day
+UTC_OFFSETS_S = Range(-12 * 3600, 14 * 3600)  # every zone in use, UTC-12:00 to UTC+14:00
+NIGHT_CLOCK_TOLERANCE_S = 3600
+
+
+def night_window(night: dt.date) -> tuple[int, int]:
+    """The first and last UTC Unix second (inclusive) a row of ``night``'s file may carry."""
+    midnight = (night - dt.date(1970, 1, 1)).days * 86400
+    first = midnight + NIGHT_LOCAL_START_S - int(UTC_OFFSETS_S.high) - NIGHT_CLOCK_TOLERANCE_S
+    last = midnight + NIGHT_LOCAL_END_S - int(UTC_OFFSETS_S.low) + NIGHT_CLOCK_TOLERANCE_S
+    return first, last
+
 
 class RowReject:
     """Reasons a row is rejected, checked in this order; the first that applies is the reason.
@@ -102,6 +122,7 @@ class RowReject:
     - ``fahrenheit``: skin temperature in ``FAHRENHEIT_BAND``: the device reports the wrong unit.
     - ``out_of_range``: a value outside ``VALID_RANGES`` (infinities included), a timestamp that
       is not a non-negative whole number, or a sleep state that is not a whole-number code.
+    - ``outside_night``: the timestamp is outside the night's window (``night_window``).
     - ``duplicate_timestamp``: the timestamp equals one already accepted from this file.
     - ``out_of_order``: the timestamp is earlier than the latest one accepted from this file.
     """
@@ -110,6 +131,7 @@ class RowReject:
     MISSING_VALUE = "missing_value"
     FAHRENHEIT = "fahrenheit"
     OUT_OF_RANGE = "out_of_range"
+    OUTSIDE_NIGHT = "outside_night"
     DUPLICATE_TIMESTAMP = "duplicate_timestamp"
     OUT_OF_ORDER = "out_of_order"
     ALL = (
@@ -117,6 +139,7 @@ class RowReject:
         MISSING_VALUE,
         FAHRENHEIT,
         OUT_OF_RANGE,
+        OUTSIDE_NIGHT,
         DUPLICATE_TIMESTAMP,
         OUT_OF_ORDER,
     )
@@ -131,6 +154,9 @@ class FileReject:
     - ``bad_path``: the path is not ``nights/<YYYY-MM-DD>/<user_id>.csv.gz``.
     - ``not_a_file``: the name is a raw file's, but what it names is a directory or a symbolic
       link whose target does not exist (only a local file system has either).
+    - ``unreadable_file``: the file is listed but could not be opened or read (permission denied,
+      an I/O error, gone since the listing): a fault of the store, not of the upload, so the
+      night is read again on the next run (``components.spans.plan``).
     """
 
     TRUNCATED = "truncated_file"
@@ -138,7 +164,8 @@ class FileReject:
     BAD_HEADER = "bad_header"
     BAD_PATH = "bad_path"
     NOT_A_FILE = "not_a_file"
-    ALL = (TRUNCATED, CORRUPT, BAD_HEADER, BAD_PATH, NOT_A_FILE)
+    UNREADABLE = "unreadable_file"
+    ALL = (TRUNCATED, CORRUPT, BAD_HEADER, BAD_PATH, NOT_A_FILE, UNREADABLE)
 
 
 @dataclass(frozen=True)
@@ -148,6 +175,8 @@ class NightRules:
     min_worn_hours: float = 4.0
     min_sleep_hours: float = 3.0
     max_gap_hours: float = 2.0
+    # A file whose rows are more than this share ``outside_night`` holds another night.
+    max_outside_share: float = 0.5
 
 
 class NightInvalid:
@@ -156,6 +185,7 @@ class NightInvalid:
     A night with no file at all is not seen by the job; the history features mask it as missing.
 
     - a ``FileReject`` reason when the file could not be read;
+    - ``wrong_night``: more than ``max_outside_share`` of the file's rows were ``outside_night``;
     - ``no_valid_rows``: every row was rejected;
     - ``short_wear``: accepted rows x ``SAMPLE_PERIOD_S`` under ``min_worn_hours``;
     - ``short_sleep``: accepted asleep rows x ``SAMPLE_PERIOD_S`` under ``min_sleep_hours``;
@@ -163,12 +193,13 @@ class NightInvalid:
     - ``no_low_motion_sleep``: no accepted asleep row at low motion to compute features from.
     """
 
+    WRONG_NIGHT = "wrong_night"
     NO_VALID_ROWS = "no_valid_rows"
     SHORT_WEAR = "short_wear"
     SHORT_SLEEP = "short_sleep"
     LONG_GAP = "long_gap"
     NO_LOW_MOTION_SLEEP = "no_low_motion_sleep"
-    ALL = (NO_VALID_ROWS, SHORT_WEAR, SHORT_SLEEP, LONG_GAP, NO_LOW_MOTION_SLEEP)
+    ALL = (WRONG_NIGHT, NO_VALID_ROWS, SHORT_WEAR, SHORT_SLEEP, LONG_GAP, NO_LOW_MOTION_SLEEP)
 
 
 def night_in_path(rel_path: str) -> dt.date | None:
@@ -232,12 +263,17 @@ def decode_raw(data: bytes, decompress: Callable[[bytes], bytes] = gzip.decompre
 ACCEPTED = -1  # row_reject_codes' code for a row that passed every check
 
 
-def row_reject_codes(values: np.ndarray, unparseable: np.ndarray | None = None) -> np.ndarray:
+def row_reject_codes(
+    values: np.ndarray, unparseable: np.ndarray | None = None, night: dt.date | None = None
+) -> np.ndarray:
     """Per row, ``ACCEPTED`` or the index in ``RowReject.ALL`` of the reason it is rejected.
 
     ``values`` is the ``(n, 8)`` float table of a file's rows in file order (``RAW_COLUMNS``), NaN
     for empty fields; ``unparseable`` marks the rows that could not be read as numbers (their
-    values are ignored). The checks run in ``RowReject`` order, vectorised.
+    values are ignored); ``night`` is the file's night (its folder's date), whose window the
+    timestamps must fall in (None: a table checked on its own, with no night to hold it to). The
+    checks run in ``RowReject`` order, vectorised; a row outside the night never counts as the
+    latest accepted timestamp.
 
     The timestamp checks rest on one observation: the latest accepted timestamp before row ``r`` is
     the running maximum of the timestamps of the value-valid rows before ``r`` (a value-valid row
@@ -260,8 +296,13 @@ def row_reject_codes(values: np.ndarray, unparseable: np.ndarray | None = None) 
         for name, bounds in VALID_RANGES.items():
             col = values[:, COLUMN_INDEX[name]]
             in_range &= (col >= bounds.low) & (col <= bounds.high)
-    out_of_range = checked & ~in_range
-    value_ok = checked & in_range
+        out_of_range = checked & ~in_range
+        value_ok = checked & in_range
+        outside = np.zeros(n, dtype=bool)
+        if night is not None:
+            first, last = night_window(night)
+            outside = value_ok & ((ts < first) | (ts > last))
+            value_ok &= ~outside
 
     running = np.maximum.accumulate(np.where(value_ok, ts, -np.inf))
     previous_max = np.concatenate([[-np.inf], running])[:-1]
@@ -275,6 +316,7 @@ def row_reject_codes(values: np.ndarray, unparseable: np.ndarray | None = None) 
         (RowReject.MISSING_VALUE, missing),
         (RowReject.FAHRENHEIT, fahrenheit),
         (RowReject.OUT_OF_RANGE, out_of_range),
+        (RowReject.OUTSIDE_NIGHT, outside),
         (RowReject.DUPLICATE_TIMESTAMP, duplicate),
         (RowReject.OUT_OF_ORDER, late & ~duplicate),
     ):
@@ -304,8 +346,18 @@ class NightAssessment:
     quality: dict[str, float]
 
 
-def assess_night(columns: Mapping[str, np.ndarray], rules: NightRules) -> NightAssessment:
-    """Apply ``rules`` to a night's accepted rows (by column name), in ``NightInvalid`` order."""
+def assess_night(
+    columns: Mapping[str, np.ndarray],
+    rules: NightRules,
+    rows_total: int = 0,
+    rows_outside: int = 0,
+) -> NightAssessment:
+    """Apply ``rules`` to a night's accepted rows (by column name), in ``NightInvalid`` order.
+
+    ``rows_total`` is the file's row count and ``rows_outside`` how many of its rows were
+    rejected ``outside_night``: more than ``rules.max_outside_share`` of them makes the night
+    ``wrong_night``.
+    """
     ts = columns["timestamp"]
     asleep = is_asleep(columns["sleep_state"])
     low_motion_sleep = asleep & (columns["motion"] <= LOW_MOTION_G)
@@ -320,7 +372,9 @@ def assess_night(columns: Mapping[str, np.ndarray], rules: NightRules) -> NightA
         "low_motion_sleep_hours": int(low_motion_sleep.sum()) * SAMPLE_PERIOD_S / 3600.0,
     }
     reason = None
-    if ts.size == 0:
+    if rows_total and rows_outside > rules.max_outside_share * rows_total:
+        reason = NightInvalid.WRONG_NIGHT
+    elif ts.size == 0:
         reason = NightInvalid.NO_VALID_ROWS
     elif worn_s < rules.min_worn_hours * 3600:
         reason = NightInvalid.SHORT_WEAR

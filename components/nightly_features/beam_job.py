@@ -29,9 +29,9 @@ from components.nightly_features.records import (
     BadCycleRow,
     NightOutcome,
     parse_cycle_line,
-    process_raw_file,
-    unreadable_outcome,
+    read_raw_file,
 )
+from components.nightly_features.redact import file_reference, file_replacements, owner_key, scrub
 from components.nightly_features.selection import NightSelection
 from components.nightly_features.user_history import (
     NightStatus,
@@ -91,28 +91,18 @@ class _ProcessNightFn(beam.DoFn):
     def process(self, metadata):
         cfg = self._config
         rel = _rel_path(metadata.path, cfg.input_root)
-        try:
+
+        def read() -> bytes:
             what = not_a_file(metadata.path)
             if what:
                 raise UnreadableFile(rf.FileReject.NOT_A_FILE, f"{what}, not a file")
             with FileSystems.open(
                 metadata.path, compression_type=CompressionTypes.UNCOMPRESSED
             ) as f:
-                data = f.read()
-        except UnreadableFile as e:  # named like an upload, but no file: an invalid night
-            data, outcome = b"", unreadable_outcome(rel, e.reason, e.detail)
-        except OSError as e:  # a file that vanished or can't be opened is rejected, not fatal
-            data = b""
-            outcome = NightOutcome(
-                rel,
-                None,
-                None,
-                file_reject=rf.FileReject.CORRUPT,
-                file_error=f"could not open: {e}",
-                invalid_reason=rf.FileReject.CORRUPT,
-            )
-        else:
-            outcome = process_raw_file(rel, data, cfg.rules)
+                return f.read()
+
+        # A bad path is never read; a file that can't be read is rejected, not fatal.
+        outcome, size = read_raw_file(rel, read, cfg.rules)
         user_key = pseudonymise(outcome.user_id, cfg.salt) if outcome.user_id else None
         beam.metrics.Metrics.counter(NAMESPACE, "files").inc()
         beam.metrics.Metrics.counter(NAMESPACE, "rows_total").inc(outcome.rows_total)
@@ -143,16 +133,20 @@ class _ProcessNightFn(beam.DoFn):
         outcome.rejected_rows = []  # emitted above; the counts stay in rows_rejected
         if outcome.file_reject:
             beam.metrics.Metrics.counter(NAMESPACE, f"files_rejected_{outcome.file_reject}").inc()
+            # No raw id or local path is written: the file is named by its night folder and a
+            # pseudonym of its name (redact.file_reference), and whose it is by the pseudonym of
+            # the user id its name stands for, a re-sent copy's included.
             yield beam.pvalue.TaggedOutput(
                 REJECTED_FILES,
                 {
-                    fc.USER_KEY: user_key,
+                    fc.USER_KEY: user_key or owner_key(rel, cfg.salt),
                     fc.NIGHT_DATE: outcome.night_date,
-                    # a bad path can't be pseudonymised; it is kept so a person can find the file
-                    "path": rel if outcome.user_id is None else None,
+                    "path": file_reference(rel, cfg.salt),
                     "reason": outcome.file_reject,
-                    "error": outcome.file_error,
-                    "bytes": len(data),
+                    "error": scrub(
+                        outcome.file_error, file_replacements(metadata.path, rel, cfg.salt)
+                    ),
+                    "bytes": size,
                 },
             )
         if outcome.user_id is None:

@@ -45,7 +45,7 @@ from components.nightly_features.ingest import ingest
 from components.nightly_features.salt import load_salt
 from components.quarantine_layout import SUMMARY_FILE
 from components.spans.dates import night_of, parse_night, span_of
-from components.spans.plan import night_fingerprint, plan_ingest
+from components.spans.plan import night_fingerprint, plan_ingest, retry_marker
 from components.spans.store import REQUESTS_SPLIT, SpanStore
 from transforms import raw_format as rf
 
@@ -116,6 +116,12 @@ class Driver(example_gen_driver.FileBasedDriver):
                 )
             ]
             raw = "late_horizon:" + ",".join(horizon)
+            # a night whose files could not all be read is retried: never served from cache
+            retry = retry_marker(
+                exec_properties.get(SPAN_STORE_KEY),
+                [night - dt.timedelta(days=back) for back in range(len(horizon) + 1)],
+            )
+            raw += f"\n{retry}" if retry else ""
         else:
             raw = io_utils.generate_fingerprint("all_nights", os.path.join(base, rf.NIGHTS_GLOB))
         key = example_gen_utils.FINGERPRINT_PROPERTY_NAME

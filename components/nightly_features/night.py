@@ -9,6 +9,7 @@ Beam or TensorFlow.
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 from dataclasses import dataclass, field
 
@@ -99,11 +100,12 @@ def _fast_values(text: str, n_rows: int) -> np.ndarray | None:
     return np.column_stack([table.column(c).to_numpy() for c in rf.RAW_COLUMNS])
 
 
-def parse_rows(text: str) -> ParsedNight:
+def parse_rows(text: str, night: dt.date | None = None) -> ParsedNight:
     """Validate every row of a decoded raw file; return accepted columns and the rejects.
 
-    The checks and their order are ``raw_format.RowReject``'s. Raises ``UnreadableFile`` with
-    ``bad_header`` when the header line is not the expected one.
+    The checks and their order are ``raw_format.RowReject``'s; ``night`` is the file's night,
+    whose window its timestamps must fall in (``raw_format.night_window``). Raises
+    ``UnreadableFile`` with ``bad_header`` when the header line is not the expected one.
     """
     lines = text.split("\n")
     if lines and lines[-1] == "":
@@ -128,7 +130,7 @@ def parse_rows(text: str) -> ParsedNight:
             vals[good_idx] = parsed
             unparseable[good_idx[~ok]] = True
 
-    codes = rf.row_reject_codes(vals, unparseable)
+    codes = rf.row_reject_codes(vals, unparseable, night)
     keep = np.flatnonzero(codes == rf.ACCEPTED)
     columns = {name: vals[keep, i] for i, name in enumerate(rf.RAW_COLUMNS)}
     columns["timestamp"] = columns["timestamp"].astype(np.int64)

@@ -7,6 +7,8 @@ them from a raw file and from a line of the cycle log.
 from __future__ import annotations
 
 import datetime as dt
+import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from components.nightly_features.night import RejectedRow, extract_features, parse_rows
@@ -35,43 +37,73 @@ class NightOutcome:
     stored: bool = False
 
 
+# A copy saved beside an earlier upload of the same name, as phones and browsers name them.
+_COPY_NAME = re.compile(r"^(?P<user>[A-Za-z0-9_-]{1,64}) ?\(\d+\)$")
+
+
+def name_user_id(rel_path: str) -> str | None:
+    """The user id a raw file's name stands for, or None when no user id can be read from it.
+
+    ``<user_id>.csv.gz`` gives its user id; so does a re-sent copy, ``<user_id> (1).csv.gz``
+    (still a ``bad_path``: only the quarantine uses it, pseudonymised, to say whose copy it is).
+    """
+    name = rel_path.replace("\\", "/").rsplit("/", 1)[-1]
+    stem = name[: -len(rf.RAW_SUFFIX)] if name.endswith(rf.RAW_SUFFIX) else name
+    if rf.USER_ID_PATTERN.match(stem):
+        return stem
+    copy = _COPY_NAME.match(stem)
+    return copy["user"] if copy else None
+
+
 def parse_night_path(rel_path: str) -> tuple[str, str]:
     """Return (user_id, night_date) from ``nights/<YYYY-MM-DD>/<user_id>.csv.gz``.
 
     Raises ``UnreadableFile`` with ``bad_path`` for anything else, including impossible dates.
+    The message never quotes the path: it may hold a raw user id, and it is written out.
     """
     parts = rel_path.replace("\\", "/").split("/")
     if len(parts) < 3 or parts[-3] != rf.NIGHTS_DIR or not parts[-1].endswith(rf.RAW_SUFFIX):
-        raise UnreadableFile(
-            rf.FileReject.BAD_PATH, f"expected nights/<date>/<user>.csv.gz: {rel_path}"
-        )
+        raise UnreadableFile(rf.FileReject.BAD_PATH, "expected nights/<date>/<user_id>.csv.gz")
     user_id = parts[-1][: -len(rf.RAW_SUFFIX)]
     if not rf.USER_ID_PATTERN.match(user_id):
-        raise UnreadableFile(rf.FileReject.BAD_PATH, f"bad user id in {rel_path}")
+        copy = " (a re-sent copy)" if name_user_id(rel_path) else ""
+        raise UnreadableFile(rf.FileReject.BAD_PATH, f"the file name is not <user_id>.csv.gz{copy}")
     night = rf.night_in_path(rel_path)
     if night is None:
-        raise UnreadableFile(rf.FileReject.BAD_PATH, f"bad or impossible date in {rel_path}")
+        raise UnreadableFile(rf.FileReject.BAD_PATH, "the folder is not a possible date")
     return user_id, night.isoformat()
 
 
-def unreadable_outcome(rel_path: str, reason: str, detail: str) -> NightOutcome:
-    """The outcome of a file that can't be read (``reason`` a ``FileReject``).
+def _rejected(rel_path: str, user_id: str | None, night: str | None, e: UnreadableFile):
+    return NightOutcome(
+        rel_path, user_id, night, file_reject=e.reason, file_error=e.detail, invalid_reason=e.reason
+    )
 
-    Its user and night come from its path, so the night is counted as an invalid night of that
-    user; a path that names neither is a ``bad_path`` outcome instead.
+
+def read_raw_file(
+    rel_path: str, read: Callable[[], bytes], rules: rf.NightRules
+) -> tuple[NightOutcome, int]:
+    """``process_raw_file`` on the bytes ``read()`` returns; also return how many bytes it read.
+
+    The path is checked first, so a bad path is never read. A read that fails (``OSError``:
+    permission denied, an I/O error, a file gone since it was listed) makes an ``unreadable_file``
+    night of the user's, counted in its night and read again on the next run; the error keeps the
+    system's words, never the path.
     """
     try:
         user_id, night_date = parse_night_path(rel_path)
     except UnreadableFile as e:
-        user_id, night_date, reason, detail = None, None, e.reason, e.detail
-    return NightOutcome(
-        rel_path,
-        user_id,
-        night_date,
-        file_reject=reason,
-        file_error=detail,
-        invalid_reason=reason,
-    )
+        return _rejected(rel_path, None, None, e), 0
+    try:
+        data = read()
+    except UnreadableFile as e:  # named like an upload, but not a file (``not_a_file``)
+        return _rejected(rel_path, user_id, night_date, e), 0
+    except OSError as e:
+        detail = f"could not read the file: {e.strerror or type(e).__name__}"
+        return _rejected(
+            rel_path, user_id, night_date, UnreadableFile(rf.FileReject.UNREADABLE, detail)
+        ), 0
+    return process_raw_file(rel_path, data, rules), len(data)
 
 
 def process_raw_file(rel_path: str, data: bytes, rules: rf.NightRules) -> NightOutcome:
@@ -79,12 +111,10 @@ def process_raw_file(rel_path: str, data: bytes, rules: rf.NightRules) -> NightO
     try:
         user_id, night_date = parse_night_path(rel_path)
     except UnreadableFile as e:
-        return NightOutcome(
-            rel_path, None, None, file_reject=e.reason, file_error=e.detail, invalid_reason=e.reason
-        )
+        return _rejected(rel_path, None, None, e)
     out = NightOutcome(rel_path, user_id, night_date)
     try:
-        parsed = parse_rows(rf.decode_raw(data))
+        parsed = parse_rows(rf.decode_raw(data), dt.date.fromisoformat(night_date))
     except UnreadableFile as e:
         out.file_reject, out.file_error, out.invalid_reason = e.reason, e.detail, e.reason
         return out
@@ -92,7 +122,12 @@ def process_raw_file(rel_path: str, data: bytes, rules: rf.NightRules) -> NightO
     out.rows_accepted = parsed.rows_accepted
     out.rejected_rows = parsed.rejected
     out.rows_rejected = parsed.reject_counts()
-    assessment = rf.assess_night(parsed.columns, rules)
+    assessment = rf.assess_night(
+        parsed.columns,
+        rules,
+        rows_total=parsed.rows_total,
+        rows_outside=out.rows_rejected.get(rf.RowReject.OUTSIDE_NIGHT, 0),
+    )
     out.quality = assessment.quality
     out.valid = assessment.valid
     out.invalid_reason = assessment.invalid_reason

@@ -1,7 +1,8 @@
 """What a nightly run (or a backfill) ingests, decided against the span store.
 
 ``plan_ingest`` decides what a run ingests: the new night, every night of the lateness horizon
-whose raw files changed since they were ingested (a late or re-sent upload), every night of the
+whose raw files changed since they were ingested (a late or re-sent upload) or held a file that
+could not be read (retried: fixing a read error changes no name, size or time), every night of the
 window that was never ingested (a first run, or nights that arrived out of order), and the nights
 whose history those change (up to 28 after each). Only those nights' raw files are read; the
 history of their first nights comes from the store (``components.spans.store``).
@@ -12,12 +13,14 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import time
 from dataclasses import dataclass
 
 from components import defaults
 from components.spans.dates import history_nights, night_range
-from components.spans.store import SpanStore
+from components.spans.store import SpanEntry, SpanStore
 from transforms import features as fc
+from transforms.raw_format import FileReject
 
 
 class Reason:
@@ -28,6 +31,28 @@ class Reason:
     NOT_INGESTED = "not_ingested"  # in the window, has raw files, never ingested
     HISTORY = "history_changed"  # a night among its previous 28 is re-ingested
     CODE = "backfill"  # asked for by a backfill
+    # Some of its files could not be read when it was ingested (``unreadable_file``): read again,
+    # though its fingerprint (names, sizes, times) did not change when the read problem was fixed.
+    RETRY = "retry_unreadable"
+
+
+def unreadable_files(entry: SpanEntry) -> int:
+    """How many of a night's files could not be read when it was ingested (from its counts)."""
+    return int(entry.counts.get("files_rejected_by_reason", {}).get(FileReject.UNREADABLE, 0))
+
+
+def retry_marker(store_root: str | None, nights: list[dt.date]) -> str:
+    """A cache-key part that differs on every run while a night holds an unreadable file.
+
+    Empty when none of ``nights`` holds one (``unreadable_files``). Those nights are read
+    again (``plan_ingest``), so a re-run of the same night must not be served from cache either:
+    the read problem may have been fixed without changing the listing.
+    """
+    if not store_root:
+        return ""
+    found = SpanStore(store_root).entries(nights)
+    pending = [n.isoformat() for n, entry in sorted(found.items()) if unreadable_files(entry)]
+    return f"retry_unreadable:{','.join(pending)}@{time.time_ns()}" if pending else ""
 
 
 def night_fingerprint(input_root: str, night: dt.date) -> tuple[str, int]:
@@ -115,13 +140,18 @@ def plan_ingest(
             changed[d] = Reason.NOT_INGESTED
         elif entry is not None and entry.raw_fingerprint != fp[0]:
             changed[d] = Reason.LATE
+        elif entry is not None and unreadable_files(entry):
+            changed[d] = Reason.RETRY
         else:
             continue
         fingerprints[d] = fp
     own = entries.get(night)
     ingest = {night: Reason.NEW if own is None else Reason.LATE}
     if own is not None and own.raw_fingerprint == fingerprints[night][0]:
-        ingest[night] = Reason.NEW  # a re-run of an unchanged night: its later nights stand
+        if unreadable_files(own):
+            changed[night] = ingest[night] = Reason.RETRY
+        else:
+            ingest[night] = Reason.NEW  # a re-run of an unchanged night: its later nights stand
     else:
         changed[night] = ingest[night]
     ingest.update(changed)

@@ -9,6 +9,7 @@ that the user's valid nights all became examples.
 from __future__ import annotations
 
 import datetime as dt
+import gzip
 from collections import Counter
 from pathlib import Path
 
@@ -29,9 +30,10 @@ HOURS = 5.0
 ROWS = int(HOURS * 3600 / rf.SAMPLE_PERIOD_S)  # 1800 rows a night
 BATCH = ("f1", "f2", "f3")  # one device batch, all reporting Fahrenheit
 USERS = ("clean", "corrupt", "truncated", "empty", "clockback", "clockfwd", "reupload",
-         *BATCH, "onenight", "folder", "linked")
+         *BATCH, "onenight", "folder", "linked", "lastyear", "strayrows")
 # a cycle-log line with a byte that is not UTF-8 (the app's export mangled one character)
 NON_UTF8_CYCLE_LINE = b"ghost,0,2026-01-05,28,14,\xe95\n"
+YEAR = 365 * 86400
 
 
 def _night_start(k: int) -> int:
@@ -78,6 +80,11 @@ def _build(data: Path) -> None:
     _path(data, "linked", k).symlink_to(data / "gone.csv.gz")
     with (data / "cycles.csv").open("ab") as f:
         f.write(NON_UTF8_CYCLE_LINE)
+    # a phone uploads last year's buffer as tonight's night: every row outside the night
+    _path(data, "lastyear", k).write_bytes(to_file(steady_night(HOURS, start=start - YEAR)))
+    # five rows whose clock read 10^12 s among a genuine night: rejected, the night kept
+    stray = [row(10**12 + 10 * i) for i in range(5)]
+    _path(data, "strayrows", k).write_bytes(to_file(night[:100] + stray + night[100:]))
     for user in BATCH:  # the whole batch reports Fahrenheit (34 C = 93.2 F), every night
         for n in range(NIGHTS):
             _path(data, user, n).write_bytes(
@@ -111,6 +118,7 @@ def job(tmp_path_factory):
         "cycles": read_jsonl(q, "rejected_cycle_rows"),
         "stale": [p for p in stale if p.exists()],
         "shards_on_disk": read_examples(str(out / "examples" / "*" / "*")),
+        "quarantine": q,
     }
 
 
@@ -182,10 +190,27 @@ def test_duplicated_uploads(job):
     assert _rejected_rows(job, "reupload") == {rf.RowReject.DUPLICATE_TIMESTAMP: ROWS}
     assert _night(job, "reupload")["status"] == "example"
     assert job["examples"]["reupload"] == NIGHTS
-    # the copy saved under another name is kept with its path, for a person to look at
+    # the copy saved under another name is kept for a person to look at: whose copy (her
+    # pseudonym) and which file (its night folder and a pseudonym of its name), never the raw
+    # name, which holds her user id (issue 23)
     (copy,) = [f for f in job["files"] if f["reason"] == rf.FileReject.BAD_PATH]
-    assert copy["path"] == "nights/2026-01-07/reupload (1).csv.gz" and copy["user_key"] is None
+    name_key = pseudonymise("reupload (1).csv.gz", SALT)
+    assert copy["path"] == f"nights/2026-01-07/file-{name_key}"
+    assert copy["user_key"] == job["key"]["reupload"] and "reupload" not in copy["error"]
     assert len(job["bad_path_ledger"]) == 1
+    kept = "".join(gzip.open(p, "rt").read() for p in job["quarantine"].glob("*.jsonl.gz"))
+    assert "reupload" not in kept and str(job["quarantine"].parent.parent) not in kept
+
+
+def test_rows_outside_the_night_are_rejected_and_a_file_of_another_night_is_invalid(job):
+    night = _night(job, "lastyear")
+    assert night["invalid_reason"] == rf.NightInvalid.WRONG_NIGHT
+    assert _rejected_rows(job, "lastyear") == {rf.RowReject.OUTSIDE_NIGHT: ROWS}
+    assert job["examples"]["lastyear"] == NIGHTS - 1
+    assert _rejected_rows(job, "strayrows") == {rf.RowReject.OUTSIDE_NIGHT: 5}
+    night = _night(job, "strayrows")
+    assert night["status"] == "example" and night["rows_accepted"] == ROWS
+    assert job["examples"]["strayrows"] == NIGHTS
 
 
 def test_a_device_batch_in_fahrenheit_is_rejected_row_by_row(job):
@@ -221,7 +246,8 @@ def test_entries_that_are_no_files_are_invalid_nights_of_their_users(job):
     for user in ("folder", "linked"):
         assert _night(job, user)["invalid_reason"] == rf.FileReject.NOT_A_FILE
         (kept,) = [f for f in job["files"] if f["user_key"] == job["key"][user]]
-        assert kept["reason"] == rf.FileReject.NOT_A_FILE and kept["path"] is None
+        assert kept["reason"] == rf.FileReject.NOT_A_FILE
+        assert kept["path"].startswith("nights/") and user not in kept["path"]  # a pseudonym
         assert job["examples"][user] == NIGHTS - 1
     assert job["summary"]["files_rejected_by_reason"][rf.FileReject.NOT_A_FILE] == 2
     assert job["summary"]["nights_invalid_by_reason"][rf.FileReject.NOT_A_FILE] == 2

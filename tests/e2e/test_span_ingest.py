@@ -164,21 +164,21 @@ def test_a_crash_mid_ingest_leaves_earlier_spans_and_a_rerun_completes(generated
     run_backfill(str(data), store.root, nights[0].isoformat(),
                  (night - dt.timedelta(days=1)).isoformat(), SALT, BEAM_ARGS, "code-1")
     index = {p.name: p.read_bytes() for p in (tmp_path / "store" / "index").iterdir()}
-    real = job.process_raw_file
+    real = job.read_raw_file
     calls = []
 
-    def crash_on_third(rel, data_bytes, rules):
+    def crash_on_third(rel, read, rules):
         calls.append(rel)
         if len(calls) == 3:
             raise RuntimeError("worker lost")
-        return real(rel, data_bytes, rules)
+        return real(rel, read, rules)
 
-    monkeypatch.setattr(job, "process_raw_file", crash_on_third)
+    monkeypatch.setattr(job, "read_raw_file", crash_on_third)
     with pytest.raises(Exception, match="worker lost"):
         _nightly(data, store, night, tmp_path / "crashed")
     assert store.entry(night) is None  # the crashed night was never committed
     assert {p.name: p.read_bytes() for p in (tmp_path / "store" / "index").iterdir()} == index
-    monkeypatch.setattr(job, "process_raw_file", real)
+    monkeypatch.setattr(job, "read_raw_file", real)
     plan, summary = _nightly(data, store, night, tmp_path / "rerun")
     assert plan.ingest == {night.isoformat(): Reason.NEW}
     assert store.entry(night).raw_files == summary["files"] > 0

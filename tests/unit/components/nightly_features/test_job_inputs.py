@@ -203,7 +203,8 @@ def test_an_entry_that_is_no_file_is_an_invalid_night_of_its_user(tmp_path):
         (rejected,) = [o.value for o in out if isinstance(o, TaggedOutput)]
         assert [o.tag for o in out if isinstance(o, TaggedOutput)] == [REJECTED_FILES]
         assert rejected["reason"] == rf.FileReject.NOT_A_FILE and what in rejected["error"]
-        assert rejected["user_key"] == pseudonymise(user, SALT) and rejected["path"] is None
+        assert rejected["user_key"] == pseudonymise(user, SALT)
+        assert rejected["path"].startswith("nights/2026-01-05/") and user not in rejected["path"]
         assert str(tmp_path) not in json_text(rejected)  # no local path in what is written
         ((key, outcome),) = [o for o in out if not isinstance(o, TaggedOutput)]
         assert key == pseudonymise(user, SALT) and outcome.night_date == "2026-01-05"
