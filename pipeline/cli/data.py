@@ -182,6 +182,8 @@ def features(args: argparse.Namespace) -> int:
 
 def backfill(args: argparse.Namespace) -> int:
     """Re-ingest nights --from..--to into the span store (one Beam job); print the summary."""
+    from components.spans.store import StoredFileError
+    from components.spans.writer_lock import StoreBusy
     from pipeline.cli.common import quiet_tensorflow
     from pipeline.data import backfill_nights, input_errors
 
@@ -199,7 +201,10 @@ def backfill(args: argparse.Namespace) -> int:
             beam_args,
             progress=lambda line: print(f"backfill: {line}", file=sys.stderr, flush=True),
         )
-    except (*input_errors(), ValueError) as e:
+    except StoreBusy as e:  # another run or backfill is writing the store: exit 3, as `run`
+        print(f"cyclecast backfill: refused. {e}", file=sys.stderr)
+        return 3
+    except (*input_errors(), ValueError, StoredFileError) as e:
         raise CommandError(e) from e
     totals = {k: v for k, v in summary.items() if k != "by_night"}
     print_result(args.json, summary, lambda: format_feature_summary(totals))
