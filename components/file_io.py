@@ -16,12 +16,13 @@ CHUNK = 1 << 20  # bytes read at a time when hashing or copying
 
 
 def read_bytes(path: str) -> bytes | None:
-    """The file's bytes, or None when there is no file at ``path``."""
+    """The file's bytes as stored (a ``.gz`` file is not decompressed), or None when absent."""
+    from apache_beam.io.filesystem import CompressionTypes
     from apache_beam.io.filesystems import FileSystems
 
     if not FileSystems.exists(path):
         return None
-    with FileSystems.open(path) as f:
+    with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
         return f.read()
 
 
