@@ -90,12 +90,22 @@ def read_jsonl(pattern: str) -> list[dict]:
 
 
 def write_atomically(path: str, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary name, so readers see all of it or none."""
+    """Write ``data`` to ``path`` through a temporary name, so readers see all of it or none.
+
+    The rename replaces an earlier file in one step (POSIX rename; an object store's copy), so
+    a crash at any point leaves the old file or the new one, never none. Only on a file system
+    whose rename refuses an existing destination (HDFS) is the old one deleted first.
+    """
+    from apache_beam.io.filesystem import BeamIOError
     from apache_beam.io.filesystems import FileSystems
 
     temporary = f"{path}.incomplete"
     with FileSystems.create(temporary) as f:
         f.write(data)
-    if FileSystems.exists(path):
+    try:
+        FileSystems.rename([temporary], [path])
+    except BeamIOError:
+        if not FileSystems.exists(path):
+            raise
         FileSystems.delete([path])
-    FileSystems.rename([temporary], [path])
+        FileSystems.rename([temporary], [path])
