@@ -120,7 +120,7 @@ class StoredFileError(LookupError):
 
     def __init__(self, night: str, problem: str):
         super().__init__(
-            f"the span store's night {night} is damaged: {problem}. Nothing was read from it; "
+            f"the span store's night {night} is damaged: {problem}. Nothing of it was used; "
             f"re-ingest that night with `{repair_command(night)}` (add --data-root and "
             "--workdir as for the run), then run again."
         )
