@@ -121,3 +121,15 @@ def input_errors() -> tuple[type[Exception], ...]:
     from components.nightly_features.salt import SaltError
 
     return InputError, SaltError
+
+
+def backfill_errors() -> tuple[type[Exception], type[Exception]]:
+    """The errors ``backfill_nights`` refuses with: (another writer, a damaged stored file).
+
+    ``StoreBusy``: another run or backfill holds the span store's writer lock;
+    ``StoredFileError``: a history night's stored file is missing or damaged.
+    """
+    from components.spans.store import StoredFileError
+    from components.spans.writer_lock import StoreBusy
+
+    return StoreBusy, StoredFileError
