@@ -89,10 +89,10 @@ class SpanEntry:
         """The night's files as they are on disk now (what ``files`` records at commit)."""
         from apache_beam.io.filesystems import FileSystems
 
-        patterns = [
-            night_shards(split_dir(self.examples, "*"), self.night),
-            f"{self.quarantine}/*-{self.night}.jsonl.gz",
-        ]
+        # the night's splits as its counts name them (each a narrow listing on object stores)
+        splits = sorted(self.counts.get("examples_by_split", {})) or ["*"]
+        patterns = [night_shards(split_dir(self.examples, s), self.night) for s in splits]
+        patterns.append(f"{self.quarantine}/*-{self.night}.jsonl.gz")
         if self.requests:
             patterns.append(self.request_files)
         return sorted(
