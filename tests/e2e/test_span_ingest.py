@@ -276,18 +276,20 @@ def test_a_backfill_killed_at_any_point_leaves_each_night_wholly_old_or_wholly_n
     # killed mid-job, with every file written but none committed, mid-commit, at the last commit
     for attempt, kill_at in enumerate((3, first_commit, first_commit + 2, len(renamed)), 1):
         before = _check_every_entry(store, nights)
-        proc = subprocess.run(
+        proc = subprocess.Popen(
             [sys.executable, "-c", KILLED_BACKFILL, str(data), store.root, f"code-{attempt}",
              str(kill_at), SALT.decode()],
-            capture_output=True, text=True, env={**os.environ, "PYTHONPATH": repo})
-        assert proc.returncode == -signal.SIGKILL, proc.stderr[-2000:]
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            env={**os.environ, "PYTHONPATH": repo})
+        _, err = proc.communicate(timeout=600)
+        assert proc.returncode == -signal.SIGKILL, err[-2000:]
         after = _check_every_entry(store, nights)  # every entry against its files
         switched = [n for n in after if after[n] != before[n]]
         assert all(after[n] == f"code-{attempt}" for n in switched)
         assert switched == [n.isoformat() for n in nights[: max(0, kill_at - first_commit)]]
         # the dead backfill's lock record is still there; the next writer takes the lock over
         lock = json.loads((tmp_path / "store" / "writer.lock").read_text())
-        assert lock["pid"] != os.getpid()
+        assert lock["pid"] == proc.pid and lock["run"] == "backfill 2026-01-05..2026-01-10"
 
     # the first backfill's generation was never rewritten: nights still naming it read whole
     generations = {Path(store.entry(n).examples).parent for n in nights}
