@@ -22,7 +22,7 @@ from tfx.types import standard_artifacts
 from components import defaults
 from components.artifact_properties import LAST_NIGHT_PROPERTY
 from components.artifacts import DriftReport, NightlyQuarantine
-from components.file_io import read_gzip_lines, read_jsonl
+from components.file_io import gzip_lines, read_gzip_lines, read_jsonl
 
 REPORT_FILE = "drift.json"
 
@@ -177,14 +177,13 @@ def night_and_previous(quarantine_uri: str, night: str, span_store: str) -> list
     from components.spans.store import SpanStore
     from transforms.features import HISTORY_NIGHTS
 
-    paths = [os.path.join(quarantine_uri, night_file(NIGHTLY_STATS, night))]
+    lines = read_gzip_lines(os.path.join(quarantine_uri, night_file(NIGHTLY_STATS, night)))
     # The previous night with data: a night or two without uploads is skipped over.
-    previous = SpanStore(span_store).latest_before(
-        dt.date.fromisoformat(night), nights=HISTORY_NIGHTS
-    )
-    if previous is not None:
-        paths.insert(0, previous.stats_file)
-    return [json.loads(line) for path in paths for line in read_gzip_lines(path)]
+    store = SpanStore(span_store)
+    previous = store.latest_before(dt.date.fromisoformat(night), nights=HISTORY_NIGHTS)
+    if previous is not None:  # checked against its entry (StoredFileError names the repair)
+        lines = gzip_lines(store.read_verified(previous, previous.stats_file)) + lines
+    return [json.loads(line) for line in lines]
 
 
 @component

@@ -40,12 +40,16 @@ def gather_window(
 ) -> dict:
     """Copy the example files of the window's indexed nights into ``split_uris`` (split -> folder).
 
-    Returns the window's report.
+    Copies exactly the files each entry recorded, checking each against its sha256 as it is
+    copied (one read): a missing or damaged file raises ``StoredFileError`` naming the night
+    and its repair, instead of training on fewer examples than the window counts. Entries from
+    before digests were recorded copy the files found for the night. Returns the window's report.
     """
     from apache_beam.io.filesystems import FileSystems
 
+    from components.file_io import copy_with_digest
     from components.spans.dates import night_range
-    from components.spans.store import SpanStore
+    from components.spans.store import SpanStore, check_digest
 
     store = SpanStore(store_root)
     nights = night_range(last - dt.timedelta(days=window_nights - 1), last)
@@ -57,10 +61,9 @@ def gather_window(
     for _, entry in sorted(entries.items()):
         code_versions[entry.code_version] = code_versions.get(entry.code_version, 0) + 1
         for split, directory in split_uris.items():
-            matched = FileSystems.match([entry.example_files(split)])[0].metadata_list
-            sources = sorted(m.path for m in matched)
-            if sources:
-                FileSystems.copy(sources, [f"{directory}/{s.rsplit('/', 1)[-1]}" for s in sources])
+            for source in entry.split_files(split):
+                copied = copy_with_digest(source, f"{directory}/{source.rsplit('/', 1)[-1]}")
+                check_digest(entry, source, copied)
             examples[split] += entry.counts.get("examples_by_split", {}).get(split, 0)
     return {
         FIRST_NIGHT_PROPERTY: nights[0].isoformat(),

@@ -154,3 +154,15 @@ def check_backfill_range(first: str, last: str, now: dt.datetime | None = None) 
             "(a backfill of it would record it as an empty night); backfill up to "
             f"{latest} at most"
         )
+
+
+def backfill_errors() -> tuple[type[Exception], type[Exception]]:
+    """The errors ``backfill_nights`` refuses with: (another writer, a damaged stored file).
+
+    ``StoreBusy``: another run or backfill holds the span store's writer lock;
+    ``StoredFileError``: a history night's stored file is missing or damaged.
+    """
+    from components.spans.store import StoredFileError
+    from components.spans.writer_lock import StoreBusy
+
+    return StoreBusy, StoredFileError

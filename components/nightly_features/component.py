@@ -47,6 +47,7 @@ from components.quarantine_layout import SUMMARY_FILE
 from components.spans.dates import night_of, parse_night, span_of
 from components.spans.plan import night_fingerprint, plan_ingest, retry_marker
 from components.spans.store import REQUESTS_SPLIT, SpanStore
+from components.spans.writer_lock import store_writer
 from transforms import raw_format as rf
 
 QUARANTINE_KEY = "quarantine"
@@ -206,24 +207,26 @@ class Executor(base_beam_executor.BaseBeamExecutor):
                 raise ValueError("a dated span needs a span store (the span_store parameter)")
             store = SpanStore(store_root)
             late = exec_properties.get(LATE_NIGHTS_KEY)
-            plan = plan_ingest(
-                store,
-                config.input_root,
-                night_of(span),
-                window_nights=exec_properties.get(WINDOW_NIGHTS_KEY) or defaults.WINDOW_NIGHTS,
-                late_nights=defaults.LATE_NIGHTS if late is None else late,
-            )
-            summary = ingest(
-                plan,
-                config,
-                examples.uri,
-                quarantine.uri,
-                store,
-                exec_properties.get(CODE_VERSION_KEY) or "",
-                self._make_beam_pipeline,
-                progress=logging.info,
-                requests_dir=requests.uri,
-            )
+            # planned and committed under the store's writer lock (a local run already holds it)
+            with store_writer(store.root, f"run of night {night_of(span)}"):
+                plan = plan_ingest(
+                    store,
+                    config.input_root,
+                    night_of(span),
+                    window_nights=exec_properties.get(WINDOW_NIGHTS_KEY) or defaults.WINDOW_NIGHTS,
+                    late_nights=defaults.LATE_NIGHTS if late is None else late,
+                )
+                summary = ingest(
+                    plan,
+                    config,
+                    examples.uri,
+                    quarantine.uri,
+                    store,
+                    exec_properties.get(CODE_VERSION_KEY) or "",
+                    self._make_beam_pipeline,
+                    progress=logging.info,
+                    requests_dir=requests.uri,
+                )
             examples.span = span
             requests.span = span
             for artifact in (examples, quarantine, requests):

@@ -3,7 +3,10 @@
 The nightly component and ``cyclecast backfill`` both call ``ingest``: the same plan type, the same
 Beam transforms and the same file layout, so a backfilled night's files are byte-identical to the
 ones the nightly run would have written for it. Entries are committed only after the Beam job has
-finished, so a crash leaves the store as it was.
+finished, each recording the sha256 of every file it names, and only by a process holding the
+store's writer lock (``spans.writer_lock``); the folders the job writes are new (a run's fresh
+artifacts, a backfill's new generation), so a crash at any point leaves each night wholly old or
+wholly new.
 """
 
 from __future__ import annotations
@@ -22,7 +25,8 @@ from components.nightly_features.feature_outputs import WriteFeatureOutputs
 from components.nightly_features.selection import NightSelection
 from components.quarantine_layout import PLAN_FILE, SUMMARY_FILE
 from components.spans.plan import IngestPlan
-from components.spans.store import SpanEntry, SpanStore
+from components.spans.store import SpanEntry, SpanStore, file_digests
+from components.spans.writer_lock import store_writer
 
 
 def ingest(
@@ -36,7 +40,49 @@ def ingest(
     progress: Callable[[str], None] = lambda _: None,
     requests_dir: str | None = None,
 ) -> dict:
-    """Run the feature job on the plan's nights and commit them; return the job's summary."""
+    """Run the feature job on the plan's nights and commit them; return the job's summary.
+
+    The caller holds the store's writer lock from planning on (``store_writer``); it is taken
+    here too (re-entrant), so no caller commits without it.
+    """
+    with store_writer(store.root, f"ingest of {plan.night}"):
+        summary = _write_nights(
+            plan, config, examples_dir, quarantine_dir, make_pipeline, progress, requests_dir
+        )
+        nights = [n.isoformat() for n in plan.nights]
+        quarantine = quarantine_dir.rstrip("/")
+        entries = []
+        for night in nights:  # every file written and hashed before the first entry changes
+            fingerprint, files = plan.fingerprints[night]
+            entry = SpanEntry(
+                night=night,
+                examples=examples_dir.rstrip("/"),
+                quarantine=quarantine,
+                raw_fingerprint=fingerprint,
+                raw_files=files,
+                code_version=code_version,
+                counts=summary["by_night"].get(night, {}),
+                requests=(requests_dir or "").rstrip("/"),
+            )
+            entries.append(replace(entry, files=file_digests(entry.find_files())))
+        progress(f"hashed the files of {len(nights)} nights; committing")
+        for i, entry in enumerate(entries, 1):
+            store.commit(entry)
+            if i % 50 == 0 or i == len(nights):
+                progress(f"committed {i}/{len(nights)} nights to the span store")
+    return summary
+
+
+def _write_nights(
+    plan: IngestPlan,
+    config: FeatureJobConfig,
+    examples_dir: str,
+    quarantine_dir: str,
+    make_pipeline: Callable[[], AbstractContextManager],
+    progress: Callable[[str], None],
+    requests_dir: str | None,
+) -> dict:
+    """Run the Beam job writing the plan's nights' files and the plan; return its summary."""
     from apache_beam.io.filesystems import FileSystems
 
     nights = [n.isoformat() for n in plan.nights]
@@ -64,20 +110,4 @@ def ingest(
     write_atomically(
         f"{quarantine}/{PLAN_FILE}", json.dumps(plan.to_dict(), indent=2, sort_keys=True).encode()
     )
-    for i, night in enumerate(nights, 1):
-        fingerprint, files = plan.fingerprints[night]
-        store.commit(
-            SpanEntry(
-                night=night,
-                examples=examples_dir.rstrip("/"),
-                quarantine=quarantine,
-                raw_fingerprint=fingerprint,
-                raw_files=files,
-                code_version=code_version,
-                counts=summary["by_night"].get(night, {}),
-                requests=(requests_dir or "").rstrip("/"),
-            )
-        )
-        if i % 50 == 0 or i == len(nights):
-            progress(f"committed {i}/{len(nights)} nights to the span store")
     return summary

@@ -161,7 +161,10 @@ def run_backfill(
     """Re-ingest nights ``first``..``last`` (ISO dates) into the span store; return the summary.
 
     The history of ``first`` and the 27 nights after it comes from the nights before it already
-    in the store, as on the nightly path. Outputs go to ``<store>/backfill/<first>_<last>/``.
+    in the store, as on the nightly path. Outputs go to a new generation,
+    ``<store>/backfill/<first>_<last>/<generation>/``, never into a folder an entry names: the
+    entries switch to it only once all of it is written. The store's writer lock is held from
+    planning to the last commit (``StoreBusy`` when another run or backfill holds it).
     """
     import apache_beam as beam
     from apache_beam.options.pipeline_options import PipelineOptions
@@ -171,29 +174,39 @@ def run_backfill(
     from components.spans.dates import parse_night
     from components.spans.plan import plan_backfill
     from components.spans.store import SpanStore
+    from components.spans.writer_lock import store_writer
 
     check_input_root(input_root)
     store = SpanStore(store_root)
-    plan = plan_backfill(store, input_root, parse_night(first), parse_night(last))
-    progress(f"planned {len(plan.ingest)} nights; history before them from the store")
-    if plan.history_missing:  # a first backfill, or a gap: said, not hidden
-        progress(
-            f"{len(plan.history_missing)} of the {fc.HISTORY_NIGHTS} nights before {first} are "
-            "not in the span store (no data, or never ingested): the first nights' history "
-            "features miss them; backfill from an earlier night to include them"
+    with store_writer(store.root, f"backfill {first}..{last}"):
+        plan = plan_backfill(store, input_root, parse_night(first), parse_night(last))
+        progress(f"planned {len(plan.ingest)} nights; history before them from the store")
+        if plan.history_missing:  # a first backfill, or a gap: said, not hidden
+            progress(
+                f"{len(plan.history_missing)} of the {fc.HISTORY_NIGHTS} nights before {first} "
+                "are not in the span store (no data, or never ingested): the first nights' "
+                "history features miss them; backfill from an earlier night to include them"
+            )
+        out = f"{store.root}/{BACKFILL_DIR}/{first}_{last}/{new_generation()}"
+        config = FeatureJobConfig(
+            input_root=input_root, salt=salt, split_buckets=dict(split_buckets or DEFAULT_SPLITS)
         )
-    out = f"{store.root}/{BACKFILL_DIR}/{first}_{last}"
-    config = FeatureJobConfig(
-        input_root=input_root, salt=salt, split_buckets=dict(split_buckets or DEFAULT_SPLITS)
-    )
-    return ingest(
-        plan,
-        config,
-        f"{out}/{EXAMPLES_SUBDIR}",
-        f"{out}/{QUARANTINE_SUBDIR}",
-        store,
-        code_version,
-        lambda: beam.Pipeline(options=PipelineOptions(beam_args)),
-        progress,
-        requests_dir=f"{out}/{REQUESTS_SUBDIR}",
-    )
+        return ingest(
+            plan,
+            config,
+            f"{out}/{EXAMPLES_SUBDIR}",
+            f"{out}/{QUARANTINE_SUBDIR}",
+            store,
+            code_version,
+            lambda: beam.Pipeline(options=PipelineOptions(beam_args)),
+            progress,
+            requests_dir=f"{out}/{REQUESTS_SUBDIR}",
+        )
+
+
+def new_generation() -> str:
+    """A new generation's folder name: the UTC time it started and a random suffix (unique)."""
+    import datetime as dt
+    import secrets
+
+    return f"{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S}-{secrets.token_hex(4)}"

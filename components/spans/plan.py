@@ -100,9 +100,15 @@ class IngestPlan:
 
 
 def _history_reads(store: SpanStore, ingest: set[dt.date]) -> tuple[dict[str, str], list[str]]:
-    """The stored statistics files the ingested nights' history needs (nights not re-ingested)."""
+    """The stored statistics files the ingested nights' history needs (nights not re-ingested).
+
+    Each is checked against its entry here, once per run (``StoredFileError`` names the night
+    and its repair): the Beam job's ``ReadAllFromText`` would skip a missing file unseen.
+    """
     needed = sorted({h for n in ingest for h in history_nights(n)} - ingest)
     found = store.entries(needed)
+    for entry in found.values():
+        store.verify(entry, [entry.stats_file])
     history = {n.isoformat(): e.stats_file for n, e in sorted(found.items())}
     missing = [n.isoformat() for n in needed if n not in found]
     return history, missing
@@ -124,9 +130,7 @@ def plan_ingest(
     if late_nights < 0 or window_nights < 1:
         raise ValueError("late_nights must be >= 0 and window_nights >= 1")
     # The window, and the 28 nights before it whose statistics its first nights' history reads.
-    window = night_range(
-        night - dt.timedelta(days=window_nights - 1 + fc.HISTORY_NIGHTS), night
-    )
+    window = night_range(night - dt.timedelta(days=window_nights - 1 + fc.HISTORY_NIGHTS), night)
     entries = store.entries(window)
     fingerprints = {night: night_fingerprint(input_root, night)}
     changed: dict[dt.date, str] = {}

@@ -2,9 +2,17 @@
 
 Every night the feature job ingests gets one small index entry, ``<store>/index/<YYYY-MM-DD>.json``,
 naming the examples and quarantine directories that hold that night's outputs, the fingerprint of
-the raw files it was made from and the feature code's fingerprint. Entries are written only after
-the job has written everything (each to a temporary name, then renamed), so a crash in the middle
-of an ingest leaves every earlier entry as it was, and a re-run completes the night.
+the raw files it was made from, the feature code's fingerprint, and every file of the night with
+the sha256 of its bytes (``files``). Entries are written only after the job has written
+everything (each to a temporary name, then renamed) into folders no entry names yet (a nightly
+run's fresh artifacts, a backfill's new generation), so a crash at any point leaves each night's
+entry naming either its old files or its new ones, all of them complete; a re-run completes it.
+
+Every reader checks the files it reads against the entry (``SpanStore.read_verified``,
+``check_digest``): a missing or damaged file stops it with ``StoredFileError``, which names the
+night and its repair (``cyclecast backfill --from N --to N``), on the batch and online paths
+alike. Entries written before digests were recorded (``files`` empty) still read: their files
+are checked for existence only (a backfill over them records digests).
 
 The index is what later runs read, on every orchestrator and runner:
 - the history features of a new night come from the stored nightly statistics of the 28 nights
@@ -26,7 +34,7 @@ import datetime as dt
 import json
 from dataclasses import asdict, dataclass, field
 
-from components.file_io import read_bytes, write_atomically
+from components.file_io import read_bytes, sha256_of, write_atomically
 from components.quarantine_layout import NIGHTLY_STATS, night_file
 
 INDEX_DIR = "index"
@@ -59,6 +67,9 @@ class SpanEntry:
     code_version: str
     counts: dict = field(default_factory=dict)  # the night's summary (examples, rejects...)
     requests: str = ""  # a requests directory holding Split-serving/<night>-*.gz
+    # Every file of the night (examples, requests, quarantine) -> the sha256 of its bytes at
+    # commit. Empty in entries written before digests were recorded.
+    files: dict = field(default_factory=dict)
 
     def example_files(self, split: str) -> str:
         """The pattern of this night's example shards of one split."""
@@ -73,6 +84,71 @@ class SpanEntry:
     def stats_file(self) -> str:
         """The night's stored nightly statistics: one record per user with a valid night."""
         return f"{self.quarantine}/{night_file(NIGHTLY_STATS, self.night)}"
+
+    def find_files(self) -> list[str]:
+        """The night's files as they are on disk now (what ``files`` records at commit)."""
+        from apache_beam.io.filesystems import FileSystems
+
+        # the night's splits as its counts name them (each a narrow listing on object stores)
+        splits = sorted(self.counts.get("examples_by_split", {})) or ["*"]
+        patterns = [night_shards(split_dir(self.examples, s), self.night) for s in splits]
+        patterns.append(f"{self.quarantine}/*-{self.night}.jsonl.gz")
+        if self.requests:
+            patterns.append(self.request_files)
+        return sorted(
+            m.path
+            for result in FileSystems.match(patterns)
+            for m in result.metadata_list
+            if not m.path.endswith(".incomplete")
+        )
+
+    def split_files(self, split: str) -> list[str]:
+        """The night's example shards of one split: those recorded (found, for old entries)."""
+        folder = split_dir(self.examples, split) + "/"
+        if self.files:
+            return sorted(
+                p for p in self.files if p.startswith(folder) and "/" not in p[len(folder) :]
+            )
+        from apache_beam.io.filesystems import FileSystems
+
+        matched = FileSystems.match([self.example_files(split)])[0].metadata_list
+        return sorted(m.path for m in matched)
+
+
+class StoredFileError(LookupError):
+    """A file a span-store entry names is missing or damaged; the message names the repair."""
+
+    def __init__(self, night: str, problem: str):
+        super().__init__(
+            f"the span store's night {night} is damaged: {problem}. Nothing of it was used; "
+            f"re-ingest that night with `{repair_command(night)}` (add --data-root and "
+            "--workdir as for the run), then run again."
+        )
+        self.night = night
+
+
+def repair_command(night: str) -> str:
+    """The command that re-ingests one night into the span store."""
+    return f"cyclecast backfill --from {night} --to {night}"
+
+
+def check_digest(entry: SpanEntry, path: str, digest: str | None) -> None:
+    """Raise ``StoredFileError`` unless ``digest`` (None: no file) is what ``entry`` recorded."""
+    if digest is None:
+        raise StoredFileError(entry.night, f"{path} is missing")
+    if not entry.files:  # an entry from before digests: existence is all it can tell
+        return
+    if path not in entry.files:
+        raise StoredFileError(entry.night, f"{path} is not among the files its entry recorded")
+    if entry.files[path] != digest:
+        raise StoredFileError(
+            entry.night, f"{path} does not match the sha256 recorded when it was committed"
+        )
+
+
+def file_digests(paths: list[str]) -> dict[str, str]:
+    """The sha256 of each file (what ``SpanEntry.files`` records at commit)."""
+    return {p: sha256_of(p) for p in paths}
 
 
 class SpanStore:
@@ -89,7 +165,14 @@ class SpanStore:
     def entry(self, night: dt.date | str) -> SpanEntry | None:
         """The night's entry, or None when it was never ingested."""
         data = read_bytes(self._path(night))
-        return None if data is None else SpanEntry(**json.loads(data))
+        if data is None:
+            return None
+        try:
+            return SpanEntry(**json.loads(data))
+        except (ValueError, TypeError) as e:  # not JSON, or not an entry's fields
+            raise StoredFileError(
+                str(night), f"its index entry {self._path(night)} is unreadable ({e})"
+            ) from None
 
     def entries(self, nights: list[dt.date]) -> dict[dt.date, SpanEntry]:
         """The entries of those nights that have one."""
@@ -101,6 +184,23 @@ class SpanStore:
         write_atomically(
             self._path(entry.night), json.dumps(asdict(entry), sort_keys=True).encode()
         )
+
+    def read_verified(self, entry: SpanEntry, path: str) -> bytes:
+        """The bytes of one of ``entry``'s files, checked against its entry."""
+        import hashlib
+
+        data = read_bytes(path)
+        check_digest(entry, path, None if data is None else hashlib.sha256(data).hexdigest())
+        return data
+
+    def verify(self, entry: SpanEntry, paths: list[str] | None = None) -> None:
+        """Check ``paths`` (default: every file ``entry`` names) against the entry.
+
+        Raises ``StoredFileError`` on the first missing or damaged one. An entry from before
+        digests names no files: its statistics file is checked for existence.
+        """
+        for path in paths or sorted(entry.files) or [entry.stats_file]:
+            check_digest(entry, path, sha256_of(path))
 
     def latest_before(self, night: dt.date, nights: int) -> SpanEntry | None:
         """The latest entry among the ``nights`` nights before ``night`` (None if none)."""

@@ -183,7 +183,7 @@ def features(args: argparse.Namespace) -> int:
 def backfill(args: argparse.Namespace) -> int:
     """Re-ingest nights --from..--to into the span store (one Beam job); print the summary."""
     from pipeline.cli.common import quiet_tensorflow
-    from pipeline.data import backfill_nights, check_backfill_range, input_errors
+    from pipeline.data import backfill_errors, backfill_nights, check_backfill_range, input_errors
 
     try:
         check_backfill_range(args.first, args.last)
@@ -191,6 +191,7 @@ def backfill(args: argparse.Namespace) -> int:
         raise CommandError(e) from e
     beam_args = _beam_args(args)
     config = local_config(args)
+    busy, damaged = backfill_errors()
     quiet_tensorflow()
     t0 = time.monotonic()
     try:
@@ -203,7 +204,10 @@ def backfill(args: argparse.Namespace) -> int:
             beam_args,
             progress=lambda line: print(f"backfill: {line}", file=sys.stderr, flush=True),
         )
-    except (*input_errors(), ValueError) as e:
+    except busy as e:  # another run or backfill is writing the store: exit 3, as `run`
+        print(f"cyclecast backfill: refused. {e}", file=sys.stderr)
+        return 3
+    except (*input_errors(), ValueError, damaged) as e:
         raise CommandError(e) from e
     totals = {k: v for k, v in summary.items() if k != "by_night"}
     print_result(args.json, summary, lambda: format_feature_summary(totals))

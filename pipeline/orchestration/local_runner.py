@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import warnings
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 
 from pipeline.config import PipelineConfig
 
@@ -23,8 +25,10 @@ class RunStopped(RuntimeError):
 def run_local(cfg: PipelineConfig, verbose: bool = False) -> str:
     """Run the whole pipeline once and return the run's id (its ``pipeline_run`` context name).
 
-    Raises ``RunStopped`` with the report when the data breaks the schema or drifted, and
-    ``RunRefused`` when another run holds the metadata store. Printing what the run did is the
+    Raises ``RunStopped`` with the report when the data breaks the schema or drifted, or a file
+    the span store names is missing or damaged (the message names the repair), and
+    ``RunRefused`` when another run holds the metadata store or another run or backfill is
+    writing the span store. Printing what the run did is the
     caller's: ``summarize_run(cfg.metadata_path, cfg.pipeline_name, run_id)``.
     """
     with _exclusive(cfg):  # before the slow imports, so a second run is refused at once
@@ -41,6 +45,7 @@ def _run_locked(cfg: PipelineConfig, verbose: bool):
 
     from components.anomaly_gate import AnomaliesFound
     from components.drift_gate import DriftDetected
+    from components.spans.store import StoredFileError
     from pipeline.metadata import store as md
     from pipeline.orchestration.progress import component_progress
     from pipeline.pipeline import create_pipeline
@@ -56,7 +61,8 @@ def _run_locked(cfg: PipelineConfig, verbose: bool):
             LocalDagRunner().run(pipeline)
         except Exception as e:  # the runner re-raises what a component raised
             cause = e
-            while cause is not None and not isinstance(cause, AnomaliesFound | DriftDetected):
+            stops = AnomaliesFound | DriftDetected | StoredFileError
+            while cause is not None and not isinstance(cause, stops):
                 cause = cause.__cause__ or cause.__context__
             if cause is not None:
                 run_id = record_run_provenance(cfg, before)
@@ -68,15 +74,26 @@ def _run_locked(cfg: PipelineConfig, verbose: bool):
     return run_id
 
 
-def _exclusive(cfg: PipelineConfig):
-    """The metadata store's run lock (nothing to lock without a local store)."""
-    from contextlib import nullcontext
+@contextmanager
+def _exclusive(cfg: PipelineConfig) -> Iterator[None]:
+    """The metadata store's run lock, then the span store's writer lock, for the whole run.
 
-    from pipeline.orchestration.run_lock import exclusive_run
+    The run reads the span store from its first component to its last (ingest, drift, the
+    training window, predictions), so a backfill must not rewrite it meanwhile, nor it a
+    backfill's; either is refused with ``RunRefused`` naming the holder.
+    """
+    from components.spans.writer_lock import StoreBusy, store_writer
+    from pipeline.orchestration.run_lock import RunRefused, exclusive_run
 
-    if not cfg.metadata_path:
-        return nullcontext()
-    return exclusive_run(cfg.metadata_path, f"night {cfg.night or 'latest'} of {cfg.data_root}")
+    what = f"night {cfg.night or 'latest'} of {cfg.data_root}"
+    with ExitStack() as held:
+        if cfg.metadata_path:
+            held.enter_context(exclusive_run(cfg.metadata_path, what))
+        try:
+            held.enter_context(store_writer(cfg.span_store, f"run ({what})"))
+        except StoreBusy as e:
+            raise RunRefused(str(e)) from None
+        yield
 
 
 def git_commit() -> str | None:

@@ -11,12 +11,8 @@ Argo handle concurrency.)
 
 from __future__ import annotations
 
-import datetime as dt
-import fcntl
-import json
-import os
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 
@@ -68,34 +64,15 @@ def _mysql_lock(address, what: str) -> Iterator[None]:
 @contextmanager
 def _file_lock(metadata_path: str, what: str) -> Iterator[None]:
     """An exclusive ``flock`` on the file beside a SQLite store."""
-    path = lock_path(metadata_path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a+") as f:
+    from components.file_lock import LockHeld, exclusive_flock
+
+    with ExitStack() as held:
         try:
-            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            f.seek(0)
-            holder = f.read().strip() or "an unknown process"
+            held.enter_context(exclusive_flock(lock_path(metadata_path), what))
+        except LockHeld as e:
             raise RunRefused(
                 f"another cyclecast run is using the metadata store {metadata_path} "
-                f"({holder}); this run was refused and changed nothing. Wait for it to finish "
-                "and run again."
+                f"({e.holder}); this run was refused and changed nothing. Wait for it to "
+                "finish and run again."
             ) from None
-        f.seek(0)
-        f.truncate()
-        f.write(
-            json.dumps(
-                {
-                    "pid": os.getpid(),
-                    "started": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-                    "run": what,
-                }
-            )
-        )
-        f.flush()
-        try:
-            yield
-        finally:
-            f.seek(0)
-            f.truncate()
-            fcntl.flock(f, fcntl.LOCK_UN)
+        yield

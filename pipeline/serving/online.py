@@ -57,16 +57,21 @@ def user_cycles(cycles_file: str | Path, user_id: str) -> list[CycleRow]:
 
 
 def stored_nights(store_root: str, night: dt.date, user_key: str) -> list[NightOutcome]:
-    """The user's valid nights among the 28 before ``night``, from the span store."""
-    from components.file_io import read_gzip_lines
+    """The user's valid nights among the 28 before ``night``, from the span store.
+
+    Each night's file is checked against its entry as the batch path checks it: a missing or
+    damaged one raises ``StoredFileError`` naming the night and its repair.
+    """
+    from components.file_io import gzip_lines
     from components.nightly_features.prediction_request import stored_history
     from components.spans.dates import history_nights
     from components.spans.store import SpanStore
 
     needle = f'"{fc.USER_KEY}": "{user_key}"'
     out = []
-    for entry in SpanStore(store_root).entries(history_nights(night)).values():
-        for line in read_gzip_lines(entry.stats_file):
+    store = SpanStore(store_root)
+    for entry in store.entries(history_nights(night)).values():
+        for line in gzip_lines(store.read_verified(entry, entry.stats_file)):
             if needle in line:
                 key, outcome = stored_history(line)
                 if key == user_key:

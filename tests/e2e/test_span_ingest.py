@@ -185,3 +185,123 @@ def test_a_crash_mid_ingest_leaves_earlier_spans_and_a_rerun_completes(generated
     ledger = [json.loads(line) for line in gzip.open(
         Path(store.entry(night).quarantine) / f"nights-{night}.jsonl.gz")]
     assert len(ledger) == summary["files"]  # every file of the night accounted for
+
+
+# A backfill killed by SIGKILL at the `kill_at`-th file rename (every file the job, the summary,
+# the plan and the index entries write is renamed into place from a temporary name).
+KILLED_BACKFILL = """
+import os, signal, sys
+from apache_beam.io.filesystems import FileSystems
+data, store, code, kill_at = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+real, calls = FileSystems.rename, [0]
+def rename(sources, destinations):
+    calls[0] += 1
+    if calls[0] == kill_at:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return real(sources, destinations)
+FileSystems.rename = staticmethod(rename)
+from components.nightly_features.job import run_backfill
+run_backfill(data, store, "2026-01-05", "2026-01-10", sys.argv[5].encode(),
+             ["--runner=DirectRunner", "--direct_running_mode=in_memory"], code)
+print("not killed")
+"""
+
+
+def _frames(path: str) -> int:
+    """The number of records in a gzip TFRecord file (read without TensorFlow)."""
+    import struct
+
+    data, n, at = gzip.open(path).read(), 0, 0
+    while at < len(data):
+        (length,) = struct.unpack("<Q", data[at:at + 8])
+        at, n = at + 12 + length + 4, n + 1
+    return n
+
+
+def _check_every_entry(store: SpanStore, nights) -> dict[str, str]:
+    """Each entry names exactly its night's files, all whole, and they hold what it counts."""
+    from components.spans.store import StoredFileError
+
+    versions = {}
+    for night in nights:
+        entry = store.entry(night)
+        assert entry is not None, night
+        try:
+            store.verify(entry)  # every named file there, with the sha256 recorded at commit
+        except StoredFileError as e:
+            raise AssertionError(str(e)) from None
+        assert sorted(entry.files) == entry.find_files(), night  # nothing more, nothing less
+        for split, count in entry.counts["examples_by_split"].items():
+            assert sum(_frames(p) for p in entry.split_files(split)) == count, (night, split)
+        ledger = gzip.open(Path(entry.quarantine) / f"nights-{entry.night}.jsonl.gz").read()
+        assert len(ledger.splitlines()) == entry.counts["files"], night
+        versions[entry.night] = entry.code_version
+    return versions
+
+
+@pytest.mark.e2e
+def test_a_backfill_killed_at_any_point_leaves_each_night_wholly_old_or_wholly_new(
+    tmp_path, monkeypatch
+):
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    repo = str(Path(__file__).resolve().parents[2])
+    from apache_beam.io.filesystems import FileSystems
+
+    from components.nightly_features.job import run_backfill
+    from components.spans.store import StoredFileError
+    from tests.rawfiles import write_steady_root
+
+    data = tmp_path / "data"
+    write_steady_root(data, nights=6, vary_heart_rate=True)
+    nights = night_range(dt.date(2026, 1, 5), dt.date(2026, 1, 10))
+    store = SpanStore(str(tmp_path / "store"))
+    renamed = []  # the first backfill: every rename it makes, in order
+    real = FileSystems.rename
+
+    def recording(sources, destinations):
+        renamed.extend(destinations)
+        return real(sources, destinations)
+
+    monkeypatch.setattr(FileSystems, "rename", staticmethod(recording))
+    run_backfill(str(data), store.root, "2026-01-05", "2026-01-10", SALT, BEAM_ARGS, "code-0")
+    monkeypatch.setattr(FileSystems, "rename", staticmethod(real))
+    assert set(_check_every_entry(store, nights).values()) == {"code-0"}
+    first_commit = next(i for i, p in enumerate(renamed, 1) if "/index/" in p)
+    assert renamed[first_commit - 1:] == [f"{store.root}/index/{n}.json" for n in nights]
+
+    # killed mid-job, with every file written but none committed, mid-commit, at the last commit
+    for attempt, kill_at in enumerate((3, first_commit, first_commit + 2, len(renamed)), 1):
+        before = _check_every_entry(store, nights)
+        proc = subprocess.Popen(
+            [sys.executable, "-c", KILLED_BACKFILL, str(data), store.root, f"code-{attempt}",
+             str(kill_at), SALT.decode()],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            env={**os.environ, "PYTHONPATH": repo})
+        _, err = proc.communicate(timeout=600)
+        assert proc.returncode == -signal.SIGKILL, err[-2000:]
+        after = _check_every_entry(store, nights)  # every entry against its files
+        switched = [n for n in after if after[n] != before[n]]
+        assert all(after[n] == f"code-{attempt}" for n in switched)
+        assert switched == [n.isoformat() for n in nights[: max(0, kill_at - first_commit)]]
+        # the dead backfill's lock record is still there; the next writer takes the lock over
+        lock = json.loads((tmp_path / "store" / "writer.lock").read_text())
+        assert lock["pid"] == proc.pid and lock["run"] == "backfill 2026-01-05..2026-01-10"
+
+    # the first backfill's generation was never rewritten: nights still naming it read whole
+    generations = {Path(store.entry(n).examples).parent for n in nights}
+    assert len(generations) == 2  # code-4's (five nights) and code-0's (the last night)
+    # a re-run completes: every night wholly new
+    run_backfill(str(data), store.root, "2026-01-05", "2026-01-10", SALT, BEAM_ARGS, "code-5")
+    assert set(_check_every_entry(store, nights).values()) == {"code-5"}
+
+    # a history night's statistics file missing: the next ingest stops before its Beam job
+    Path(store.entry(nights[2]).stats_file).unlink()
+    with pytest.raises(StoredFileError, match=r"night 2026-01-07 is damaged: .* is missing.*"
+                                              r"`cyclecast backfill --from 2026-01-07 --to "
+                                              r"2026-01-07`"):
+        run_backfill(str(data), store.root, "2026-01-10", "2026-01-10", SALT, BEAM_ARGS, "c")
+    assert set(_check_every_entry(store, [nights[-1]]).values()) == {"code-5"}
