@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 from components.spans.plan import Reason, night_fingerprint, plan_ingest, retry_marker
 from components.spans.store import SpanEntry, SpanStore
@@ -24,7 +25,11 @@ def _store(tmp_path, unreadable: dict[dt.date, int]) -> tuple[SpanStore, str]:
         fingerprint, files = night_fingerprint(str(root), night)
         n = unreadable.get(night, 0)
         counts = {"files_rejected_by_reason": {rf.FileReject.UNREADABLE: n} if n else {}}
-        store.commit(SpanEntry(night.isoformat(), "/ex", "/q", fingerprint, files, "c", counts))
+        quarantine = str(tmp_path / "q")
+        entry = SpanEntry(night.isoformat(), "/ex", quarantine, fingerprint, files, "c", counts)
+        Path(entry.stats_file).parent.mkdir(parents=True, exist_ok=True)
+        Path(entry.stats_file).write_bytes(b"")  # the history a plan checks (entry without digests)
+        store.commit(entry)
     return store, str(root)
 
 
