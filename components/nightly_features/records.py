@@ -10,6 +10,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 
 from components.nightly_features.night import RejectedRow, extract_features, parse_rows
+from transforms import night_ranges
 from transforms import raw_format as rf
 from transforms.raw_format import UnreadableFile
 
@@ -29,6 +30,7 @@ class NightOutcome:
     file_error: str | None = None
     valid: bool = False
     invalid_reason: str | None = None
+    invalid_detail: str | None = None  # which figure broke which bound, for a schema-range reject
     quality: dict[str, float] = field(default_factory=dict)
     features: dict[str, float] = field(default_factory=dict)
     # A valid night from the span store's statistics: history for later nights, not ingested.
@@ -54,8 +56,18 @@ def parse_night_path(rel_path: str) -> tuple[str, str]:
     return user_id, night.isoformat()
 
 
-def process_raw_file(rel_path: str, data: bytes, rules: rf.NightRules) -> NightOutcome:
-    """Read, validate, assess and featurise one raw file; never raises for bad input."""
+def process_raw_file(
+    rel_path: str,
+    data: bytes,
+    rules: rf.NightRules,
+    ranges: night_ranges.Ranges | None = None,
+) -> NightOutcome:
+    """Read, validate, assess and featurise one raw file; never raises for bad input.
+
+    A night that passes the night rules is then held to the schema's ranges
+    (``transforms.night_ranges``; ``ranges`` defaults to the project's schema): outside them it
+    is invalid with ``night_ranges.OUT_OF_RANGE`` and ``invalid_detail`` names the figure.
+    """
     try:
         user_id, night_date = parse_night_path(rel_path)
     except UnreadableFile as e:
@@ -78,6 +90,13 @@ def process_raw_file(rel_path: str, data: bytes, rules: rf.NightRules) -> NightO
     out.invalid_reason = assessment.invalid_reason
     if out.valid:
         out.features = extract_features(parsed.columns)
+        broken = night_ranges.out_of_range(
+            {**out.features, **out.quality},
+            night_ranges.night_ranges() if ranges is None else ranges,
+        )
+        if broken is not None:
+            out.valid, out.features = False, {}
+            out.invalid_reason, out.invalid_detail = night_ranges.OUT_OF_RANGE, broken
     return out
 
 
