@@ -64,3 +64,8 @@ def out_of_range(values: Mapping[str, float], ranges: Ranges) -> str | None:
         if high is not None and value > high:
             return f"{name} {value:.4g} > {high:g} (the schema's maximum)"
     return None
+
+
+def feature_of(detail: str) -> str:
+    """The feature an ``out_of_range`` detail names (its first word)."""
+    return detail.split(" ", 1)[0]

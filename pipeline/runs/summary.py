@@ -175,7 +175,8 @@ def summarize_context(store, context) -> RunSummary:
             }
     window = outputs.get(md.WINDOW_EXAMPLES)
     if window is not None:  # what the model trained on: the window gathered from the span store
-        for key in (FIRST_NIGHT_PROPERTY, LAST_NIGHT_PROPERTY, "nights", "nights_missing", "train"):
+        keys = (FIRST_NIGHT_PROPERTY, LAST_NIGHT_PROPERTY, "nights", "nights_missing")
+        for key in (*keys, "nights_refused", "train"):
             value = window.prop(key)
             if value is not None:
                 summary.data[key] = value
@@ -219,10 +220,12 @@ def nights_line(data: dict) -> str:
     if data.get("train") == 0:
         parts.append("no training tonight (train-every)")
     elif data.get("last_night"):
-        missing = data.get("nights_missing")
+        missing, refused = data.get("nights_missing"), data.get("nights_refused")
         parts.append(
             f"window {data.get('first_night')}..{data['last_night']} ({data.get('nights')} nights"
-            + (f", {missing} without data)" if missing else ")")
+            + (f", {missing} without data" if missing else "")
+            + (f", {refused} refused by a gate and left out" if refused else "")
+            + ")"
         )
     return "; ".join(parts)
 
