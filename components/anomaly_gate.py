@@ -67,14 +67,11 @@ def judged_nights(quarantine_uri: str) -> list[str]:
     return sorted(json.loads(plan)["ingest"]) if plan else []
 
 
-def population_report(quarantine_uri: str, schema) -> tuple[str, set[str]]:
+def population_report(quarantine_uri: str, schema_uri: str) -> tuple[str, set[str]]:
     """The out-of-range shares beyond the schema's limits, as text, and the nights they concern."""
-    from components.file_io import read_jsonl
-    from components.population_checks import max_out_of_range_shares, range_shares
-    from components.quarantine_layout import NIGHT_LEDGER
+    from components.population_checks import read_range_shares
 
-    ledger = read_jsonl(os.path.join(quarantine_uri, f"{NIGHT_LEDGER}-*.jsonl.gz"))
-    found = range_shares(ledger, max_out_of_range_shares(schema))
+    found = read_range_shares(quarantine_uri, schema_uri)
     return "\n".join(f"  {share.describe()}" for share in found), {s.night for s in found}
 
 
@@ -89,13 +86,10 @@ def AnomalyGate(  # noqa: N802
     code_version: Parameter[str] = "",
 ) -> None:
     """Raise ``AnomaliesFound`` with the report when the night's population breaks the schema."""
-    from tfx.utils import io_utils
-
     from components.spans.refusals import clear_refusal, record_refusal
 
-    schema_proto = io_utils.SchemaReader().read(os.path.join(schema.uri, "schema.pbtxt"))
     report = anomalies_report(read_anomalies(anomalies))
-    shares, share_nights = population_report(quarantine.uri, schema_proto)
+    shares, share_nights = population_report(quarantine.uri, schema.uri)
     nights = judged_nights(quarantine.uri)
     # TFDV's anomalies are of the whole ingest: every night it wrote is refused
     refused = set(nights) if report else share_nights & set(nights)

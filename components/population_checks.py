@@ -28,6 +28,8 @@ from transforms import night_ranges
 
 # A feature is flagged only with at least this many nights out of its range on one night.
 MIN_OUT_OF_RANGE = 2
+# Where the run summary and the report list these findings beside ExampleValidator's splits.
+POPULATION = "nights (population)"
 
 
 @dataclass(frozen=True)
@@ -40,13 +42,17 @@ class RangeShare:
     judged: int  # the nights that passed every other night rule
     max_share: float
 
+    def what_broke(self) -> str:
+        """What broke, without the feature's name (the anomaly tables' wording)."""
+        return (
+            f"outside the schema's range on {self.out_of_range} of {self.judged} nights of "
+            f"{self.night} ({self.out_of_range / self.judged:.1%}), above the schema's limit "
+            f"{self.max_share:.1%} (1 - min_domain_mass)"
+        )
+
     def describe(self) -> str:
         """One line a person can act on."""
-        return (
-            f"night {self.night}: {self.feature} outside the schema's range on "
-            f"{self.out_of_range} of {self.judged} nights ({self.out_of_range / self.judged:.1%}), "
-            f"above the schema's limit {self.max_share:.1%} (1 - min_domain_mass)"
-        )
+        return f"{self.feature}: {self.what_broke()}"
 
 
 def max_out_of_range_shares(schema) -> dict[str, float]:
@@ -86,3 +92,19 @@ def range_shares(ledger: list[dict], limits: dict[str, float]) -> list[RangeShar
         if limit is not None and n >= MIN_OUT_OF_RANGE and n / judged[night] > limit:
             found.append(RangeShare(night, feature, n, judged[night], limit))
     return found
+
+
+def read_range_shares(quarantine_uri: str, schema_uri: str) -> list[RangeShare]:
+    """``range_shares`` of a NightlyQuarantine artifact's ledger against a Schema artifact."""
+    from google.protobuf import text_format
+    from tensorflow_metadata.proto.v0 import schema_pb2
+
+    from components.file_io import read_bytes, read_jsonl
+    from components.quarantine_layout import NIGHT_LEDGER
+
+    data = read_bytes(f"{schema_uri.rstrip('/')}/schema.pbtxt")
+    if data is None:
+        raise FileNotFoundError(f"no schema.pbtxt in {schema_uri}")
+    schema = text_format.Parse(data.decode(), schema_pb2.Schema())
+    ledger = read_jsonl(f"{quarantine_uri.rstrip('/')}/{NIGHT_LEDGER}-*.jsonl.gz")
+    return range_shares(ledger, max_out_of_range_shares(schema))

@@ -194,6 +194,7 @@ def summarize_context(store, context) -> RunSummary:
     summary.calendar = json_file("CalendarBaseline.metrics", METRICS_FILE)
     if "ExampleValidator.anomalies" in outputs:
         summary.anomalies = read_anomalies(outputs["ExampleValidator.anomalies"])
+        summary.anomalies.update(population_anomalies(outputs))
     evaluation = outputs.get("Evaluator.evaluation")
     if evaluation is not None:
         summary.candidate, summary.baseline, summary.slices = _tfma_metrics(evaluation.uri)
@@ -204,6 +205,19 @@ def summarize_context(store, context) -> RunSummary:
     if pushed is not None and pushed.prop("pushed"):
         summary.pushed_path = pushed.prop("pushed_destination")
     return summary
+
+
+def population_anomalies(outputs: dict) -> dict[str, dict[str, str]]:
+    """AnomalyGate's population check (shares of out-of-range nights), as one more "split"."""
+    from components.population_checks import POPULATION, read_range_shares
+
+    quarantine, schema = outputs.get("NightlyFeatureGen.quarantine"), outputs.get(
+        "ImportSchemaGen.schema"
+    )
+    if quarantine is None or schema is None:
+        return {}
+    found = read_range_shares(quarantine.uri, schema.uri)
+    return {POPULATION: {s.feature: s.what_broke() for s in found}} if found else {}
 
 
 def nights_line(data: dict) -> str:
