@@ -61,6 +61,9 @@ def test_a_share_beyond_the_limit_names_the_night_feature_and_share():
     assert (share.night, share.feature, share.out_of_range, share.judged) == (
         NIGHT, "skin_temp", 3, 40,
     )  # fmt: skip
-    assert "skin_temp outside the schema's range on 3 of 40 nights (7.5%)" in share.describe()
+    assert share.describe() == (
+        "skin_temp: outside the schema's range on 3 of 40 nights of 2026-04-16 (7.5%), "
+        "above the schema's limit 5.0% (1 - min_domain_mass)"
+    )
     # a feature the schema sets no limit for is not checked
     assert range_shares(_ledger(valid=1, out=5, feature="heart_rate"), limits) == []
