@@ -72,6 +72,7 @@ def _trainer_and_evaluator_args(cfg: PipelineConfig):
 def create_components(cfg: PipelineConfig) -> list:
     """Build and wire every component (no runner; reads only the files it fingerprints)."""
     code_version = code_fingerprints()
+    schema_version = schema_fingerprint(cfg.schema_file)
     example_gen = NightlyFeatureGen(
         input_base=cfg.data_root,
         salt_file=cfg.salt_file,
@@ -80,12 +81,13 @@ def create_components(cfg: PipelineConfig) -> list:
         window_nights=cfg.window_nights,
         span_store=cfg.span_store,
         late_nights=cfg.late_nights,
+        # the schema's ranges are the ingest's per-night rule: one source with the gates'
+        schema_file=cfg.schema_file,
+        schema_fingerprint=schema_version,
     )
     ingested = example_gen.outputs["examples"]
     statistics_gen = tfx.components.StatisticsGen(examples=ingested)
-    schema_gen = ImportSchemaGen(
-        schema_file=cfg.schema_file, schema_fingerprint=schema_fingerprint(cfg.schema_file)
-    )
+    schema_gen = ImportSchemaGen(schema_file=cfg.schema_file, schema_fingerprint=schema_version)
     schema = schema_gen.outputs["schema"]
     example_validator = tfx.components.ExampleValidator(
         statistics=statistics_gen.outputs["statistics"], schema=schema

@@ -29,11 +29,25 @@ NIGHT_FEATURES: tuple[str, ...] = fc.NIGHTLY_FEATURES + fc.QUALITY_FEATURES
 Ranges = Mapping[str, tuple[float | None, float | None]]
 
 
+def _read_schema(path: str):
+    """A text-format schema from a local path or, through Beam's file systems, a remote URI."""
+    from transforms.serving_request import load_schema
+
+    if "://" not in path:
+        return load_schema(path)
+    from apache_beam.io.filesystems import FileSystems
+    from google.protobuf import text_format
+    from tensorflow_metadata.proto.v0 import schema_pb2
+
+    with FileSystems.open(path) as f:
+        return text_format.Parse(f.read().decode(), schema_pb2.Schema())
+
+
 @functools.lru_cache(maxsize=4)
 def _ranges_of(path: str) -> tuple[tuple[str, float | None, float | None], ...]:
-    from transforms.serving_request import load_schema, schema_ranges
+    from transforms.serving_request import schema_ranges
 
-    ranges = schema_ranges(load_schema(path))
+    ranges = schema_ranges(_read_schema(path))
     missing = [name for name in NIGHT_FEATURES if name not in ranges]
     if missing:
         raise ValueError(f"{path}: no float_domain for the night feature(s) {', '.join(missing)}")
@@ -41,7 +55,11 @@ def _ranges_of(path: str) -> tuple[tuple[str, float | None, float | None], ...]:
 
 
 def night_ranges(schema_path: str | Path | None = None) -> dict[str, tuple]:
-    """``{feature: (min, max)}`` of the night features, from the schema (the project's default)."""
+    """``{feature: (min, max)}`` of the night features from a schema file (the project's when None).
+
+    The pipeline passes its configured schema (``PipelineConfig.schema_file``), the one the gates
+    read, so the ingest and the gates hold the same ranges.
+    """
     from transforms.serving_request import DEFAULT_SCHEMA
 
     return {name: (low, high) for name, low, high in _ranges_of(str(schema_path or DEFAULT_SCHEMA))}

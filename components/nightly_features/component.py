@@ -48,6 +48,7 @@ from components.spans.dates import night_of, parse_night, span_of
 from components.spans.plan import night_fingerprint, plan_ingest
 from components.spans.store import REQUESTS_SPLIT, SpanStore
 from transforms import raw_format as rf
+from transforms.night_ranges import night_ranges
 
 QUARANTINE_KEY = "quarantine"
 REQUESTS_KEY = "requests"
@@ -56,6 +57,8 @@ CODE_VERSION_KEY = "code_version"
 WINDOW_NIGHTS_KEY = "window_nights"
 SPAN_STORE_KEY = "span_store"
 LATE_NIGHTS_KEY = "late_nights"
+SCHEMA_FILE_KEY = "schema_file"
+SCHEMA_FINGERPRINT_KEY = "schema_fingerprint"
 
 
 class NightlyFeatureGenSpec(ComponentSpec):
@@ -78,6 +81,11 @@ class NightlyFeatureGenSpec(ComponentSpec):
         SPAN_STORE_KEY: ExecutionParameter(type=str, optional=True),
         # How many nights back a run looks for late or re-sent uploads.
         LATE_NIGHTS_KEY: ExecutionParameter(type=int, optional=True),
+        # The curated schema, whose ranges a night's own figures must fall in
+        # (transforms.night_ranges), and its content's fingerprint: part of the cache key, so an
+        # edited schema re-ingests with its new ranges. None: the project's schema.
+        SCHEMA_FILE_KEY: ExecutionParameter(type=str, optional=True),
+        SCHEMA_FINGERPRINT_KEY: ExecutionParameter(type=str, optional=True),
     }
     INPUTS: dict[str, ChannelParameter] = {}
     OUTPUTS = {
@@ -187,6 +195,7 @@ class Executor(base_beam_executor.BaseBeamExecutor):
             input_root=exec_properties[standard_component_specs.INPUT_BASE_KEY],
             salt=load_salt(exec_properties.get(SALT_FILE_KEY) or None),
             split_buckets=buckets,
+            feature_ranges=night_ranges(exec_properties.get(SCHEMA_FILE_KEY) or None),
         )
         examples = artifact_utils.get_single_instance(
             output_dict[standard_component_specs.EXAMPLES_KEY]
@@ -268,6 +277,8 @@ class NightlyFeatureGen(base_beam_component.BaseBeamComponent):
         window_nights: int | None = None,
         span_store: str | None = None,
         late_nights: int | None = None,
+        schema_file: str | None = None,
+        schema_fingerprint: str | None = None,
     ):
         """Configure the component.
 
@@ -285,6 +296,9 @@ class NightlyFeatureGen(base_beam_component.BaseBeamComponent):
           span_store: the span store's root (needed with a dated pattern).
           late_nights: how many nights back to look for late or re-sent uploads
             (``defaults.LATE_NIGHTS`` when None).
+          schema_file: the curated schema whose ranges each night is held to (the project's
+            ``schema/schema.pbtxt`` when None).
+          schema_fingerprint: the schema's content fingerprint, so an edit re-runs the job.
         """
         buckets = dict(split_buckets or DEFAULT_SPLITS)
         spec = NightlyFeatureGenSpec(
@@ -306,6 +320,8 @@ class NightlyFeatureGen(base_beam_component.BaseBeamComponent):
             window_nights=window_nights,
             span_store=span_store,
             late_nights=late_nights,
+            schema_file=schema_file,
+            schema_fingerprint=schema_fingerprint,
             examples=types.Channel(type=standard_artifacts.Examples),
             quarantine=types.Channel(type=NightlyQuarantine),
             requests=types.Channel(type=standard_artifacts.Examples),

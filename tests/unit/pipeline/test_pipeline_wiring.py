@@ -28,3 +28,9 @@ def test_predictions_do_not_wait_on_the_anomaly_gate_which_runs_after_them(tmp_p
     gate = components["AnomalyGate"]
     assert set(gate.inputs) == {"anomalies", "quarantine", "schema"}
     assert gate.exec_properties["span_store"] == cfg.span_store
+    # the ingest holds each night to the configured schema's ranges, keyed on its content
+    from pipeline.code_version import schema_fingerprint
+
+    ingest = components["NightlyFeatureGen"].exec_properties
+    assert ingest["schema_file"] == cfg.schema_file
+    assert ingest["schema_fingerprint"] == schema_fingerprint(cfg.schema_file)
