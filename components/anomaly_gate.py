@@ -67,12 +67,29 @@ def judged_nights(quarantine_uri: str) -> list[str]:
     return sorted(json.loads(plan)["ingest"]) if plan else []
 
 
-def population_report(quarantine_uri: str, schema_uri: str) -> tuple[str, set[str]]:
-    """The out-of-range shares beyond the schema's limits, as text, and the nights they concern."""
+def population_report(quarantine_uri: str, schema_uri: str) -> tuple[str, dict[str, str]]:
+    """The out-of-range shares beyond the schema's limits, as text, and each night's findings."""
     from components.population_checks import read_range_shares
 
     found = read_range_shares(quarantine_uri, schema_uri)
-    return "\n".join(f"  {share.describe()}" for share in found), {s.night for s in found}
+    by_night: dict[str, list[str]] = {}
+    for share in found:
+        by_night.setdefault(share.night, []).append(share.describe())
+    text = "\n".join(f"  {share.describe()}" for share in found)
+    return text, {night: "; ".join(lines) for night, lines in by_night.items()}
+
+
+def refused_nights(nights: list[str], report: str, share_nights: dict[str, str]) -> dict[str, str]:
+    """``{night: why}`` of the judged nights the gate refuses.
+
+    ExampleValidator's anomalies are of the whole ingest (its statistics don't say which night),
+    so they refuse every night judged; a share of out-of-range nights refuses its own night.
+    """
+    why = {n: share_nights[n] for n in nights if n in share_nights}
+    if report:
+        tfdv = report.strip().split("\n")[0]
+        why = {n: "; ".join(filter(None, (tfdv, why.get(n)))) for n in nights}
+    return why
 
 
 @component
@@ -91,11 +108,11 @@ def AnomalyGate(  # noqa: N802
     report = anomalies_report(read_anomalies(anomalies))
     shares, share_nights = population_report(quarantine.uri, schema.uri)
     nights = judged_nights(quarantine.uri)
-    # TFDV's anomalies are of the whole ingest: every night it wrote is refused
-    refused = set(nights) if report else share_nights & set(nights)
+    why = refused_nights(nights, report, share_nights)
+    refused = set(why)
     if span_store and nights:
-        first_line = (report or shares).strip().split("\n")[0] if refused else ""
-        record_refusal(span_store, sorted(refused), GATE, first_line)
+        for night, reason in sorted(why.items()):
+            record_refusal(span_store, [night], GATE, reason)
         clear_refusal(span_store, sorted(set(nights) - refused), GATE)
     parts = []
     if report:

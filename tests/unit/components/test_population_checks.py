@@ -67,3 +67,17 @@ def test_a_share_beyond_the_limit_names_the_night_feature_and_share():
     )
     # a feature the schema sets no limit for is not checked
     assert range_shares(_ledger(valid=1, out=5, feature="heart_rate"), limits) == []
+
+
+def test_the_gate_refuses_the_nights_it_found_and_all_on_a_dataset_anomaly():
+    from components.anomaly_gate import refused_nights
+
+    nights = ["2026-04-15", "2026-04-16"]
+    shares = {"2026-04-16": "skin_temp: outside the schema's range on 3 of 40 nights"}
+    assert refused_nights(nights, "", {}) == {}
+    assert refused_nights(nights, "", shares) == shares
+    tfdv = "[train] heart_rate: Column dropped\n[eval] heart_rate: Column dropped"
+    assert refused_nights(nights, tfdv, shares) == {
+        "2026-04-15": "[train] heart_rate: Column dropped",
+        "2026-04-16": "[train] heart_rate: Column dropped; " + shares["2026-04-16"],
+    }
