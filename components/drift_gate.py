@@ -6,7 +6,9 @@ of the previous night in the span store, and compares them with the ``drift_comp
 thresholds declared in ``schema/schema.pbtxt``. A distance beyond its threshold stops the run
 before Transform with a report naming the feature and the distance, unless a person set the
 override (``allow_drift``); the report is written either way, and says when it was overridden or
-why nothing was compared.
+why nothing was compared. A drifted night is recorded as refused beside the span store
+(``components.spans.refusals``), so no later training window takes it; an override, or a later
+run that finds no drift, lifts the refusal.
 """
 
 # No "from __future__ import annotations": TFX reads these component signatures at import time.
@@ -25,6 +27,7 @@ from components.artifacts import DriftReport, NightlyQuarantine
 from components.file_io import gzip_lines, read_gzip_lines, read_jsonl
 
 REPORT_FILE = "drift.json"
+GATE = "DriftGate"
 
 
 class DriftDetected(RuntimeError):
@@ -201,6 +204,8 @@ def DriftGate(  # noqa: N802
     """Write the drift report; raise ``DriftDetected`` on drift unless ``allow_drift``."""
     from tfx.utils import io_utils
 
+    from components.spans.refusals import clear_refusal, record_refusal
+
     schema_proto = io_utils.SchemaReader().read(os.path.join(schema.uri, "schema.pbtxt"))
     night = quarantine.get_string_custom_property(LAST_NIGHT_PROPERTY)
     result = compare_nights(
@@ -215,6 +220,13 @@ def DriftGate(  # noqa: N802
     report.set_string_custom_property("night", result.night or "")
     drifted = ",".join(d.feature for d in result.drifted)
     report.set_string_custom_property("drifted_features", drifted)
+    if result.status == "drift":  # no later training window takes the drifted night
+        drifted_text = ", ".join(f"{d.feature} {d.distance:.3f}" for d in result.drifted)
+        record_refusal(
+            span_store, [night], GATE, f"drift beyond the schema's threshold: {drifted_text}"
+        )
+    elif night:
+        clear_refusal(span_store, [night], GATE)
     if result.status == "drift":
         raise DriftDetected(
             "the new night's data drifted from the previous night's beyond the thresholds in "

@@ -7,6 +7,9 @@ a re-reading of raw recordings. The window is resolved here, in the executor, be
 Kubeflow v2 compiler compiles only latest-artifact resolvers, not span ranges: the same code then
 serves the local runner and Kubeflow.
 
+A night a gate refused (AnomalyGate, DriftGate: ``components.spans.refusals``) is never
+gathered: the report lists it under ``nights_refused`` with the gate's reason.
+
 Cadence: with ``train_every`` N > 1 only every N-th night (by span number) trains; other nights
 write an empty window with ``train`` = 0, and the pipeline's condition skips Transform, Trainer,
 Evaluator and Pusher.
@@ -43,17 +46,23 @@ def gather_window(
     Copies exactly the files each entry recorded, checking each against its sha256 as it is
     copied (one read): a missing or damaged file raises ``StoredFileError`` naming the night
     and its repair, instead of training on fewer examples than the window counts. Entries from
-    before digests were recorded copy the files found for the night. Returns the window's report.
+    before digests were recorded copy the files found for the night.
+
+    Nights a gate refused (``components.spans.refusals``) are left out and listed in the report
+    with the gate and its reason. Returns the window's report.
     """
     from apache_beam.io.filesystems import FileSystems
 
     from components.file_io import copy_with_digest
     from components.spans.dates import night_range
+    from components.spans.refusals import refusals
     from components.spans.store import SpanStore, check_digest
 
     store = SpanStore(store_root)
     nights = night_range(last - dt.timedelta(days=window_nights - 1), last)
     entries = store.entries(nights)
+    refused = refusals(store_root, entries)
+    entries = {n: e for n, e in entries.items() if n not in refused}
     code_versions: dict[str, int] = {}
     examples = dict.fromkeys(split_uris, 0)
     for directory in split_uris.values():
@@ -69,7 +78,11 @@ def gather_window(
         FIRST_NIGHT_PROPERTY: nights[0].isoformat(),
         LAST_NIGHT_PROPERTY: last.isoformat(),
         "nights": len(entries),
-        "nights_missing": [n.isoformat() for n in nights if n not in entries],
+        "nights_missing": [n.isoformat() for n in nights if n not in entries and n not in refused],
+        "nights_refused": {
+            n.isoformat(): [f"{r['gate']}: {r['reason']}" for r in records]
+            for n, records in sorted(refused.items())
+        },
         "code_versions": code_versions,
         "examples_by_split": examples,
     }
@@ -109,6 +122,7 @@ def TrainingWindow(  # noqa: N802
             window.set_string_custom_property(key, report[key])
     window.set_int_custom_property("nights", report["nights"])
     window.set_int_custom_property("nights_missing", len(report.get("nights_missing", [])))
+    window.set_int_custom_property("nights_refused", len(report.get("nights_refused", {})))
     for split, n in report.get("examples_by_split", {}).items():
         window.set_int_custom_property(f"examples_{split}", n)
     window.set_string_custom_property("payload_format", "FORMAT_TF_EXAMPLE")

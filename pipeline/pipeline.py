@@ -1,8 +1,8 @@
 """``create_pipeline(config)``: the one TFX pipeline, for every orchestrator.
 
 NightlyFeatureGen (ingests the new night's span into the span store) -> StatisticsGen ->
-ImportSchemaGen -> ExampleValidator -> AnomalyGate, and DriftGate (the new night against the
-previous one); NightlyPredictions (tonight's valid nights scored against the model in service);
+ImportSchemaGen -> ExampleValidator, and DriftGate (the new night against the previous one) ->
+NightlyPredictions (tonight's valid nights scored against the model in service) -> AnomalyGate;
 TrainingWindow (the rolling range of ingested nights) -> [on training nights]
 Transform -> Trainer -> Evaluator (against the newest push's Trainer model, from the Pusher's
 records) -> Pusher, and the calendar rule scored beside the model. No Resolver: the open-source
@@ -72,6 +72,7 @@ def _trainer_and_evaluator_args(cfg: PipelineConfig):
 def create_components(cfg: PipelineConfig) -> list:
     """Build and wire every component (no runner; reads only the files it fingerprints)."""
     code_version = code_fingerprints()
+    schema_version = schema_fingerprint(cfg.schema_file)
     example_gen = NightlyFeatureGen(
         input_base=cfg.data_root,
         salt_file=cfg.salt_file,
@@ -80,18 +81,23 @@ def create_components(cfg: PipelineConfig) -> list:
         window_nights=cfg.window_nights,
         span_store=cfg.span_store,
         late_nights=cfg.late_nights,
+        # the schema's ranges are the ingest's per-night rule: one source with the gates'
+        schema_file=cfg.schema_file,
+        schema_fingerprint=schema_version,
     )
     ingested = example_gen.outputs["examples"]
     statistics_gen = tfx.components.StatisticsGen(examples=ingested)
-    schema_gen = ImportSchemaGen(
-        schema_file=cfg.schema_file, schema_fingerprint=schema_fingerprint(cfg.schema_file)
-    )
+    schema_gen = ImportSchemaGen(schema_file=cfg.schema_file, schema_fingerprint=schema_version)
     schema = schema_gen.outputs["schema"]
     example_validator = tfx.components.ExampleValidator(
         statistics=statistics_gen.outputs["statistics"], schema=schema
     )
     anomaly_gate = AnomalyGate(
-        anomalies=example_validator.outputs["anomalies"], code_version=code_version["AnomalyGate"]
+        anomalies=example_validator.outputs["anomalies"],
+        quarantine=example_gen.outputs["quarantine"],
+        schema=schema,
+        span_store=cfg.span_store,
+        code_version=code_version["AnomalyGate"],
     )
     drift_gate = DriftGate(
         quarantine=example_gen.outputs["quarantine"],
@@ -119,8 +125,12 @@ def create_components(cfg: PipelineConfig) -> list:
         publish_dir=cfg.predictions_root,
         code_version=code_version["NightlyPredictions"],
     )
-    predictions.add_upstream_node(anomaly_gate)  # an anomalous or drifted night gets no answers
+    # The valid users' answers never wait on AnomalyGate: one user's odd night is her invalid night
+    # (quarantined at ingest), and the gate runs after the answers are out, so that it stopping
+    # the run (the local runner stops at the first failure, in dependency order) can't hold them
+    # back. A drifted night (the whole population shifted) still gets no answers.
     predictions.add_upstream_node(drift_gate)
+    anomaly_gate.add_upstream_node(predictions)
     examples = window.outputs["window"]
     with tfx.dsl.Cond(examples.future()[0].custom_property(TRAIN_PROPERTY) == 1):
         training = _training_components(cfg, code_version, schema, examples, in_service)

@@ -48,6 +48,7 @@ from components.quarantine_layout import (
     REJECTED_ROWS,
 )
 from transforms import features as fc
+from transforms import night_ranges
 from transforms import raw_format as rf
 from transforms.raw_format import UnreadableFile
 
@@ -69,6 +70,9 @@ class FeatureJobConfig:
     selection: NightSelection = NightSelection()
     # Stored nightly statistics of earlier nights (span store files) the history features read.
     history_files: tuple[str, ...] = ()
+    # The schema's ranges a night's own figures must fall in (transforms.night_ranges), read
+    # where the job is built, so workers need no schema file.
+    feature_ranges: dict[str, tuple] = field(default_factory=night_ranges.night_ranges)
 
     def __post_init__(self):
         if not self.salt:
@@ -102,7 +106,7 @@ class _ProcessNightFn(beam.DoFn):
                 return f.read()
 
         # A bad path is never read; a file that can't be read is rejected, not fatal.
-        outcome, size = read_raw_file(rel, read, cfg.rules)
+        outcome, size = read_raw_file(rel, read, cfg.rules, cfg.feature_ranges)
         user_key = pseudonymise(outcome.user_id, cfg.salt) if outcome.user_id else None
         beam.metrics.Metrics.counter(NAMESPACE, "files").inc()
         beam.metrics.Metrics.counter(NAMESPACE, "rows_total").inc(outcome.rows_total)
@@ -301,11 +305,15 @@ class _BuildExamplesFn(beam.DoFn):
             if selection.emits(night):
                 serialized = serialize_request(request)
                 yield beam.pvalue.TaggedOutput(REQUESTS, (night, order_key(request), serialized))
+        invalid = {e[fc.NIGHT_DATE]: e for e in result.ledger if e["status"] == NightStatus.INVALID}
         for night, reason in sorted(result.not_scored.items()):
             if selection.emits(night):
-                yield beam.pvalue.TaggedOutput(
-                    NOT_SCORED, {fc.USER_KEY: user_key, fc.NIGHT_DATE: night, "reason": reason}
-                )
+                record = {fc.USER_KEY: user_key, fc.NIGHT_DATE: night, "reason": reason}
+                if night in invalid:  # which night rule it failed, as the ledger says
+                    record["invalid_reason"] = invalid[night]["invalid_reason"]
+                    if invalid[night].get("invalid_detail"):
+                        record["detail"] = invalid[night]["invalid_detail"]
+                yield beam.pvalue.TaggedOutput(NOT_SCORED, record)
 
 
 class RawRecordingsToExamples(beam.PTransform):

@@ -49,6 +49,7 @@ from components.spans.plan import night_fingerprint, plan_ingest, retry_marker
 from components.spans.store import REQUESTS_SPLIT, SpanStore
 from components.spans.writer_lock import store_writer
 from transforms import raw_format as rf
+from transforms.night_ranges import night_ranges
 
 QUARANTINE_KEY = "quarantine"
 REQUESTS_KEY = "requests"
@@ -57,6 +58,8 @@ CODE_VERSION_KEY = "code_version"
 WINDOW_NIGHTS_KEY = "window_nights"
 SPAN_STORE_KEY = "span_store"
 LATE_NIGHTS_KEY = "late_nights"
+SCHEMA_FILE_KEY = "schema_file"
+SCHEMA_FINGERPRINT_KEY = "schema_fingerprint"
 
 
 class NightlyFeatureGenSpec(ComponentSpec):
@@ -79,6 +82,11 @@ class NightlyFeatureGenSpec(ComponentSpec):
         SPAN_STORE_KEY: ExecutionParameter(type=str, optional=True),
         # How many nights back a run looks for late or re-sent uploads.
         LATE_NIGHTS_KEY: ExecutionParameter(type=int, optional=True),
+        # The curated schema, whose ranges a night's own figures must fall in
+        # (transforms.night_ranges), and its content's fingerprint: part of the cache key, so an
+        # edited schema re-ingests with its new ranges. None: the project's schema.
+        SCHEMA_FILE_KEY: ExecutionParameter(type=str, optional=True),
+        SCHEMA_FINGERPRINT_KEY: ExecutionParameter(type=str, optional=True),
     }
     INPUTS: dict[str, ChannelParameter] = {}
     OUTPUTS = {
@@ -194,6 +202,7 @@ class Executor(base_beam_executor.BaseBeamExecutor):
             input_root=exec_properties[standard_component_specs.INPUT_BASE_KEY],
             salt=load_salt(exec_properties.get(SALT_FILE_KEY) or None),
             split_buckets=buckets,
+            feature_ranges=night_ranges(exec_properties.get(SCHEMA_FILE_KEY) or None),
         )
         examples = artifact_utils.get_single_instance(
             output_dict[standard_component_specs.EXAMPLES_KEY]
@@ -277,6 +286,8 @@ class NightlyFeatureGen(base_beam_component.BaseBeamComponent):
         window_nights: int | None = None,
         span_store: str | None = None,
         late_nights: int | None = None,
+        schema_file: str | None = None,
+        schema_fingerprint: str | None = None,
     ):
         """Configure the component.
 
@@ -294,6 +305,9 @@ class NightlyFeatureGen(base_beam_component.BaseBeamComponent):
           span_store: the span store's root (needed with a dated pattern).
           late_nights: how many nights back to look for late or re-sent uploads
             (``defaults.LATE_NIGHTS`` when None).
+          schema_file: the curated schema whose ranges each night is held to (the project's
+            ``schema/schema.pbtxt`` when None).
+          schema_fingerprint: the schema's content fingerprint, so an edit re-runs the job.
         """
         buckets = dict(split_buckets or DEFAULT_SPLITS)
         spec = NightlyFeatureGenSpec(
@@ -315,6 +329,8 @@ class NightlyFeatureGen(base_beam_component.BaseBeamComponent):
             window_nights=window_nights,
             span_store=span_store,
             late_nights=late_nights,
+            schema_file=schema_file,
+            schema_fingerprint=schema_fingerprint,
             examples=types.Channel(type=standard_artifacts.Examples),
             quarantine=types.Channel(type=NightlyQuarantine),
             requests=types.Channel(type=standard_artifacts.Examples),

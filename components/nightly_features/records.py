@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from components.nightly_features.night import RejectedRow, extract_features, parse_rows
+from transforms import night_ranges
 from transforms import raw_format as rf
 from transforms.raw_format import UnreadableFile
 
@@ -31,6 +32,7 @@ class NightOutcome:
     file_error: str | None = None
     valid: bool = False
     invalid_reason: str | None = None
+    invalid_detail: str | None = None  # which figure broke which bound, for a schema-range reject
     quality: dict[str, float] = field(default_factory=dict)
     features: dict[str, float] = field(default_factory=dict)
     # A valid night from the span store's statistics: history for later nights, not ingested.
@@ -81,7 +83,10 @@ def _rejected(rel_path: str, user_id: str | None, night: str | None, e: Unreadab
 
 
 def read_raw_file(
-    rel_path: str, read: Callable[[], bytes], rules: rf.NightRules
+    rel_path: str,
+    read: Callable[[], bytes],
+    rules: rf.NightRules,
+    ranges: night_ranges.Ranges | None = None,
 ) -> tuple[NightOutcome, int]:
     """``process_raw_file`` on the bytes ``read()`` returns; also return how many bytes it read.
 
@@ -103,11 +108,21 @@ def read_raw_file(
         return _rejected(
             rel_path, user_id, night_date, UnreadableFile(rf.FileReject.UNREADABLE, detail)
         ), 0
-    return process_raw_file(rel_path, data, rules), len(data)
+    return process_raw_file(rel_path, data, rules, ranges), len(data)
 
 
-def process_raw_file(rel_path: str, data: bytes, rules: rf.NightRules) -> NightOutcome:
-    """Read, validate, assess and featurise one raw file; never raises for bad input."""
+def process_raw_file(
+    rel_path: str,
+    data: bytes,
+    rules: rf.NightRules,
+    ranges: night_ranges.Ranges | None = None,
+) -> NightOutcome:
+    """Read, validate, assess and featurise one raw file; never raises for bad input.
+
+    A night that passes the night rules is then held to the schema's ranges
+    (``transforms.night_ranges``; ``ranges`` defaults to the project's schema): outside them it
+    is invalid with ``night_ranges.OUT_OF_RANGE`` and ``invalid_detail`` names the figure.
+    """
     try:
         user_id, night_date = parse_night_path(rel_path)
     except UnreadableFile as e:
@@ -133,6 +148,13 @@ def process_raw_file(rel_path: str, data: bytes, rules: rf.NightRules) -> NightO
     out.invalid_reason = assessment.invalid_reason
     if out.valid:
         out.features = extract_features(parsed.columns)
+        broken = night_ranges.out_of_range(
+            {**out.features, **out.quality},
+            night_ranges.night_ranges() if ranges is None else ranges,
+        )
+        if broken is not None:
+            out.valid, out.features = False, {}
+            out.invalid_reason, out.invalid_detail = night_ranges.OUT_OF_RANGE, broken
     return out
 
 

@@ -146,6 +146,8 @@ def build_user_examples(
             "invalid_reason": night.invalid_reason,
             **night.quality,
         }
+        if night.invalid_detail:  # the schema-range rule names the figure and the bound
+            entry["invalid_detail"] = night.invalid_detail
         if night.valid:  # tonight's statistics, labelled or not: what drift is checked on
             entry["features"] = dict(night.features)
         date = dt.date.fromisoformat(night.night_date)

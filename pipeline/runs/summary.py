@@ -175,7 +175,8 @@ def summarize_context(store, context) -> RunSummary:
             }
     window = outputs.get(md.WINDOW_EXAMPLES)
     if window is not None:  # what the model trained on: the window gathered from the span store
-        for key in (FIRST_NIGHT_PROPERTY, LAST_NIGHT_PROPERTY, "nights", "nights_missing", "train"):
+        keys = (FIRST_NIGHT_PROPERTY, LAST_NIGHT_PROPERTY, "nights", "nights_missing")
+        for key in (*keys, "nights_refused", "train"):
             value = window.prop(key)
             if value is not None:
                 summary.data[key] = value
@@ -193,6 +194,7 @@ def summarize_context(store, context) -> RunSummary:
     summary.calendar = json_file("CalendarBaseline.metrics", METRICS_FILE)
     if "ExampleValidator.anomalies" in outputs:
         summary.anomalies = read_anomalies(outputs["ExampleValidator.anomalies"])
+        summary.anomalies.update(population_anomalies(outputs))
     evaluation = outputs.get("Evaluator.evaluation")
     if evaluation is not None:
         summary.candidate, summary.baseline, summary.slices = _tfma_metrics(evaluation.uri)
@@ -203,6 +205,19 @@ def summarize_context(store, context) -> RunSummary:
     if pushed is not None and pushed.prop("pushed"):
         summary.pushed_path = pushed.prop("pushed_destination")
     return summary
+
+
+def population_anomalies(outputs: dict) -> dict[str, dict[str, str]]:
+    """AnomalyGate's population check (shares of out-of-range nights), as one more "split"."""
+    from components.population_checks import POPULATION, read_range_shares
+
+    quarantine, schema = outputs.get("NightlyFeatureGen.quarantine"), outputs.get(
+        "ImportSchemaGen.schema"
+    )
+    if quarantine is None or schema is None:
+        return {}
+    found = read_range_shares(quarantine.uri, schema.uri)
+    return {POPULATION: {s.feature: s.what_broke() for s in found}} if found else {}
 
 
 def nights_line(data: dict) -> str:
@@ -219,10 +234,12 @@ def nights_line(data: dict) -> str:
     if data.get("train") == 0:
         parts.append("no training tonight (train-every)")
     elif data.get("last_night"):
-        missing = data.get("nights_missing")
+        missing, refused = data.get("nights_missing"), data.get("nights_refused")
         parts.append(
             f"window {data.get('first_night')}..{data['last_night']} ({data.get('nights')} nights"
-            + (f", {missing} without data)" if missing else ")")
+            + (f", {missing} without data" if missing else "")
+            + (f", {refused} refused by a gate and left out" if refused else "")
+            + ")"
         )
     return "; ".join(parts)
 

@@ -98,7 +98,8 @@ def upload_request(
     outcome = process_raw_file(rel_path, upload, rules or rf.NightRules())
     if not outcome.valid:
         rejected = ", ".join(f"{k}={v}" for k, v in sorted(outcome.rows_rejected.items()))
-        detail = f" ({outcome.file_error})" if outcome.file_error else ""
+        why = outcome.file_error or outcome.invalid_detail  # e.g. the schema range it broke
+        detail = f" ({why})" if why else ""
         raise BadUpload(
             f"the upload for {night} is not a valid night: {outcome.invalid_reason}{detail}"
             + (f"; rows rejected: {rejected}" if rejected else "")

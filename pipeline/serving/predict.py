@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
 import urllib.error
 import urllib.request
@@ -86,6 +87,25 @@ def _predictions(probability, decision) -> list[Prediction]:
     return [Prediction(float(p), bool(d)) for p, d in zip(probability, decision, strict=True)]
 
 
+_BAD_REQUEST = re.compile(r"bad request: [^\]\n]*")
+
+
+def model_error_text(message: str) -> str:
+    """The line of a TensorFlow error that names the broken rule.
+
+    The exported graph checks every value against the schema's ranges with messages starting
+    ``bad request:`` (``components/trainer/signatures.py``); TensorFlow wraps them in a message
+    whose first line is only ``Graph execution error:``. Falls back to the first line that says
+    more than that.
+    """
+    found = _BAD_REQUEST.search(message)
+    if found:  # TensorFlow prints the message's apostrophes escaped
+        return found.group(0).strip().replace("\\'", "'")
+    lines = [line.strip() for line in message.splitlines() if line.strip()]
+    telling = [line for line in lines if line != "Graph execution error:"]
+    return (telling or lines or [message])[0]
+
+
 def predict_local(model_dir: str, serialized: list[bytes]) -> list[Prediction]:
     """Run ``serving_default`` of the SavedModel in this process."""
     import tensorflow as tf
@@ -94,7 +114,7 @@ def predict_local(model_dir: str, serialized: list[bytes]) -> list[Prediction]:
     try:
         out = model.signatures[SERVING_SIGNATURE](**{EXAMPLES_INPUT: tf.constant(serialized)})
     except tf.errors.InvalidArgumentError as e:
-        raise ServingError(e.message.split("\n")[0]) from e
+        raise ServingError(model_error_text(e.message)) from e
     return _predictions(out[PROBABILITY].numpy().ravel(), out[DECISION].numpy().ravel())
 
 

@@ -30,7 +30,8 @@ HOURS = 5.0
 ROWS = int(HOURS * 3600 / rf.SAMPLE_PERIOD_S)  # 1800 rows a night
 BATCH = ("f1", "f2", "f3")  # one device batch, all reporting Fahrenheit
 USERS = ("clean", "corrupt", "truncated", "empty", "clockback", "clockfwd", "reupload",
-         *BATCH, "onenight", "folder", "linked", "lastyear", "strayrows")
+         *BATCH, "onenight", "folder", "linked", "lastyear", "strayrows",
+         "cold")
 # a cycle-log line with a byte that is not UTF-8 (the app's export mangled one character)
 NON_UTF8_CYCLE_LINE = b"ghost,0,2026-01-05,28,14,\xe95\n"
 YEAR = 365 * 86400
@@ -85,6 +86,9 @@ def _build(data: Path) -> None:
     # five rows whose clock read 10^12 s among a genuine night: rejected, the night kept
     stray = [row(10**12 + 10 * i) for i in range(5)]
     _path(data, "strayrows", k).write_bytes(to_file(night[:100] + stray + night[100:]))
+    # one night read 5 C low (34 C -> 29 C): every row is a plausible skin temperature, but the
+    # night's median is below the schema's 30 C
+    _path(data, "cold", k).write_bytes(to_file(steady_night(HOURS, start=start, temp="29.00")))
     for user in BATCH:  # the whole batch reports Fahrenheit (34 C = 93.2 F), every night
         for n in range(NIGHTS):
             _path(data, user, n).write_bytes(
@@ -114,6 +118,7 @@ def job(tmp_path_factory):
         "examples": examples_by_user,
         "rows": read_jsonl(q, "rejected_rows"),
         "files": read_jsonl(q, "rejected_files"),
+        "not_scored": read_jsonl(q, "not_scored"),
         "key": {u: k for k, u in key_of.items()},
         "cycles": read_jsonl(q, "rejected_cycle_rows"),
         "stale": [p for p in stale if p.exists()],
@@ -222,6 +227,28 @@ def test_a_device_batch_in_fahrenheit_is_rejected_row_by_row(job):
         assert job["examples"][user] == 0
     assert job["summary"]["rows_rejected_by_reason"][rf.RowReject.FAHRENHEIT] == (
         len(BATCH) * NIGHTS * ROWS)
+
+
+def test_a_night_outside_the_schema_is_quarantined_and_her_other_nights_are_examples(job):
+    assert _status(job, "cold") == {"example": NIGHTS - 1, "invalid": 1}
+    assert job["examples"]["cold"] == NIGHTS - 1
+    assert not _rejected_rows(job, "cold")  # every row passed the row rules
+    entry = _night(job, "cold")
+    assert entry["invalid_reason"] == "feature_out_of_range"
+    assert entry["invalid_detail"] == "skin_temp 29 < 30 (the schema's minimum)"
+    assert job["summary"]["nights_invalid_by_reason"]["feature_out_of_range"] == 1
+    (skipped,) = [
+        r
+        for r in job["not_scored"]
+        if r["user_key"] == job["key"]["cold"] and r["night_date"] == entry["night_date"]
+    ]
+    assert skipped == {
+        "user_key": job["key"]["cold"],
+        "night_date": entry["night_date"],
+        "reason": "no_valid_night",
+        "invalid_reason": "feature_out_of_range",
+        "detail": "skin_temp 29 < 30 (the schema's minimum)",
+    }
 
 
 def test_a_user_with_one_night_gets_one_example_with_empty_history(job):

@@ -97,30 +97,49 @@ def _shift_temperature(path: Path, by: float) -> None:
 
 
 def test_schema_violations_stop_the_run_before_transform(tmp_path, capsys):
+    from components.population_checks import POPULATION
+    from components.spans.refusals import REFUSED_DIR
     from pipeline.cli import main
     from pipeline.orchestration.local_runner import RunStopped, run_local
     from pipeline.runs.summary import format_run_summary, summarize_run
+    from tests.rawfiles import read_jsonl
 
     data = tmp_path / "data"
     generate_dataset(data, users=10, cycles=1, seed=3, progress=False)
-    for path in (data / "nights").glob("*/u00002.csv.gz"):
-        _shift_temperature(path, -7.0)  # nightly medians near 27 C: accepted rows, bad nights
+    # three users' sensors read 7 C low (nightly medians near 27 C: accepted rows, bad nights):
+    # each such night is that user's invalid night; 3 in 10 is a population problem
+    for user in ("u00002", "u00003", "u00004"):
+        for path in (data / "nights").glob(f"*/{user}.csv.gz"):
+            _shift_temperature(path, -7.0)
     cfg = pipeline_config(tmp_path / "work", data)
     with pytest.raises(RunStopped) as stopped:
         run_local(cfg)
     message = str(stopped.value)
-    assert "ExampleValidator found anomalies" in message and "skin_temp" in message
+    assert "too many nights outside the schema's ranges" in message and "skin_temp" in message
     assert "nothing is trained or pushed" in message
     summary = summarize_run(cfg.metadata_path, cfg.pipeline_name, stopped.value.run_id)
     assert summary.run_id == stopped.value.run_id
     assert summary.executions["AnomalyGate"] == "FAILED"
+    # the valid users' answers went out before the gate stopped the run
+    assert summary.executions["NightlyPredictions"] == "COMPLETE"
+    # the odd nights were quarantined one by one, naming the feature and the bound
+    quarantine = glob.glob(f"{cfg.pipeline_root}/NightlyFeatureGen/quarantine/*")[0]
+    ledger = read_jsonl(quarantine, "nights")
+    odd = [e for e in ledger if e["invalid_reason"] == "feature_out_of_range"]
+    assert odd and all(e["invalid_detail"].startswith("skin_temp ") for e in odd)
+    assert all("< 30 (the schema's minimum)" in e["invalid_detail"] for e in odd)
+    # and every night the gate judged is refused for later training windows
+    refused = sorted(p.name for p in (Path(cfg.span_store) / REFUSED_DIR).iterdir())
+    assert refused and all(name.endswith(".AnomalyGate.json") for name in refused)
+    assert set(summary.anomalies[POPULATION]) == {"skin_temp"}
     assert "Transform" not in summary.executions and "Trainer" not in summary.executions
     assert not (Path(cfg.serving_dir)).exists()
     assert summary.code["git_commit"] and summary.code["config"]  # provenance of a stopped run
 
-    # the anomalies, per split and feature, in what `cyclecast run` prints when it stops...
+    # the anomalies, per split (here the nights' population) and feature, in what `cyclecast
+    # run` prints when it stops...
     broken = {split: by for split, by in summary.anomalies.items() if by}
-    assert broken and all("skin_temp" in by for by in broken.values()), summary.anomalies
+    assert broken == {POPULATION: summary.anomalies[POPULATION]}, summary.anomalies
     text = format_run_summary(summary)
     assert "none (the schema check passed)" not in text
     assert "(the schema check failed)" in text

@@ -50,7 +50,9 @@ def test_a_copy_of_the_tree_has_the_repositorys_fingerprints(tree):
 FEATURES = {"NightlyFeatureGen"}
 # The Trainer's model, and the Tuner that searches its hyperparameters with the same code.
 TRAINING = {"Trainer", "Tuner"}
-SPAN_STORE_READERS = {"NightlyFeatureGen", "DriftGate", "TrainingWindow", "NightlyPredictions"}
+# (AnomalyGate reads the ledger and records its refusals beside the index)
+SPAN_STORE_READERS = {
+    "NightlyFeatureGen", "AnomalyGate", "DriftGate", "TrainingWindow", "NightlyPredictions"}
 # Every component module is in the components package, whose __init__ reaches the artifacts.
 IN_COMPONENTS = set(COMPONENT_CODE) - {"Transform"}
 
@@ -59,17 +61,19 @@ IN_COMPONENTS = set(COMPONENT_CODE) - {"Transform"}
     ("edited", "moves"),
     [
         # the trainer's model, signatures and warm-up import it, and the nightly scoring (its
-        # output names); Transform does not
-        ("transforms/serving_request.py", TRAINING | {"NightlyPredictions"}),
+        # output names); the schema reader of the per-night ranges (the feature job) and of the
+        # population check (AnomalyGate); Transform does not
+        ("transforms/serving_request.py",
+         TRAINING | FEATURES | {"NightlyPredictions", "AnomalyGate"}),
         # imported lazily by the Beam code, by serving_request and by the calendar rule
         ("transforms/tf_example.py",
-         FEATURES | TRAINING | {"CalendarBaseline", "NightlyPredictions"}),
+         FEATURES | TRAINING | {"CalendarBaseline", "NightlyPredictions", "AnomalyGate"}),
         # the feature job's writer (feature_outputs -> sorted_shards), and the scoring's
         ("components/nightly_features/sorted_shards.py", FEATURES | {"NightlyPredictions"}),
         # the artifact classes: components/__init__.py imports them lazily
         ("components/artifacts.py", IN_COMPONENTS),
         # (the Evaluator and the Pusher run TFX's executors plus the push records: not features)
-        ("transforms/features.py", set(COMPONENT_CODE) - {"AnomalyGate", "Evaluator", "Pusher"}),
+        ("transforms/features.py", set(COMPONENT_CODE) - {"Evaluator", "Pusher"}),
         # the quarantine's file names: written by the feature job, read through the span store
         ("components/quarantine_layout.py", SPAN_STORE_READERS),
         # the span store: the feature job writes it, the gate, the window and the scoring read it
