@@ -133,7 +133,7 @@ def test_a_file_gone_since_its_listing_is_unreadable_and_an_error_naming_it_is_s
     monkeypatch.setattr(
         beam_job,
         "read_raw_file",
-        lambda rel_path, read, rules: _with_raw_error(rel_path, read, rules),
+        lambda rel_path, read, rules, ranges=None: _with_raw_error(rel_path, read, rules),
     )
     files, _, _ = _process(tmp_path, rel)
     (kept,) = files
