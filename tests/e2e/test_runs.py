@@ -72,14 +72,18 @@ def test_models_have_lineage_back_to_run_examples_and_raw_data(pipeline_runs, ca
 
 @pytest.mark.e2e
 def test_predict_by_model_version(pipeline_runs, tmp_path, capsys):
+    from components.nightly_features.user_history import too_little_history
     from pipeline.cli import main
+    from transforms.features import HISTORY_MASK
     from transforms.serving_request import night_from_example
     from transforms.tf_example import read_examples
 
     cfg, first, _, _ = pipeline_runs
     pattern = next(Path(cfg.pipeline_root).glob("NightlyFeatureGen/examples/*/Split-eval"))
     night = tmp_path / "night.json"
-    night.write_text(json.dumps(night_from_example(read_examples(f"{pattern}/*.gz")[0])))
+    # a night the batch path would score (a training example may have too little history)
+    nights = [night_from_example(r) for r in read_examples(f"{pattern}/*.gz")]
+    night.write_text(json.dumps(next(n for n in nights if not too_little_history(n[HISTORY_MASK]))))
     args = ["predict", "--night", str(night), "--metadata", cfg.metadata_path]
     assert main([*args, "--model", first.pushed_version]) == 0
     by_version = json.loads(capsys.readouterr().out)

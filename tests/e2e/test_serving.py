@@ -133,6 +133,14 @@ def _nights(served, n=8):
     return [night_from_example(r) for r in read_examples(f"{served['raw_dir']}/*.gz")[:n]]
 
 
+def _scorable_night(served) -> dict:
+    """The first night of the served split that the batch path would score (enough history)."""
+    from components.nightly_features.user_history import too_little_history
+    from transforms.features import HISTORY_MASK
+
+    return next(n for n in _nights(served, 10_000) if not too_little_history(n[HISTORY_MASK]))
+
+
 def test_raw_tensor_signature_agrees_with_serialized_examples(served):
     import tensorflow as tf
 
@@ -310,12 +318,12 @@ def test_predict_command_answers_from_the_pushed_model(served, tmp_path, capsys)
     from pipeline.cli import main
 
     night = tmp_path / "night.json"
-    night.write_text(json.dumps(_nights(served, 1)[0]))
+    night.write_text(json.dumps(_scorable_night(served)))
     assert main(["predict", "--local", str(Path(served["first"].pushed_path).parent),
                  "--night", str(night)]) == 0
     line = json.loads(capsys.readouterr().out.strip().splitlines()[0])
     assert 0.0 <= line["probability"] <= 1.0 and isinstance(line["fertile"], bool)
-    night.write_text(json.dumps({**_nights(served, 1)[0], "skin_temp": 93.1}))
+    night.write_text(json.dumps({**_scorable_night(served), "skin_temp": 93.1}))
     assert main(["predict", "--local", served["first"].pushed_path, "--night", str(night)]) == 2
     assert "skin_temp: 93.1 is above" in capsys.readouterr().err
 
