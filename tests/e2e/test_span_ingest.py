@@ -167,11 +167,11 @@ def test_a_crash_mid_ingest_leaves_earlier_spans_and_a_rerun_completes(generated
     real = job.read_raw_file
     calls = []
 
-    def crash_on_third(rel, read, rules):
+    def crash_on_third(rel, read, rules, *ranges):
         calls.append(rel)
         if len(calls) == 3:
             raise RuntimeError("worker lost")
-        return real(rel, read, rules)
+        return real(rel, read, rules, *ranges)
 
     monkeypatch.setattr(job, "read_raw_file", crash_on_third)
     with pytest.raises(Exception, match="worker lost"):
