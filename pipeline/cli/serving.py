@@ -1,8 +1,9 @@
-"""``cyclecast predict``, ``predictions``, ``evaluate``, ``skew``: the model, as callers see it."""
+"""The model as callers see it: ``cyclecast predict``, ``serve``, ``predictions``, ``evaluate``."""
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -20,7 +21,7 @@ from pipeline.cli.common import (
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
-    """Register ``predict``, ``predictions``, ``evaluate`` and ``skew``."""
+    """Register ``predict``, ``serve``, ``predictions``, ``evaluate`` and ``skew``."""
     pr = sub.add_parser(
         "predict", help="score nights against TF Serving (REST or gRPC) or a local SavedModel"
     )
@@ -78,7 +79,44 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         metavar="DIR",
         help="also write the requests as tf.Examples here, for `cyclecast skew`",
     )
+    pr.add_argument(
+        "--json",
+        action="store_true",
+        help="with --upload: print the answer `cyclecast serve` gives, "
+        '{"probability", "fertile", "model_version", "night"}',
+    )
     pr.set_defaults(func=predict)
+
+    sv = sub.add_parser(
+        "serve",
+        help="the answer service: POST /v1/users/USER/nights/YYYY-MM-DD with the raw upload",
+    )
+    sv.add_argument("--port", type=int, required=True, help="TCP port to listen on")
+    sv.add_argument("--host", default="127.0.0.1", help="address to listen on (default loopback)")
+    add_workdir(sv)
+    sv.add_argument(
+        "--data-root", help="where the cycle log is (default: the generated default data)"
+    )
+    sv.add_argument(
+        "--config",
+        metavar="TOML",
+        type=Path,
+        help="take the data root, span store and serving directory from a cluster config "
+        "(as `cyclecast compile --config`) instead of --workdir; the salt from the environment",
+    )
+    sv.add_argument("--salt-file", default=None, help="the user-id salt (as for `run`)")
+    remote = sv.add_mutually_exclusive_group()
+    remote.add_argument("--rest", metavar="URL", help="ask TF Serving over REST, e.g. http://h:8501")
+    remote.add_argument("--grpc", metavar="HOST:PORT", help="ask TF Serving over gRPC, e.g. h:8500")
+    sv.add_argument("--model-name", default="cyclecast", help="the model's name in TF Serving")
+    sv.add_argument("--timeout", type=float, default=10.0, help="seconds, for --rest and --grpc")
+    sv.add_argument(
+        "--poll-seconds",
+        type=float,
+        default=5.0,
+        help="how often to look for a newly pushed version (default 5)",
+    )
+    sv.set_defaults(func=serve)
 
     pn = sub.add_parser("predictions", help="the nightly predictions published for a night")
     pn.add_argument("--night", required=True, metavar="YYYY-MM-DD")
@@ -129,6 +167,8 @@ def read_nights(path: Path) -> list[dict]:
 
 def predict(args: argparse.Namespace) -> int:
     """Score nights with a served or local model and print one JSON line per night."""
+    if args.json and not args.upload:
+        raise CommandError("--json answers an --upload (as `cyclecast serve` does)")
     nights = read_nights(args.night) if args.night else None
     quiet_tensorflow()
     from pipeline.serving import predict as p
@@ -160,8 +200,17 @@ def predict(args: argparse.Namespace) -> int:
             predictions = p.predict_rest(args.rest, args.model_name, serialized, args.timeout)
         else:
             predictions = p.predict_grpc(args.grpc, args.model_name, serialized, args.timeout)
+        if args.json and args.rest:  # REST answers don't name their version: ask for it
+            version = p.rest_model_version(args.rest, args.model_name, args.timeout)
+            predictions = [dataclasses.replace(pred, model_version=version) for pred in predictions]
     except (BadRequest, p.ServingError, FileNotFoundError, LookupError, ValueError) as e:
         raise CommandError(e) from e
+    if args.json:
+        from pipeline.serving.answer import answer_body
+
+        (pred,) = predictions
+        print_json(answer_body(pred.probability, pred.fertile, pred.model_version, request.night))
+        return 0
     for i, pred in enumerate(predictions):
         key = keys[i] if keys else {"night": i}
         print(
@@ -179,6 +228,39 @@ def upload_request(args: argparse.Namespace):
     return request_for_upload(
         args.upload, args.user, args.date, local_config(args), args.data_root, args.salt_file
     )
+
+
+def serve(args: argparse.Namespace) -> int:
+    """Run the answer service under uvicorn until interrupted."""
+    quiet_tensorflow()
+    import uvicorn
+
+    from pipeline.data import input_errors
+    from pipeline.serving.online import BadUpload, upload_source
+    from pipeline.serving.service import InProcessModel, ServedModel, create_app
+
+    try:
+        if args.config:
+            from pipeline.orchestration.kubeflow import load_kubeflow_config
+
+            cfg = load_kubeflow_config(args.config).pipeline
+            if args.data_root:
+                cfg = cfg.with_changes(data_root=args.data_root)
+            source = upload_source(cfg, args.salt_file, data_root_flag=args.data_root)
+        else:
+            config = local_config(args)
+            cfg = config.pipeline_config(Path(args.data_root) if args.data_root else None)
+            source = upload_source(cfg, args.salt_file, local_salt=config.salt_file,
+                                   data_root_flag=args.data_root)
+    except (BadUpload, OSError, ValueError, *input_errors()) as e:  # the salt's, the config's
+        raise CommandError(e) from e
+    if args.rest or args.grpc:
+        model = ServedModel(args.rest, args.grpc, args.model_name, args.timeout)
+    else:
+        model = InProcessModel(str(Path(cfg.serving_dir) / cfg.model_name))
+    app = create_app(source, model, poll_seconds=args.poll_seconds)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="info")
+    return 0
 
 
 def predictions(args: argparse.Namespace) -> int:

@@ -36,10 +36,11 @@ class ServingError(RuntimeError):
 
 @dataclass
 class Prediction:
-    """One night's answer."""
+    """One night's answer, and the model version that gave it when known."""
 
     probability: float
     fertile: bool
+    model_version: str | None = None
 
 
 def build_requests(nights: list[dict], schema_path: str | None = None) -> list[bytes]:
@@ -83,8 +84,11 @@ def nights_from_examples(pattern: str, limit: int) -> list[dict]:
     return [night_from_example(r) for r in rows]
 
 
-def _predictions(probability, decision) -> list[Prediction]:
-    return [Prediction(float(p), bool(d)) for p, d in zip(probability, decision, strict=True)]
+def _predictions(probability, decision, version: str | None = None) -> list[Prediction]:
+    return [
+        Prediction(float(p), bool(d), version)
+        for p, d in zip(probability, decision, strict=True)
+    ]
 
 
 _BAD_REQUEST = re.compile(r"bad request: [^\]\n]*")
@@ -106,30 +110,46 @@ def model_error_text(message: str) -> str:
     return (telling or lines or [message])[0]
 
 
-def predict_local(model_dir: str, serialized: list[bytes]) -> list[Prediction]:
-    """Run ``serving_default`` of the SavedModel in this process."""
+@dataclass
+class LoadedModel:
+    """A SavedModel loaded in this process, and its version (the folder's name)."""
+
+    version: str
+    model: object  # what ``tf.saved_model.load`` returned; it holds ``serving_default``
+
+
+def load_model(model_dir: str) -> LoadedModel:
+    """Load a SavedModel, or the version in service under a TF Serving base path."""
     import tensorflow as tf
 
-    model = tf.saved_model.load(resolve_model_dir(model_dir))
+    path = resolve_model_dir(model_dir)
+    return LoadedModel(os.path.basename(os.path.normpath(path)), tf.saved_model.load(path))
+
+
+def predict_loaded(loaded: LoadedModel, serialized: list[bytes]) -> list[Prediction]:
+    """Run ``serving_default`` of a model loaded in this process."""
+    import tensorflow as tf
+
+    signature = loaded.model.signatures[SERVING_SIGNATURE]
     try:
-        out = model.signatures[SERVING_SIGNATURE](**{EXAMPLES_INPUT: tf.constant(serialized)})
+        out = signature(**{EXAMPLES_INPUT: tf.constant(serialized)})
     except tf.errors.InvalidArgumentError as e:
         raise ServingError(model_error_text(e.message)) from e
-    return _predictions(out[PROBABILITY].numpy().ravel(), out[DECISION].numpy().ravel())
+    probability, decision = out[PROBABILITY].numpy().ravel(), out[DECISION].numpy().ravel()
+    return _predictions(probability, decision, loaded.version)
 
 
-def predict_rest(
-    url: str, model_name: str, serialized: list[bytes], timeout: float = 10.0
-) -> list[Prediction]:
-    """POST TF Serving's ``/v1/models/<name>:predict`` and parse its row-format answer."""
-    endpoint = f"{url.rstrip('/')}/v1/models/{model_name}:predict"
-    data = json.dumps(rest_body(serialized)).encode()
-    request = urllib.request.Request(
-        endpoint, data=data, headers={"Content-Type": "application/json"}
-    )
+def predict_local(model_dir: str, serialized: list[bytes]) -> list[Prediction]:
+    """Run ``serving_default`` of the SavedModel in this process (loaded for this call)."""
+    return predict_loaded(load_model(model_dir), serialized)
+
+
+def _rest_json(request: urllib.request.Request, timeout: float) -> dict:
+    """TF Serving's JSON answer to a REST request (``ServingError`` naming its refusal)."""
+    endpoint = request.full_url
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
-            answer = json.loads(response.read())
+            return json.loads(response.read())
     except urllib.error.HTTPError as e:
         body = e.read().decode(errors="replace")
         try:
@@ -139,10 +159,39 @@ def predict_rest(
         raise ServingError(f"{endpoint} answered {e.code}: {body}") from e
     except urllib.error.URLError as e:
         raise ServingError(f"cannot reach {endpoint}: {e.reason}") from e
+
+
+def predict_rest(
+    url: str, model_name: str, serialized: list[bytes], timeout: float = 10.0
+) -> list[Prediction]:
+    """POST TF Serving's ``/v1/models/<name>:predict`` and parse its row-format answer.
+
+    The row-format answer does not say which version answered: see ``rest_model_version``.
+    """
+    endpoint = f"{url.rstrip('/')}/v1/models/{model_name}:predict"
+    data = json.dumps(rest_body(serialized)).encode()
+    request = urllib.request.Request(
+        endpoint, data=data, headers={"Content-Type": "application/json"}
+    )
+    answer = _rest_json(request, timeout)
     rows = answer.get("predictions")
     if not isinstance(rows, list) or len(rows) != len(serialized):
         raise ServingError(f"unexpected answer from {endpoint}: {str(answer)[:200]}")
     return [Prediction(float(_first(r[PROBABILITY])), bool(_first(r[DECISION]))) for r in rows]
+
+
+def rest_model_version(url: str, model_name: str, timeout: float = 10.0) -> str:
+    """The version TF Serving serves (its model status API: the highest ``AVAILABLE`` one)."""
+    endpoint = f"{url.rstrip('/')}/v1/models/{model_name}"
+    status = _rest_json(urllib.request.Request(endpoint), timeout)
+    available = [
+        int(s["version"])
+        for s in status.get("model_version_status", [])
+        if s.get("state") == "AVAILABLE"
+    ]
+    if not available:
+        raise ServingError(f"{endpoint} has no AVAILABLE version: {str(status)[:200]}")
+    return str(max(available))
 
 
 def _first(value):
@@ -165,7 +214,29 @@ def predict_grpc(
             raise ServingError(f"{target} answered {e.code().name}: {e.details()}") from e
     probability = tf.make_ndarray(response.outputs[PROBABILITY]).ravel()
     decision = tf.make_ndarray(response.outputs[DECISION]).ravel()
-    return _predictions(probability, decision)
+    spec = response.model_spec  # the version that answered
+    version = str(spec.version.value) if spec.HasField("version") else None
+    return _predictions(probability, decision, version)
+
+
+def grpc_model_version(target: str, model_name: str, timeout: float = 10.0) -> str:
+    """The version TF Serving serves, from its gRPC ``ModelService/GetModelStatus``."""
+    import grpc
+    from tensorflow_serving.apis import get_model_status_pb2, model_service_pb2_grpc
+
+    request = get_model_status_pb2.GetModelStatusRequest()
+    request.model_spec.name = model_name
+    with grpc.insecure_channel(target) as channel:
+        stub = model_service_pb2_grpc.ModelServiceStub(channel)
+        try:
+            response = stub.GetModelStatus(request, timeout=timeout)
+        except grpc.RpcError as e:
+            raise ServingError(f"{target} answered {e.code().name}: {e.details()}") from e
+    available = get_model_status_pb2.ModelVersionStatus.AVAILABLE
+    versions = [s.version for s in response.model_version_status if s.state == available]
+    if not versions:
+        raise ServingError(f"{target} has no AVAILABLE version of {model_name}")
+    return str(max(versions))
 
 
 def log_requests(directory: str, serialized: list[bytes]) -> str:
