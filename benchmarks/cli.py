@@ -38,6 +38,18 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         help="leave a part out (repeatable)",
     )
     b.add_argument(
+        "--serve",
+        action="store_true",
+        help="only the load test of `cyclecast serve` against WORKDIR's pushed model and span "
+        "store (rewrites that section of BENCHMARKS.md alone)",
+    )
+    b.add_argument("--requests", type=int, default=1000, help="with --serve (default 1000)")
+    b.add_argument("--clients", type=int, default=16, help="with --serve (default 16)")
+    b.add_argument(
+        "--data-root", default=None, help="with --serve: the cycle log's and uploads' data root "
+        "(default WORKDIR's default data)"
+    )
+    b.add_argument(
         "--whole-run-scales",
         default="1",
         help="comma-separated multiples of the default data for the whole run, e.g. 1,4",
@@ -77,6 +89,8 @@ def bench_command(args: argparse.Namespace) -> str:
 
 def bench(args: argparse.Namespace) -> int:
     """Run the benchmarks and write BENCHMARKS.md (keeping its optimisation log)."""
+    if args.serve:
+        return bench_serve(args)
     scales = _scales(args.whole_run_scales)
     quiet_tensorflow()
     from benchmarks.runner import PARTS, SIZES, format_markdown, kept_log, run_benchmarks
@@ -102,8 +116,39 @@ def bench(args: argparse.Namespace) -> int:
             parts=parts,
             whole_run_scales=scales,
         )
-    log = kept_log(args.output.read_text()) if args.output.exists() else ""
-    args.output.write_text(format_markdown(figures, bench_command(args), log) + "\n")
+    from benchmarks.markdown import SERVE_HEADING, section_of
+
+    previous = args.output.read_text() if args.output.exists() else ""
+    kept = section_of(previous, SERVE_HEADING) + kept_log(previous)  # what other runs wrote
+    args.output.write_text(format_markdown(figures, bench_command(args), kept) + "\n")
+    print(f"wrote {args.output}")
+    return 0
+
+
+def bench_serve(args: argparse.Namespace) -> int:
+    """Load-test ``cyclecast serve`` and rewrite BENCHMARKS.md's section on it."""
+    from benchmarks.answer_load import measure_answer_service
+    from benchmarks.markdown import SERVE_HEADING, serve_section, with_section
+    from benchmarks.runner import machine
+
+    if args.requests < 1 or args.clients < 1:
+        raise CommandError("--requests and --clients must be at least 1")
+    config = local_config(args)
+    data_root = args.data_root or str(config.data_root)
+    if not (Path(data_root) / "cycles.csv").is_file():
+        raise CommandError(f"no data at {data_root}: run `cyclecast run` first, or pass "
+                           "--data-root")
+    with tempfile.TemporaryDirectory(prefix="cyclecast-bench-serve-") as work:
+        figures = measure_answer_service(str(config.workdir), data_root, work, args.requests,
+                                         args.clients)
+    figures["machine"] = machine()
+    command = f"cyclecast bench --serve --workdir {args.workdir}" + (
+        f" --data-root {args.data_root}" if args.data_root else ""
+    ) + f" --requests {args.requests} --clients {args.clients}"
+    previous = args.output.read_text() if args.output.exists() else ""
+    section = serve_section(figures, command)
+    args.output.write_text(with_section(previous, SERVE_HEADING, section))
+    print(section, end="")
     print(f"wrote {args.output}")
     return 0
 

@@ -18,6 +18,63 @@ def kept_log(previous: str) -> str:
     return previous[at:].rstrip() + "\n" if at >= 0 else ""
 
 
+SERVE_HEADING = "## The answer service under load"
+
+
+def section_of(text: str, heading: str) -> str:
+    """The section of ``text`` under ``heading`` (to the next ``## `` heading), or ""."""
+    at = text.find(heading + "\n")
+    if at < 0:
+        return ""
+    end = text.find("\n## ", at + len(heading))
+    return text[at : end + 1 if end >= 0 else len(text)].rstrip() + "\n\n"
+
+
+def with_section(text: str, heading: str, section: str) -> str:
+    """``text`` with its section under ``heading`` replaced by ``section``.
+
+    A missing section is added before the optimisation log, else at the end.
+    """
+    old = section_of(text, heading)
+    if old:
+        at = text.find(heading + "\n")
+        return text[:at] + section + text[at + len(old.rstrip()) :].lstrip("\n")
+    log_at = text.find(LOG_HEADING)
+    if log_at >= 0:
+        return text[:log_at] + section + text[log_at:]
+    return text.rstrip() + "\n\n" + section
+
+
+def serve_section(figures: dict, command: str) -> str:
+    """BENCHMARKS.md's load test of ``cyclecast serve`` (``bench --serve`` rewrites only this)."""
+    f = figures
+    before, after = (" / ".join(f"{x:.2f}" for x in f[k]) for k in ("load_before", "load_after"))
+    lines = [
+        SERVE_HEADING,
+        "",
+        f"Measured with `{command}` on: {f['machine']}. Load average (1/5/15 min) before: "
+        f"{before}; after: {after}.",
+        "",
+        "`cyclecast serve` runs under uvicorn (one process, the model in-process) on a loopback "
+        f"port; {f['clients']} concurrent httpx clients in one other process send {f['requests']:,}"
+        f" uploads, cycling through the {f['distinct_uploads']} uploads of night {f['night']} "
+        f"that the service scores (the raw gzipped CSV files, as the phone uploads them). Each "
+        "answer is the whole online path: parse, validate and summarise the raw file, the user's "
+        "28 previous nights from the store, the model's `serving_default` (version "
+        f"{f['model_version']}). Every answer was a 200.",
+        "",
+        "| requests | clients | seconds | answers / s | p50 ms | p99 ms |",
+        "|---|---|---|---|---|---|",
+        f"| {f['requests']:,} | {f['clients']} | {f['seconds']:.1f} | {f['per_second']:,.1f} | "
+        f"{f['p50_ms']:.1f} | {f['p99_ms']:.1f} |",
+        "",
+        "Latency is per request as a client sees it, queueing behind the other clients included; "
+        "the clients share the machine's cores with the server.",
+        "",
+    ]
+    return "\n".join(lines) + "\n"
+
+
 def _feature_lines(figures: dict) -> list[str]:
     feats = figures["features"]
     lines = [

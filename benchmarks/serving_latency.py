@@ -6,7 +6,8 @@ import os
 import time
 
 
-def _percentiles(times: list[float]) -> dict:
+def percentiles_ms(times: list[float]) -> dict:
+    """p50 and p99 of durations in seconds, in milliseconds."""
     import numpy as np
 
     return {
@@ -24,7 +25,7 @@ def latency_and_throughput(fn, one, batch_of, repeats: int = 200) -> dict:
         started = time.perf_counter()
         fn(one)
         times.append(time.perf_counter() - started)
-    out = _percentiles(times)
+    out = percentiles_ms(times)
     for batch in (1, 32, 1024):
         data = batch_of(batch)
         fn(data)

@@ -47,9 +47,9 @@ from pipeline.serving.answer import answer_body, refusal_body
 from pipeline.serving.online import BadUpload, UploadRefusal
 from pipeline.serving.predict import Prediction, ServingError
 
-# One night's upload at one row per 10 seconds is about 2,600 rows, some 40 KiB gzipped; a whole
-# day is about 130 KiB. 1 MiB leaves room for any honest upload and bounds what a caller can make
-# the service decompress and parse.
+# The default data's uploads (one night, a row per 10 seconds, gzipped) are at most 39,216 bytes
+# (README.md, "The answer service"). 1 MiB leaves room for any honest upload and bounds what a
+# caller can make the service decompress and parse.
 MAX_UPLOAD_BYTES = 1 << 20
 POLL_SECONDS = 5.0
 

@@ -328,6 +328,90 @@ def model_server_serves_what_the_pusher_pushes(m) -> list[str]:
     return out
 
 
+def _serve_args(c: dict):
+    """The parsed ``cyclecast serve`` arguments of a container, or the parser's complaint."""
+    import contextlib
+    import io
+
+    from pipeline.cli import build_parser
+
+    err = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(err):
+            return build_parser().parse_args(["serve", *c.get("args", [])])
+    except SystemExit:
+        return err.getvalue().strip().splitlines()[-1]
+
+
+def answer_service_fits_its_app(m) -> list[str]:
+    import warnings
+    from urllib.parse import urlsplit
+
+    from pipeline.serving.service import HEALTH_PATH, READY_PATH, create_app
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        app = create_app(source=None, model=None, poll_seconds=None)
+    routes = {route.path for route in app.routes}
+    answers = [(doc, c) for doc, _, pod in m.workloads() for c in pod["containers"]
+               if c.get("command") == ["cyclecast", "serve"]]
+    if not answers:
+        return ["no container runs `cyclecast serve`"]
+    out, env = [], m.image_env()
+    for doc, c in answers:
+        where, args = f"{kn(doc)}/{c['name']}", _serve_args(c)
+        if isinstance(args, str):
+            out.append(f"{where}: `cyclecast serve` refuses its args: {args}")
+            continue
+        # The component image, which holds the project and its console script.
+        if c["image"] != m.config.image:
+            out.append(f"{where}: runs {c['image']}, not the component image {m.config.image}")
+        if args.host != "0.0.0.0" or not declares_port(c, args.port):
+            out.append(f"{where}: listens on {args.host}:{args.port}, not a declared port")
+        probes = {"livenessProbe": HEALTH_PATH, "readinessProbe": READY_PATH}
+        for probe, path in probes.items():
+            get = c.get(probe, {}).get("httpGet", {})
+            port = next((p["containerPort"] for p in c.get("ports", [])
+                         if get.get("port") in (p.get("name"), p["containerPort"])), None)
+            if get.get("path") != path or get.get("path") not in routes or port != args.port:
+                out.append(f"{where}: {probe} asks {get.get('path')} on {get.get('port')}, not "
+                           f"the app's {path} on {args.port}")
+        # --config is the image's copy of a config in this repository, its paths on mounts.
+        image_root = PurePosixPath("/opt/cyclecast")
+        config = PurePosixPath(args.config or "/")
+        if not config.is_relative_to(image_root) or not (
+            ROOT / config.relative_to(image_root)
+        ).is_file():
+            out.append(f"{where}: --config {config} is no config of the image")
+        else:
+            cfg = load_kubeflow_config(ROOT / config.relative_to(image_root)).pipeline
+            mounted = [v["mountPath"] for v in c.get("volumeMounts", [])]
+            salt_dir = str(PurePosixPath(env.get(SALT_FILE_ENV, "/")).parent)
+            out += [f"{where}: {what} {path} is on no mount" for what, path in
+                    (("data_root", cfg.data_root), ("the salt", salt_dir))
+                    if not any(PurePosixPath(path).is_relative_to(mp) for mp in mounted)]
+        # The model: TF Serving's Service of the set, on the port of the protocol asked.
+        target = f"http://{args.grpc}" if args.grpc else args.rest
+        if target is None:
+            out.append(f"{where}: neither --rest nor --grpc: the model would load in every pod")
+            continue
+        url = urlsplit(target)
+        name, _, namespace = (url.hostname or "").partition(".")
+        namespace = namespace.split(".")[0] or doc["metadata"]["namespace"]
+        service = m.named("Service", name, namespace)
+        wanted = "grpc" if args.grpc else "http"
+        ports = {p["port"] for p in (service or {}).get("spec", {}).get("ports", [])
+                 if p.get("name") == wanted}
+        servers = [c2 for _, labels, pod2 in m.workloads()
+                   if service and matches(service["spec"].get("selector"), labels)
+                   for c2 in pod2["containers"]
+                   if PurePosixPath(c2.get("command", [""])[0]).name == "tensorflow_model_server"]
+        if not servers or url.port not in ports or args.model_name != m.config.pipeline.model_name:
+            out.append(f"{where}: asks {target} for {args.model_name!r}, which is not TF "
+                       f"Serving's {wanted} port serving {m.config.pipeline.model_name!r}")
+    return out
+
+
 def pipeline_pods_get_storage_salt_and_identity(m) -> list[str]:
     out, env, cfg = [], m.image_env(), m.config.pipeline
     if SALT_ENV in env or not m.objects("PodDefault"):
@@ -537,7 +621,8 @@ PROPERTIES = [
     objects_live_in_namespaces_of_the_set, ports_resolve_to_declared_container_ports,
     selectors_match_their_pods, autoscaling_fits_its_target, containers_have_bounded_resources,
     images_are_pinned, containers_run_hardened, volumes_resolve,
-    model_server_serves_what_the_pusher_pushes, pipeline_pods_get_storage_salt_and_identity,
+    model_server_serves_what_the_pusher_pushes, answer_service_fits_its_app,
+    pipeline_pods_get_storage_salt_and_identity,
     rbac_is_least_privilege, recurring_run_fits_the_project, no_secret_is_committed,
     base_images_follow_the_project_python_and_lock, image_user_is_the_serving_uid,
     dockerfile_installs_the_lock_and_copies_the_project,
@@ -564,6 +649,19 @@ def _arg(flag, value):
     def mutate(m):
         args = [a for a in _server(m)["args"] if not a.startswith(f"--{flag}=")]
         _server(m)["args"] = [*args, f"--{flag}={value}"]
+
+    return mutate
+
+
+def _answers(m):
+    return next(c for d in m.objects("Deployment") for c in d["spec"]["template"]["spec"][
+        "containers"] if c.get("command") == ["cyclecast", "serve"])
+
+
+def _serve_arg(flag, value):
+    def mutate(m):
+        args = [a for a in _answers(m)["args"] if not a.startswith(f"--{flag}=")]
+        _answers(m)["args"] = [*args, f"--{flag}={value}"]
 
     return mutate
 
@@ -624,6 +722,21 @@ DEFECTS = [
     (model_server_serves_what_the_pusher_pushes, "serving_dir elsewhere",
      lambda m: setattr(m, "config", dataclasses.replace(m.config, pipeline=dataclasses.replace(
          m.config.pipeline, serving_dir="/data/models")))),
+    (answer_service_fits_its_app, "readiness path", lambda m: _answers(m)["readinessProbe"][
+        "httpGet"].update(path="/ready")),
+    (answer_service_fits_its_app, "port", _serve_arg("port", "9090")),
+    (answer_service_fits_its_app, "loopback", _serve_arg("host", "127.0.0.1")),
+    (answer_service_fits_its_app, "unknown flag", _serve_arg("rest-url", "http://x:8501")),
+    (answer_service_fits_its_app, "REST on the gRPC port",
+     _serve_arg("rest", "http://cyclecast-serving.cyclecast.svc:8500")),
+    (answer_service_fits_its_app, "another Service", _serve_arg("rest", "http://serving:8501")),
+    (answer_service_fits_its_app, "model in every pod",
+     lambda m: _answers(m).update(args=[a for a in _answers(m)["args"]
+                                        if not a.startswith("--rest=")])),
+    (answer_service_fits_its_app, "config", _serve_arg("config", "/etc/cyclecast.toml")),
+    (answer_service_fits_its_app, "no data mount",
+     lambda m: _answers(m)["volumeMounts"].pop(0)),
+    (answer_service_fits_its_app, "image", lambda m: _answers(m).update(image="python:3.11")),
     (pipeline_pods_get_storage_salt_and_identity, "salt file",
      lambda m: _pod_default_volume("secret")(m)["items"][0].update(path="salt")),
     (pipeline_pods_get_storage_salt_and_identity, "data mount moved",
