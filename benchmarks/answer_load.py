@@ -79,10 +79,18 @@ def running_service(
                 process.wait()
 
 
-def night_uploads(data_root: str, night: str) -> list[tuple[str, bytes]]:
-    """(user id, raw upload) of every raw file of one night folder."""
-    files = sorted(Path(data_root, rf.NIGHTS_DIR, night).glob(f"*{rf.RAW_SUFFIX}"))
-    return [(p.name[: -len(rf.RAW_SUFFIX)], p.read_bytes()) for p in files]
+def recent_uploads(data_root: str, wanted: int) -> list[tuple[str, str, bytes]]:
+    """(user id, night, raw upload) of the newest nights' raw files.
+
+    Whole nights, newest first, until there are at least ``wanted`` (or the nights run out).
+    """
+    out: list[tuple[str, str, bytes]] = []
+    for folder in sorted(Path(data_root, rf.NIGHTS_DIR).iterdir(), reverse=True):
+        for path in sorted(folder.glob(f"*{rf.RAW_SUFFIX}")):
+            out.append((path.name[: -len(rf.RAW_SUFFIX)], folder.name, path.read_bytes()))
+        if len(out) >= wanted:
+            break
+    return out
 
 
 def answer_path(user: str, night: str) -> str:
@@ -90,16 +98,16 @@ def answer_path(user: str, night: str) -> str:
     return f"/v1/users/{user}/nights/{night}"
 
 
-def scorable_uploads(url: str, night: str, uploads: list[tuple[str, bytes]]) -> list:
+def scorable_uploads(url: str, uploads: list[tuple[str, str, bytes]]) -> list:
     """The uploads the service answers with 200 (one request each, which also warms it up)."""
     import httpx
 
     with httpx.Client(base_url=url, timeout=60) as client:
-        return [(user, upload) for user, upload in uploads
+        return [(user, night, upload) for user, night, upload in uploads
                 if client.post(answer_path(user, night), content=upload).status_code == 200]
 
 
-async def _load(url: str, night: str, uploads: list, total: int, clients: int) -> tuple:
+async def _load(url: str, uploads: list, total: int, clients: int) -> tuple:
     import httpx
 
     times: list[float] = []
@@ -108,7 +116,7 @@ async def _load(url: str, night: str, uploads: list, total: int, clients: int) -
 
     async def client_loop(client: httpx.AsyncClient) -> None:
         for i in next_index:  # the clients share one iterator: each request is sent once
-            user, upload = uploads[i % len(uploads)]
+            user, night, upload = uploads[i % len(uploads)]
             started = time.perf_counter()
             response = await client.post(answer_path(user, night), content=upload)
             times.append(time.perf_counter() - started)
@@ -123,11 +131,11 @@ async def _load(url: str, night: str, uploads: list, total: int, clients: int) -
     return times, failures, seconds
 
 
-def load_test(url: str, night: str, uploads: list, total: int = 1000, clients: int = 16) -> dict:
-    """``total`` uploads (cycling through ``uploads``) from ``clients`` concurrent clients."""
+def load_test(url: str, uploads: list, total: int = 1000, clients: int = 16) -> dict:
+    """``total`` (user, night, upload)s, cycling through ``uploads``, from ``clients`` clients."""
     from benchmarks.serving_latency import percentiles_ms
 
-    times, failures, seconds = asyncio.run(_load(url, night, uploads, total, clients))
+    times, failures, seconds = asyncio.run(_load(url, uploads, total, clients))
     if failures:
         raise RuntimeError(f"{len(failures)} of {total} answers were not 200: {failures[:3]}")
     return {
@@ -141,26 +149,28 @@ def load_test(url: str, night: str, uploads: list, total: int = 1000, clients: i
 
 
 def measure_answer_service(workdir: str, data_root: str, work_dir: str, total: int = 1000,
-                           clients: int = 16, log=None) -> dict:
-    """The load test against ``cyclecast serve --workdir WORKDIR`` on its last ingested night.
+                           clients: int = 16, candidates: int = 200, log=None) -> dict:
+    """The load test against ``cyclecast serve --workdir WORKDIR``.
 
-    The uploads are the raw files of the data root's last night folder that the service scores
-    (the others would measure refusals).
+    The uploads are the newest nights' raw files (``candidates`` of them) that the service
+    scores: the others would measure refusals.
     """
     from benchmarks.process import bench_env
 
     log = log or sys.stderr
     load_before = os.getloadavg()
-    night = sorted(p.name for p in Path(data_root, rf.NIGHTS_DIR).iterdir())[-1]
     args = ["--workdir", workdir, "--data-root", data_root]
     with running_service(args, Path(work_dir) / "serve.log", env=bench_env()) as url:
         version = _readiness(url)["model_version"]
-        uploads = scorable_uploads(url, night, night_uploads(data_root, night))
-        log.write(f"bench: serve: {len(uploads)} scorable uploads of {night}, model {version}; "
-                  f"{total} requests from {clients} clients...\n")
-        result = load_test(url, night, uploads, total, clients)
-    return result | {"night": night, "model_version": version, "load_before": load_before,
-                     "load_after": os.getloadavg()}
+        uploads = scorable_uploads(url, recent_uploads(data_root, candidates))
+        if not uploads:
+            raise RuntimeError(f"the service scores none of the newest uploads of {data_root}")
+        nights = sorted({night for _, night, _ in uploads})
+        log.write(f"bench: serve: {len(uploads)} scorable uploads of {nights[0]} to "
+                  f"{nights[-1]}, model {version}; {total} requests from {clients} clients...\n")
+        result = load_test(url, uploads, total, clients)
+    return result | {"nights": (nights[0], nights[-1]), "model_version": version,
+                     "load_before": load_before, "load_after": os.getloadavg()}
 
 
 def _readiness(url: str) -> dict:

@@ -57,8 +57,9 @@ def serve_section(figures: dict, command: str) -> str:
         "",
         "`cyclecast serve` runs under uvicorn (one process, the model in-process) on a loopback "
         f"port; {f['clients']} concurrent httpx clients in one other process send {f['requests']:,}"
-        f" uploads, cycling through the {f['distinct_uploads']} uploads of night {f['night']} "
-        f"that the service scores (the raw gzipped CSV files, as the phone uploads them). Each "
+        f" uploads, cycling through the {f['distinct_uploads']} uploads of nights {f['nights'][0]}"
+        f" to {f['nights'][1]} that the service scores (the newest raw gzipped CSV files of the "
+        "data, as the phone uploads them). Each "
         "answer is the whole online path: parse, validate and summarise the raw file, the user's "
         "28 previous nights from the store, the model's `serving_default` (version "
         f"{f['model_version']}). Every answer was a 200.",

@@ -1,9 +1,10 @@
 """The answer service for real: `cyclecast serve` under uvicorn on a loopback port.
 
-On the session's pipeline runs (16 generated users): every eval user's upload of the last night
-gets the probability NightlyPredictions published for her, from the model version that published
-it; `cyclecast predict --upload --json` prints exactly the service's answer; a corrupt upload gets
-a 422 naming `corrupt_file`; and a version pushed while the service runs answers next.
+On the session's pipeline runs (16 generated users): every upload of the night the pipeline
+scored gets the probability NightlyPredictions published for that user, from the model version
+that published it; an eval user's upload gets exactly what `cyclecast predict --upload --json`
+prints; a corrupt upload gets a 422 naming `corrupt_file`; and a version pushed while the service
+runs answers next.
 """
 
 from __future__ import annotations
@@ -53,53 +54,69 @@ def test_the_service_answers_as_predict_and_the_published_prediction(pipeline_ru
 
     cfg, _, _, _ = pipeline_runs
     data, salt = Path(cfg.data_root), load_salt(cfg.salt_file)
-    night = sorted(p.name for p in (data / rf.NIGHTS_DIR).iterdir())[-1]
+    nights = sorted(p.name for p in (data / rf.NIGHTS_DIR).iterdir())
+    night = nights[-1]  # the night the last runs scored and published
     published = Path(cfg.predictions_root) / night
     summary = json.loads((published / "summary.json").read_text())
     version = summary["model_version"]
     rows = [json.loads(line) for line in gzip.open(published / "predictions.jsonl.gz")]
     users = sorted({p.name[: -len(rf.RAW_SUFFIX)] for p in data.glob("nights/*/*.csv.gz")})
-    eval_users = {pseudonymise(u, salt): u for u in users
-                  if split_for_user(u, {"train": 14, "eval": 3, "test": 3}) == "eval"}
-    expected = {eval_users[r["user_key"]]: r for r in rows if r["user_key"] in eval_users}
-    assert expected  # the eval users the batch path scored that night
+    by_key = {pseudonymise(u, salt): u for u in users}
+    expected = {by_key[r["user_key"]]: r for r in rows}
+    eval_users = [u for u in users
+                  if split_for_user(u, {"train": 14, "eval": 3, "test": 3}) == "eval"]
+    assert expected and eval_users
 
     workdir = _serving_workdir(cfg, version, tmp_path)
     serve = ["--workdir", str(workdir), "--data-root", str(data), "--salt-file", cfg.salt_file,
              "--poll-seconds", "0.2"]
     with running_service(serve, tmp_path / "serve.log") as url, \
             httpx.Client(base_url=url, timeout=60) as client:
+
+        def post(user: str, on: str, body: bytes | None = None) -> httpx.Response:
+            upload = (data / rf.night_path(on, user)).read_bytes() if body is None else body
+            return client.post(answer_path(user, on), content=upload)
+
         assert client.get("/healthz").status_code == 200
         assert client.get("/readyz").json() == {"status": "ready", "model_version": version}
         answers = {}
         for user, row in sorted(expected.items()):
-            upload = (data / rf.night_path(night, user)).read_bytes()
-            response = client.post(answer_path(user, night), content=upload)
+            response = post(user, night)
             assert response.status_code == 200, response.text
             answers[user] = response.json()
             assert answers[user]["probability"] == pytest.approx(row["probability"], abs=1e-6)
             assert answers[user]["fertile"] == row["fertile"]
             assert (answers[user]["model_version"], answers[user]["night"]) == (version, night)
 
-        corrupt = client.post(answer_path(users[0], night), content=b"\x1f\x8b not really gzip")
+        # an eval user's newest night the service scores (the batch path scored none of theirs
+        # on the published night), for `predict --upload --json` below
+        eval_answer = next((
+            (user, on, response.json())
+            for on in reversed(nights) for user in eval_users
+            if (data / rf.night_path(on, user)).is_file()
+            and (response := post(user, on)).status_code == 200
+        ), None)
+        assert eval_answer, "the service scored no night of an eval user"
+
+        corrupt = post(users[0], night, b"\x1f\x8b not really gzip")
         assert corrupt.status_code == 422 and corrupt.json()["reason"] == "corrupt_file"
         assert "not a valid night: corrupt_file" in corrupt.json()["detail"]
 
         # a push while it runs: the next answers come from the new version, whole
         user = sorted(expected)[0]
-        upload = (data / rf.night_path(night, user)).read_bytes()
         newer = str(int(version) + 1)
         _push(workdir / "serving_model" / cfg.model_name, version, newer)
         deadline = time.monotonic() + RELOAD_TIMEOUT_S
         while client.get("/readyz").json().get("model_version") != newer:
             assert time.monotonic() < deadline, "the pushed version was never taken up"
             time.sleep(0.2)
-        reloaded = client.post(answer_path(user, night), content=upload).json()
+        reloaded = post(user, night).json()
         assert reloaded == {**answers[user], "model_version": newer}  # same weights, new name
 
     # the command line prints exactly the service's answer (same model files, same dict)
+    user, on, answered = eval_answer
     assert main(["predict", "--local", str(workdir / "serving_model" / cfg.model_name / version),
-                 "--upload", str(data / rf.night_path(night, user)), "--user", user,
+                 "--upload", str(data / rf.night_path(on, user)), "--user", user,
                  "--workdir", str(workdir), "--data-root", str(data),
                  "--salt-file", cfg.salt_file, "--json"]) == 0
-    assert json.loads(capsys.readouterr().out) == answers[user]
+    assert json.loads(capsys.readouterr().out) == answered
