@@ -159,6 +159,8 @@ def _rest_json(request: urllib.request.Request, timeout: float) -> dict:
         raise ServingError(f"{endpoint} answered {e.code}: {body}") from e
     except urllib.error.URLError as e:
         raise ServingError(f"cannot reach {endpoint}: {e.reason}") from e
+    except (TimeoutError, ConnectionError) as e:  # after connecting: a timeout or a reset
+        raise ServingError(f"{endpoint} did not answer: {e}") from e
 
 
 def predict_rest(

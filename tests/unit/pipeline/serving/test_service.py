@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import threading
 import warnings
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
@@ -22,7 +24,7 @@ from components.spans.store import StoredFileError
 from pipeline.serving.answer import answer_body
 from pipeline.serving.online import BadUpload
 from pipeline.serving.predict import LoadedModel, Prediction, ServingError
-from pipeline.serving.service import READY_PATH, InProcessModel, create_app
+from pipeline.serving.service import READY_PATH, InProcessModel, ServedModel, create_app
 from transforms import raw_format as rf
 
 NIGHT = "2026-03-01"
@@ -202,3 +204,45 @@ def test_the_service_answers_what_predict_upload_json_prints(tmp_path, monkeypat
     assert printed == answered == answer_body(0.6, True, "6", NIGHT)
     assert main(["predict", "--local", "/m", "--night", str(upload), "--json"]) == 2
     assert "--json answers an --upload" in capsys.readouterr().err
+
+
+class _StandInTFServing(BaseHTTPRequestHandler):
+    """TF Serving's REST model status and row-format predict, for version 5 of `cyclecast`."""
+
+    def do_GET(self):  # noqa: N802
+        self._send({"model_version_status": [{"version": "4", "state": "END"},
+                                             {"version": "5", "state": "AVAILABLE"}]})
+
+    def do_POST(self):  # noqa: N802
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        self._send({"predictions": [{"probability": [0.4], "fertile": [False]}
+                                    for _ in body["instances"]]})
+
+    def _send(self, payload):
+        data = json.dumps(payload).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args):
+        pass
+
+
+def test_through_tf_serving_answers_carry_the_version_it_reports():
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _StandInTFServing)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        model = ServedModel(url, None, "cyclecast", timeout=5)
+        with TestClient(create_app(StandInSource(), model, poll_seconds=None)) as client:
+            ready = client.get(READY_PATH).json()
+            answer = client.post(URL, content=b"a night").json()
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert ready == {"status": "ready", "model_version": "5"}
+    assert answer == answer_body(0.4, False, "5", NIGHT)
+    gone = ServedModel(url, None, "cyclecast", timeout=1)  # the server is down now
+    assert gone.refresh() is None and "cannot reach" in gone.problem()
