@@ -24,3 +24,12 @@ def test_the_serve_section_replaces_its_old_self_and_keeps_the_rest():
     assert second == head + newer + log and section_of(second, SERVE_HEADING) == newer
     assert with_section(head, SERVE_HEADING, section) == head.rstrip() + "\n\n" + section
     assert section_of(head, SERVE_HEADING) == ""
+
+
+def test_bench_serve_refuses_what_it_cannot_measure(tmp_path, capsys):
+    from pipeline.cli import main
+
+    assert main(["bench", "--serve", "--requests", "0"]) == 2
+    assert "--requests and --clients must be at least 1" in capsys.readouterr().err
+    assert main(["bench", "--serve", "--workdir", str(tmp_path)]) == 2
+    assert "run `cyclecast run` first, or pass --data-root" in capsys.readouterr().err
