@@ -149,7 +149,8 @@ def load_test(url: str, uploads: list, total: int = 1000, clients: int = 16) -> 
 
 
 def measure_answer_service(workdir: str, data_root: str, work_dir: str, total: int = 1000,
-                           clients: int = 16, candidates: int = 200, log=None) -> dict:
+                           clients: int = 16, candidates: int = 200, threads: int | None = None,
+                           log=None) -> dict:
     """The load test against ``cyclecast serve --workdir WORKDIR``.
 
     The uploads are the newest nights' raw files (``candidates`` of them) that the service
@@ -160,6 +161,7 @@ def measure_answer_service(workdir: str, data_root: str, work_dir: str, total: i
     log = log or sys.stderr
     load_before = os.getloadavg()
     args = ["--workdir", workdir, "--data-root", data_root]
+    args += ["--threads", str(threads)] if threads else []
     with running_service(args, Path(work_dir) / "serve.log", env=bench_env()) as url:
         version = _readiness(url)["model_version"]
         uploads = scorable_uploads(url, recent_uploads(data_root, candidates))
@@ -170,6 +172,7 @@ def measure_answer_service(workdir: str, data_root: str, work_dir: str, total: i
                   f"{nights[-1]}, model {version}; {total} requests from {clients} clients...\n")
         result = load_test(url, uploads, total, clients)
     return result | {"nights": (nights[0], nights[-1]), "model_version": version,
+                     "threads": threads or os.cpu_count(),
                      "load_before": load_before, "load_after": os.getloadavg()}
 
 

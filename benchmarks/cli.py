@@ -46,6 +46,9 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     b.add_argument("--requests", type=int, default=1000, help="with --serve (default 1000)")
     b.add_argument("--clients", type=int, default=16, help="with --serve (default 16)")
     b.add_argument(
+        "--threads", type=int, default=None, help="with --serve: `cyclecast serve --threads`"
+    )
+    b.add_argument(
         "--data-root", default=None, help="with --serve: the cycle log's and uploads' data root "
         "(default WORKDIR's default data)"
     )
@@ -140,11 +143,13 @@ def bench_serve(args: argparse.Namespace) -> int:
                            "--data-root")
     with tempfile.TemporaryDirectory(prefix="cyclecast-bench-serve-") as work:
         figures = measure_answer_service(str(config.workdir), data_root, work, args.requests,
-                                         args.clients)
+                                         args.clients, threads=args.threads)
     figures["machine"] = machine()
     command = f"cyclecast bench --serve --workdir {args.workdir}" + (
         f" --data-root {args.data_root}" if args.data_root else ""
-    ) + f" --requests {args.requests} --clients {args.clients}"
+    ) + f" --requests {args.requests} --clients {args.clients}" + (
+        f" --threads {args.threads}" if args.threads else ""
+    )
     previous = args.output.read_text() if args.output.exists() else ""
     section = serve_section(figures, command)
     args.output.write_text(with_section(previous, SERVE_HEADING, section))

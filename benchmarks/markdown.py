@@ -55,8 +55,9 @@ def serve_section(figures: dict, command: str) -> str:
         f"Measured with `{command}` on: {f['machine']}. Load average (1/5/15 min) before: "
         f"{before}; after: {after}.",
         "",
-        "`cyclecast serve` runs under uvicorn (one process, the model in-process) on a loopback "
-        f"port; {f['clients']} concurrent httpx clients in one other process send {f['requests']:,}"
+        "`cyclecast serve` runs under uvicorn (one process, the model in-process, "
+        f"{f['threads']} answer threads) on a loopback port; {f['clients']} concurrent httpx "
+        f"clients in one other process send {f['requests']:,}"
         f" uploads, cycling through the {f['distinct_uploads']} uploads of nights {f['nights'][0]}"
         f" to {f['nights'][1]} that the service scores (the newest raw gzipped CSV files of the "
         "data, as the phone uploads them). Each "

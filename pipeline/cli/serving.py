@@ -116,6 +116,13 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         default=5.0,
         help="how often to look for a newly pushed version (default 5)",
     )
+    sv.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="answers computed at once, in a thread pool (default: the machine's cores; in a "
+        "container, its CPU limit)",
+    )
     sv.set_defaults(func=serve)
 
     pn = sub.add_parser("predictions", help="the nightly predictions published for a night")
@@ -258,7 +265,9 @@ def serve(args: argparse.Namespace) -> int:
         model = ServedModel(args.rest, args.grpc, args.model_name, args.timeout)
     else:
         model = InProcessModel(str(Path(cfg.serving_dir) / cfg.model_name))
-    app = create_app(source, model, poll_seconds=args.poll_seconds)
+    if args.threads is not None and args.threads < 1:
+        raise CommandError(f"--threads must be at least 1, got {args.threads}")
+    app = create_app(source, model, poll_seconds=args.poll_seconds, answer_threads=args.threads)
     uvicorn.run(app, host=args.host, port=args.port, log_level="info")
     return 0
 

@@ -25,7 +25,7 @@ Reload: a background task asks the model every ``poll_seconds`` which version is
 serving directory's highest complete version, TF Serving's rule in ``components.serving_layout``,
 or TF Serving's model status) and loads a new one beside the old before swapping the reference,
 so an answer comes whole from one version, named in ``model_version``. TensorFlow and the request
-builder block: they run in the thread pool, off the event loop.
+builder block: they run in a thread pool of ``answer_threads``, off the event loop.
 """
 
 from __future__ import annotations
@@ -39,6 +39,8 @@ import threading
 from collections.abc import Callable
 from typing import Protocol
 
+import anyio
+import anyio.to_thread
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
@@ -232,11 +234,15 @@ def create_app(
     model: Model,
     poll_seconds: float | None = POLL_SECONDS,
     max_upload_bytes: int = MAX_UPLOAD_BYTES,
+    answer_threads: int | None = None,
 ) -> FastAPI:
     """The answer service's ASGI app (nothing starts until a server runs it).
 
     On start-up the model is refreshed once (a failure leaves the service unready, not dead),
     then every ``poll_seconds`` (None: never again; tests call ``model.refresh`` themselves).
+    At most ``answer_threads`` answers (default: the machine's cores) are computed at once; the
+    others wait their turn: more threads than cores only fight over the GIL and TensorFlow's own
+    thread pools (``BENCHMARKS.md``: 16 clients got fewer answers per second from 40 threads).
     """
     from components.spans.dates import parse_night
     from components.spans.store import StoredFileError
@@ -264,6 +270,7 @@ def create_app(
                 await poller
 
     app = FastAPI(title="cyclecast answers", lifespan=lifespan)
+    answering = anyio.CapacityLimiter(answer_threads or os.cpu_count() or 1)
 
     @app.get(HEALTH_PATH)
     async def healthz() -> dict:
@@ -290,7 +297,9 @@ def create_app(
             return _refuse(413, Refusal.TOO_LARGE,
                            f"the upload is larger than {max_upload_bytes} bytes")
         try:
-            return await run_in_threadpool(answer_upload, source, model, upload, user, date)
+            return await anyio.to_thread.run_sync(
+                answer_upload, source, model, upload, user, date, limiter=answering
+            )
         except BadUpload as e:
             return _refuse(422, e.reason, str(e))
         except ModelUnavailable as e:

@@ -7,8 +7,8 @@ from benchmarks.markdown import LOG_HEADING, SERVE_HEADING, section_of, serve_se
 FIGURES = {
     "machine": "x86_64, 2 cores", "load_before": (1.0, 1.5, 2.0), "load_after": (2.0, 1.5, 1.0),
     "clients": 16, "requests": 1000, "distinct_uploads": 9, "nights": ("2026-02-20", "2026-03-01"),
-    "model_version": "1795965137", "seconds": 12.5, "per_second": 80.0, "p50_ms": 190.04,
-    "p99_ms": 420.96,
+    "model_version": "1795965137", "threads": 2, "seconds": 12.5, "per_second": 80.0,
+    "p50_ms": 190.04, "p99_ms": 420.96,
 }
 
 

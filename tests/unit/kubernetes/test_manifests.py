@@ -366,6 +366,10 @@ def answer_service_fits_its_app(m) -> list[str]:
         # The component image, which holds the project and its console script.
         if c["image"] != m.config.image:
             out.append(f"{where}: runs {c['image']}, not the component image {m.config.image}")
+        cpus = max(1, math.ceil(quantity(c["resources"]["limits"]["cpu"])))
+        if args.threads is None or args.threads > cpus:
+            out.append(f"{where}: --threads {args.threads}, not within the {cpus} CPUs of the "
+                       "limit (the default counts the node's cores)")
         if args.host != "0.0.0.0" or not declares_port(c, args.port):
             out.append(f"{where}: listens on {args.host}:{args.port}, not a declared port")
         probes = {"livenessProbe": HEALTH_PATH, "readinessProbe": READY_PATH}
@@ -725,6 +729,7 @@ DEFECTS = [
     (answer_service_fits_its_app, "readiness path", lambda m: _answers(m)["readinessProbe"][
         "httpGet"].update(path="/ready")),
     (answer_service_fits_its_app, "port", _serve_arg("port", "9090")),
+    (answer_service_fits_its_app, "threads", _serve_arg("threads", "4")),
     (answer_service_fits_its_app, "loopback", _serve_arg("host", "127.0.0.1")),
     (answer_service_fits_its_app, "unknown flag", _serve_arg("rest-url", "http://x:8501")),
     (answer_service_fits_its_app, "REST on the gRPC port",
