@@ -121,7 +121,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         type=int,
         default=None,
         help="answers computed at once, in a thread pool (default: the machine's cores; in a "
-        "container, its CPU limit)",
+        "container pass its CPU limit, as the default counts the node's cores)",
     )
     sv.set_defaults(func=serve)
 

@@ -241,8 +241,8 @@ def create_app(
     On start-up the model is refreshed once (a failure leaves the service unready, not dead),
     then every ``poll_seconds`` (None: never again; tests call ``model.refresh`` themselves).
     At most ``answer_threads`` answers (default: the machine's cores) are computed at once; the
-    others wait their turn: more threads than cores only fight over the GIL and TensorFlow's own
-    thread pools (``BENCHMARKS.md``: 16 clients got fewer answers per second from 40 threads).
+    others wait their turn. In a container ``os.cpu_count`` counts the node's cores, not the
+    pod's CPU limit, so a deployment passes its limit (``BENCHMARKS.md`` compares pool sizes).
     """
     from components.spans.dates import parse_night
     from components.spans.store import StoredFileError
