@@ -292,7 +292,9 @@ def evaluate_cohort(args: argparse.Namespace) -> int:
             model,
             args.cohort,
             args.seed,
-            cohort.training_seeds(config.data_root),
+            cohort.training_seeds(
+                [config.data_root, *cohort.recorded_data_roots(metadata_path(args), args.pipeline)]
+            ),
             work,
             BeamConfig.from_profile("direct").args(),
             DefaultData().cycles,

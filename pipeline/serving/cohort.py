@@ -41,21 +41,43 @@ class CohortError(ValueError):
     """A cohort that can't be evaluated as asked (e.g. the training seed); the message says why."""
 
 
-def training_seeds(data_root: Path) -> set[int]:
-    """The seeds a local model may have been trained on: the default data's and ``data_root``'s.
+def training_seeds(data_roots: list[Path]) -> set[int]:
+    """The seeds a local model may have been trained on: the default data's and the data roots'.
 
-    ``data_root``'s seed is read from its ``manifest.json`` when there is one.
+    Each data root's seed is read from its ``manifest.json`` when there is one.
     """
     from pipeline.config import DefaultData
     from transforms.raw_format import MANIFEST_FILE
 
     seeds = {DefaultData().seed}
-    manifest = Path(data_root) / MANIFEST_FILE
-    if manifest.is_file():
-        seed = json.loads(manifest.read_text()).get("parameters", {}).get("seed")
-        if isinstance(seed, int):
-            seeds.add(seed)
+    for root in data_roots:
+        manifest = Path(root) / MANIFEST_FILE
+        if manifest.is_file():
+            seed = json.loads(manifest.read_text()).get("parameters", {}).get("seed")
+            if isinstance(seed, int):
+                seeds.add(seed)
     return seeds
+
+
+def recorded_data_roots(metadata_path: str, pipeline_name: str) -> list[Path]:
+    """The data roots every recorded run of the pipeline read (its recorded configuration).
+
+    None when the store does not exist yet.
+    """
+    from pipeline.metadata import store as md
+
+    try:
+        store = md.connect(metadata_path)
+    except FileNotFoundError:
+        return []
+    roots = set()
+    for run in md.run_contexts(store, pipeline_name):
+        config = md.custom_props(run).get("config")
+        if config:
+            root = json.loads(config).get("data_root")
+            if root:
+                roots.add(root)
+    return [Path(r) for r in sorted(roots)]
 
 
 def check_cohort_seed(seed: int, trained_on: set[int]) -> None:

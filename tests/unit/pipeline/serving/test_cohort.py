@@ -94,10 +94,10 @@ def test_the_training_seeds_are_refused():
     cohort.check_cohort_seed(4242, {DefaultData().seed})
 
 
-def test_the_workdirs_data_seed_counts_as_a_training_seed(tmp_path):
-    assert cohort.training_seeds(tmp_path) == {DefaultData().seed}
+def test_a_data_roots_seed_counts_as_a_training_seed(tmp_path):
+    assert cohort.training_seeds([tmp_path]) == {DefaultData().seed}
     (tmp_path / "manifest.json").write_text(json.dumps({"parameters": {"seed": 5}}))
-    assert cohort.training_seeds(tmp_path) == {DefaultData().seed, 5}
+    assert cohort.training_seeds([tmp_path / "elsewhere", tmp_path]) == {DefaultData().seed, 5}
 
 
 def test_the_command_lines_default_cohort_is_the_measured_one():
