@@ -206,8 +206,7 @@ def upload_request(args: argparse.Namespace):
 
 def predictions(args: argparse.Namespace) -> int:
     """Show the predictions NightlyPredictions published for a night, and who was not scored."""
-    from components.published_predictions import published_ovulation
-    from pipeline.serving.online import published_predictions
+    from pipeline.serving.online import published_ovulation, published_predictions
 
     root = local_config(args).pipeline_config().predictions_root
     try:
