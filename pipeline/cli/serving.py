@@ -238,7 +238,7 @@ def predictions(args: argparse.Namespace) -> int:
 
 # `evaluate --cohort`'s defaults (pipeline.serving.cohort.DEFAULT_COHORT_USERS, pinned by a unit
 # test: the command line must not import numpy to print its help).
-COHORT_USERS = 200
+COHORT_USERS = 150
 COHORT_SEED = 4242
 
 

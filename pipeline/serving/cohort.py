@@ -31,7 +31,7 @@ COHORT_SALT = b"cyclecast-evaluate-cohort"
 COHORT_SPLIT = "cohort"  # every cohort user's examples in one split
 # Chosen by measurement (MODEL.md, "Figures on a fresh cohort"): the model's sensitivity interval
 # narrower than +/-0.03.
-DEFAULT_COHORT_USERS = 200
+DEFAULT_COHORT_USERS = 150
 BOOTSTRAP_SEED = 0  # the user resamples: the same for every figure of a run
 REGULARITIES = ("regular", "irregular", "unknown")
 TEMPERATURE = "skin_temp"  # the nightly statistic the temperature estimators read
