@@ -6,7 +6,9 @@ to the serving directory, with tfx_bsl's ``RunInference`` (the Beam transform TF
 runs) on the pipeline's Beam runner, so it scales as the rest does. It writes one prediction per
 user-night (pseudonym, night, probability, fertile flag, model version) as gzip JSON lines, and
 the user-nights not scored with the reason (no valid night, no cycle logged, too little history,
-no upload), into its artifact and, for an app backend, under ``<publish_dir>/<night>/``.
+no upload), into its artifact and, for an app backend, under ``<publish_dir>/<night>/``; and
+for each cycle that closed with the night, its ovulation day or why there is none
+(``components.closed_cycles``, reading that cycle's nights from the span store).
 
 The model is the version in service tonight, by TF Serving's own rule (the newest servable version
 under the serving directory). A local run pins that version when it builds the pipeline

@@ -6,6 +6,8 @@ import datetime as dt
 import gzip
 import json
 
+import pytest
+
 from components import closed_cycles as cc
 from components.ovulation import MAX_CYCLE_NIGHTS, NoEstimate
 from transforms import features as fc
@@ -97,3 +99,16 @@ def test_no_cycle_closing_reads_nothing():
     store = Store(lambda user, night: 34.0)
     assert cc.ovulation_records(store, NIGHT, [request("a", 3, [28.0])]) == []
     assert store.read == []
+
+
+def test_published_ovulation_reads_back_and_refuses_a_night_that_is_not_a_date(tmp_path):
+    from components.published_predictions import OVULATION_FILE, published_ovulation
+
+    assert published_ovulation(str(tmp_path), "2026-05-01") == []  # no cycle closed
+    folder = tmp_path / "2026-05-01"
+    folder.mkdir()
+    record = {fc.USER_KEY: "k", "ovulation_cycle_day": 14, "no_estimate_reason": None}
+    (folder / OVULATION_FILE).write_bytes(gzip.compress((json.dumps(record) + "\n").encode()))
+    assert published_ovulation(str(tmp_path), "2026-05-01") == [record]
+    with pytest.raises(ValueError):
+        published_ovulation(str(tmp_path), "../elsewhere")
