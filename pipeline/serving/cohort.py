@@ -344,11 +344,13 @@ def evaluate_cohort(
     """Generate, featurise and score a cohort of ``users`` (``seed``) in ``work``; every figure."""
     import time
 
+    from components.serving_layout import resolve_model_dir
     from pipeline.serving.evaluate import model_predictions
     from transforms.raw_format import CYCLES_FILE
     from transforms.tf_example import read_examples
 
     check_cohort_seed(seed, trained_on)
+    model_dir = resolve_model_dir(model_dir)  # before minutes of generating: a model is there
     started = time.monotonic()
     build_cohort(work, users, seed, cycles, beam_args, progress)
     rows = read_examples(str(work / "features" / "examples" / f"Split-{COHORT_SPLIT}" / "*"))

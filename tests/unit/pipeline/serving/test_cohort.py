@@ -104,3 +104,11 @@ def test_the_command_lines_default_cohort_is_the_measured_one():
     from pipeline.cli import serving
 
     assert serving.COHORT_USERS == cohort.DEFAULT_COHORT_USERS
+
+
+def test_no_pushed_model_is_refused_before_anything_is_generated(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no SavedModel at"):
+        cohort.evaluate_cohort(
+            str(tmp_path / "serving_model"), 3, 11, {DefaultData().seed}, tmp_path / "work", [], 4
+        )
+    assert not (tmp_path / "work").exists()
