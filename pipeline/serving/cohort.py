@@ -224,7 +224,7 @@ def score_cohort(
     ``cycle_log`` the cohort's cycle log and ``salt`` the feature job's. Pure numpy.
     """
     from components.calendar_rule import predict_examples
-    from components.example_cycles import _text, cycle_log_by_id, group_cycles
+    from components.example_cycles import cycle_log_by_id, feature_text, group_cycles
     from components.ovulation import (
         ESTIMATOR,
         ESTIMATORS,
@@ -236,13 +236,13 @@ def score_cohort(
 
     if not rows:
         raise CohortError("the cohort has no labelled night to score")
-    keys = np.array([_text(r[fc.USER_KEY]) for r in rows])
+    keys = np.array([feature_text(r[fc.USER_KEY]) for r in rows])
     users, n_users = bs.user_index(keys)
     user_keys = np.unique(keys)
     counts = bs.user_resamples(n_users, resamples or bs.RESAMPLES, BOOTSTRAP_SEED)
     labels = np.array([r[fc.LABEL_KEY][0] for r in rows]).astype(bool)
     calendar = predict_examples(rows)
-    regularity = np.array([_text(r[fc.CYCLE_REGULARITY]) for r in rows])
+    regularity = np.array([feature_text(r[fc.CYCLE_REGULARITY]) for r in rows])
     probability = np.asarray(probability, dtype=float)
     fertile = np.asarray(fertile).astype(bool)
 
@@ -259,7 +259,7 @@ def score_cohort(
 
     # ovulation: every completed cycle the examples reach, against the cycle log's day
     logged = cycle_log_by_id(cycle_log, salt)
-    night_dates = [dt.date.fromisoformat(_text(r[fc.NIGHT_DATE])) for r in rows]
+    night_dates = [dt.date.fromisoformat(feature_text(r[fc.NIGHT_DATE])) for r in rows]
     scored, open_cycles = [], 0
     for cycle in group_cycles(rows):
         log_row = logged.get(cycle.cycle_id)
