@@ -46,7 +46,7 @@ class ExampleCycle:
         )
 
 
-def _text(value: list) -> str:
+def feature_text(value: list) -> str:
     """A bytes feature's single value as text."""
     (item,) = value
     return item.decode("utf-8") if isinstance(item, bytes) else str(item)
@@ -62,7 +62,7 @@ def group_cycles(rows: Sequence[dict[str, list]]) -> list[ExampleCycle]:
     prev: dict[CycleId, tuple[float, ...]] = {}
     seen: set[tuple[str, str]] = set()
     for i, row in enumerate(rows):
-        user_key, night = _text(row[fc.USER_KEY]), _text(row[fc.NIGHT_DATE])
+        user_key, night = feature_text(row[fc.USER_KEY]), feature_text(row[fc.NIGHT_DATE])
         if (user_key, night) in seen:
             raise ValueError(f"two examples of user {user_key} for the night of {night}")
         seen.add((user_key, night))

@@ -6,7 +6,9 @@ to the serving directory, with tfx_bsl's ``RunInference`` (the Beam transform TF
 runs) on the pipeline's Beam runner, so it scales as the rest does. It writes one prediction per
 user-night (pseudonym, night, probability, fertile flag, model version) as gzip JSON lines, and
 the user-nights not scored with the reason (no valid night, no cycle logged, too little history,
-no upload), into its artifact and, for an app backend, under ``<publish_dir>/<night>/``.
+no upload), into its artifact and, for an app backend, under ``<publish_dir>/<night>/``; and
+for each cycle that closed with the night, its ovulation day or why there is none
+(``components.closed_cycles``, reading that cycle's nights from the span store).
 
 The model is the version in service tonight, by TF Serving's own rule (the newest servable version
 under the serving directory). A local run pins that version when it builds the pipeline
@@ -32,7 +34,12 @@ from tfx.types import standard_artifacts
 from components.artifact_properties import LAST_NIGHT_PROPERTY
 from components.artifacts import NightlyPredictions as NightlyPredictionsArtifact
 from components.artifacts import NightlyQuarantine
-from components.published_predictions import NOT_SCORED_FILE, PREDICTIONS_FILE, SUMMARY_FILE
+from components.published_predictions import (
+    NOT_SCORED_FILE,
+    OVULATION_FILE,
+    PREDICTIONS_FILE,
+    SUMMARY_FILE,
+)
 
 
 def latest_version(model_base: str) -> str | None:
@@ -123,6 +130,30 @@ def score_night(
     )
 
 
+def publish_closed_cycles(
+    request_files: str | None, span_store: str, night: str, out_file: str
+) -> int:
+    """Write the ovulation record of each cycle tonight's requests close; return how many.
+
+    The file is written even empty (no request tonight, ``request_files`` None, or no span store
+    to read the closed cycle's nights from), so a re-run never leaves an earlier night's records.
+    """
+    import datetime as dt
+
+    from components.closed_cycles import ovulation_records
+    from components.nightly_features.sorted_shards import write_gzip_file
+    from components.spans.store import SpanStore
+    from transforms.tf_example import read_examples
+
+    records = []
+    if span_store and request_files:
+        records = ovulation_records(
+            SpanStore(span_store), dt.date.fromisoformat(night), read_examples(request_files)
+        )
+    write_gzip_file(out_file, [f"{json.dumps(r, sort_keys=True)}\n".encode() for r in records])
+    return len(records)
+
+
 @component(use_beam=True)
 def NightlyPredictions(  # noqa: N802
     requests: InputArtifact[standard_artifacts.Examples],
@@ -131,10 +162,15 @@ def NightlyPredictions(  # noqa: N802
     model_base: Parameter[str],
     publish_dir: Parameter[str],
     model_version: Parameter[str] = "",
+    span_store: Parameter[str] = "",
     code_version: Parameter[str] = "",
     beam_pipeline: BeamComponentParameter[beam.Pipeline] = None,
 ) -> None:
-    """Score tonight's requests against the model in service; publish predictions and skips."""
+    """Score tonight's requests against the model in service; publish predictions and skips.
+
+    Also publishes the ovulation day of every cycle that closed tonight
+    (``components.closed_cycles``, from the span store's stored statistics), whatever the model.
+    """
     from tfx.types import artifact_utils
     from tfx.utils import io_utils
 
@@ -152,13 +188,16 @@ def NightlyPredictions(  # noqa: N802
     requested = int(counts.get("prediction_requests", 0))
     version = model_version or latest_version(model_base)
     out_file = os.path.join(predictions.uri, PREDICTIONS_FILE)
+    pattern = night_shards(artifact_utils.get_split_uri([requests], REQUESTS_SPLIT), night)
+    ovulation_file = os.path.join(predictions.uri, OVULATION_FILE)
+    tonight = pattern if requested else None
+    closed = publish_closed_cycles(tonight, span_store, night, ovulation_file)
     if version is None or requested == 0:
         if requested:
             not_scored["no_model_pushed_yet"] = requested
         write_gzip_file(out_file, [])
         scored = 0
     else:
-        pattern = night_shards(artifact_utils.get_split_uri([requests], REQUESTS_SPLIT), night)
         with beam_pipeline as pipeline:
             score_night(pipeline, pattern, os.path.join(model_base, version), version, out_file)
         scored = requested
@@ -167,6 +206,7 @@ def NightlyPredictions(  # noqa: N802
         "model_version": version,
         "scored": scored,
         "not_scored_by_reason": dict(sorted(not_scored.items())),
+        "cycles_closed": closed,
     }
     text = json.dumps(summary, indent=2, sort_keys=True)
     io_utils.write_string_file(os.path.join(predictions.uri, SUMMARY_FILE), text)
@@ -176,6 +216,7 @@ def NightlyPredictions(  # noqa: N802
 
     fileio.makedirs(published)
     fileio.copy(out_file, os.path.join(published, PREDICTIONS_FILE), overwrite=True)
+    fileio.copy(ovulation_file, os.path.join(published, OVULATION_FILE), overwrite=True)
     skipped = os.path.join(quarantine.uri, night_file(NOT_SCORED, night))
     if fileio.exists(skipped):
         fileio.copy(skipped, os.path.join(published, NOT_SCORED_FILE), overwrite=True)
@@ -184,3 +225,4 @@ def NightlyPredictions(  # noqa: N802
     predictions.set_string_custom_property("model_version", version or "")
     predictions.set_int_custom_property("scored", scored)
     predictions.set_int_custom_property("not_scored", sum(not_scored.values()))
+    predictions.set_int_custom_property("cycles_closed", closed)

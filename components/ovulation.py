@@ -22,6 +22,7 @@ Pure numpy: no TensorFlow.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -256,3 +257,45 @@ def ovulation_metrics(totals: np.ndarray) -> dict[str, np.ndarray]:
             "coverage": estimated / ovulatory,
             "false_detection": false / anovulatory,
         }
+
+
+# The estimator cyclecast publishes and `cyclecast evaluate --cohort` scores as the model's, chosen
+# by measurement on a fresh cohort (MODEL.md, "The ovulation day"). Its input is each night's skin
+# temperature (the stored nightly statistic), so a cycle's estimate needs only that cycle's nights.
+ESTIMATOR = "temperature_step"
+ESTIMATORS = {  # the candidates, by name
+    "temperature_step": temperature_step,
+    "temperature_shift": temperature_shift,
+    "probability_window": probability_window,
+}
+ESTIMATOR_FEATURE = "skin_temp"  # transforms.features.NIGHTLY_STATS' name of its input
+# The longest cycle an estimate reads the nights of: cycles longer than this are read from their
+# last MAX_CYCLE_NIGHTS nights only, so a closed cycle's cost is bounded whatever its length.
+MAX_CYCLE_NIGHTS = 60
+
+
+def closed_cycle_estimate(
+    nights: dict[dt.date, float],
+    start: dt.date,
+    length_days: int,
+    estimator: str = ESTIMATOR,
+) -> OvulationEstimate:
+    """The estimate of one completed cycle from one value per dated night.
+
+    ``nights`` maps a night's date to its value (the skin temperature for ``ESTIMATOR``, the
+    model's probability for ``probability_window``); nights outside the cycle are ignored.
+    ``start`` is the cycle's first day and ``length_days`` its length. The one function both the
+    nightly publishing and ``cyclecast evaluate --cohort`` call.
+    """
+    if estimator not in ESTIMATORS:
+        raise ValueError(f"unknown estimator {estimator!r}: one of {', '.join(ESTIMATORS)}")
+    if length_days < 1:
+        raise ValueError(f"length_days {length_days} must be at least 1")
+    days, values = [], []
+    for night, value in sorted(nights.items()):
+        day = (night - start).days + 1
+        if 1 <= day <= length_days:
+            days.append(day)
+            values.append(value)
+    cycle = CycleNights(np.array(days, dtype=int), np.array(values, dtype=float), length_days)
+    return ESTIMATORS[estimator](cycle)

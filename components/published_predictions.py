@@ -2,7 +2,9 @@
 
 ``<predictions_dir>/<night>/`` holds ``predictions.jsonl.gz`` (one line per scored user-night:
 pseudonym, night, probability, fertile flag, model version), ``not_scored.jsonl.gz`` (the
-user-nights not scored, with the reason) and ``summary.json``, written last: it says the night is
+user-nights not scored, with the reason), ``ovulation.jsonl.gz`` (one line per cycle that closed
+that night: its estimated ovulation day or the reason it has none, ``components.closed_cycles``)
+and ``summary.json``, written last: it says the night is
 ready. Nothing heavy is imported here, so the command line reads predictions through it.
 """
 
@@ -15,6 +17,7 @@ from components.file_io import read_bytes, read_gzip_lines
 PREDICTIONS_FILE = "predictions.jsonl.gz"
 NOT_SCORED_FILE = "not_scored.jsonl.gz"
 SUMMARY_FILE = "summary.json"
+OVULATION_FILE = "ovulation.jsonl.gz"
 
 
 def published_predictions(predictions_root: str, night: str) -> tuple[dict, list[dict]]:
@@ -34,3 +37,17 @@ def published_predictions(predictions_root: str, night: str) -> tuple[dict, list
         )
     rows = [json.loads(line) for line in read_gzip_lines(f"{folder}/{PREDICTIONS_FILE}")]
     return json.loads(summary), rows
+
+
+def published_ovulation(predictions_root: str, night: str) -> list[dict]:
+    """The ovulation records published for ``night`` (none when no cycle closed then).
+
+    ``night`` must be a date, as for ``published_predictions``.
+    """
+    from components.spans.dates import parse_night
+
+    parse_night(night)
+    path = f"{str(predictions_root).rstrip('/')}/{night}/{OVULATION_FILE}"
+    if read_bytes(path) is None:
+        return []
+    return [json.loads(line) for line in read_gzip_lines(path)]

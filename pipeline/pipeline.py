@@ -123,6 +123,7 @@ def create_components(cfg: PipelineConfig) -> list:
         model_base=model_base(cfg),
         model_version=in_service.version,
         publish_dir=cfg.predictions_root,
+        span_store=cfg.span_store,
         code_version=code_version["NightlyPredictions"],
     )
     # The valid users' answers never wait on AnomalyGate: one user's odd night is her invalid night

@@ -141,6 +141,29 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         default=None,
         help="a SavedModel or base path (default: WORKDIR's pushed models)",
     )
+    ev.add_argument(
+        "--cohort",
+        type=_cohort_size,
+        nargs="?",
+        const=COHORT_USERS,
+        metavar="N",
+        help="instead of a split: generate N new users (default N "
+        f"{COHORT_USERS}) with --seed, run the feature job on them and score every night and "
+        "completed cycle, with 95%% bootstrap intervals by user",
+    )
+    ev.add_argument(
+        "--seed",
+        type=int,
+        default=COHORT_SEED,
+        help=f"the cohort's generator seed (default {COHORT_SEED}; never the training data's)",
+    )
+    ev.add_argument(
+        "--cohort-dir",
+        type=Path,
+        default=None,
+        help="keep the cohort's raw data and features here (default: a temporary folder, "
+        "deleted afterwards)",
+    )
     add_run_state(ev)
     ev.add_argument("--json", action="store_true")
     ev.set_defaults(func=evaluate)
@@ -274,15 +297,16 @@ def serve(args: argparse.Namespace) -> int:
 
 def predictions(args: argparse.Namespace) -> int:
     """Show the predictions NightlyPredictions published for a night, and who was not scored."""
-    from pipeline.serving.online import published_predictions
+    from pipeline.serving.online import published_ovulation, published_predictions
 
     root = local_config(args).pipeline_config().predictions_root
     try:
         summary, rows = published_predictions(root, args.night)
+        closed = published_ovulation(root, args.night)
     except (FileNotFoundError, ValueError) as e:  # ValueError: --night is not a date
         raise CommandError(e) from e
     if args.json:
-        print_json({**summary, "predictions": rows})
+        print_json({**summary, "predictions": rows, "ovulation": closed})
         return 0
     skipped = ", ".join(f"{k}={v}" for k, v in summary["not_scored_by_reason"].items()) or "none"
     print(f"night {summary['night']}: {summary['scored']} scored with model version "
@@ -292,11 +316,34 @@ def predictions(args: argparse.Namespace) -> int:
               f"{'fertile' if row['fertile'] else 'not fertile'}")
     if len(rows) > args.limit:
         print(f"  ... {len(rows) - args.limit} more (--limit, --json)")
+    print(f"cycles closed this night: {len(closed)}")
+    for c in closed:
+        found = (
+            f"ovulation on cycle day {c['ovulation_cycle_day']} ({c['ovulation_date']})"
+            if c["ovulation_cycle_day"] is not None
+            else f"no estimate: {c['no_estimate_reason']}"
+        )
+        print(f"  {c['user_key']}  cycle {c['cycle_start']} ({c['cycle_length_days']} d): {found}")
     return 0
+
+
+# `evaluate --cohort`'s defaults (pipeline.serving.cohort.DEFAULT_COHORT_USERS, pinned by a unit
+# test: the command line must not import numpy to print its help).
+COHORT_USERS = 150
+COHORT_SEED = 4242
+
+
+def _cohort_size(text: str) -> int:
+    value = int(text)
+    if value < 2:
+        raise argparse.ArgumentTypeError(f"a cohort needs at least 2 users, got {value}")
+    return value
 
 
 def evaluate(args: argparse.Namespace) -> int:
     """Score a pushed model and the calendar rule on the same labelled nights."""
+    if args.cohort is not None:
+        return evaluate_cohort(args)
     quiet_tensorflow()
     from pipeline.serving.evaluate import evaluate as score
     from pipeline.serving.evaluate import format_evaluation, latest_examples
@@ -312,6 +359,42 @@ def evaluate(args: argparse.Namespace) -> int:
     except (FileNotFoundError, LookupError) as e:
         raise CommandError(e) from e
     print_result(args.json, result, lambda: format_evaluation(result))
+    return 0
+
+
+def evaluate_cohort(args: argparse.Namespace) -> int:
+    """``evaluate --cohort N``: the pushed model and the calendar rule on N new users."""
+    import shutil
+    import tempfile
+
+    if args.examples:
+        raise CommandError("--cohort generates its own nights: give --cohort or --examples")
+    quiet_tensorflow()
+    from pipeline.config import BeamConfig, DefaultData
+    from pipeline.serving import cohort
+
+    config = local_config(args)
+    pipeline = config.pipeline_config()
+    model = args.model or str(Path(pipeline.serving_dir) / pipeline.model_name)
+    work = args.cohort_dir or Path(tempfile.mkdtemp(prefix="cyclecast-cohort-"))
+    try:
+        result = cohort.evaluate_cohort(
+            model,
+            args.cohort,
+            args.seed,
+            cohort.training_seeds(
+                [config.data_root, *cohort.recorded_data_roots(metadata_path(args), args.pipeline)]
+            ),
+            work,
+            BeamConfig.from_profile("direct").args(),
+            DefaultData().cycles,
+        )
+    except (cohort.CohortError, FileNotFoundError, LookupError) as e:
+        raise CommandError(e) from e
+    finally:
+        if args.cohort_dir is None:
+            shutil.rmtree(work, ignore_errors=True)
+    print_result(args.json, result, lambda: cohort.format_cohort(result))
     return 0
 
 

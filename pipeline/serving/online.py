@@ -28,6 +28,9 @@ from components.nightly_features.records import (
     process_raw_file,
 )
 from components.published_predictions import (  # re-exported: the CLI reaches stages here
+    published_ovulation as published_ovulation,
+)
+from components.published_predictions import (  # re-exported: the CLI reaches stages here
     published_predictions as published_predictions,
 )
 from transforms import features as fc

@@ -125,6 +125,8 @@ def test_configuration_reaches_the_spec(compiled_spec):
     scoring = tasks["NightlyPredictions"]["inputs"]["parameters"]
     assert constant(scoring, "model_base") == "/data/serving_model/cyclecast"
     assert constant(scoring, "publish_dir") == "/data/predictions"
+    # the ovulation day of a closed cycle reads that cycle's nights from the same span store
+    assert constant(scoring, "span_store") == "gs://cyclecast-pipelines/pipeline_root/spans"
     assert "triggerPolicy" not in tasks["NightlyPredictions"]
     # the Evaluator's baseline comes from the Pusher's records beside the same serving directory
     assert constant(tasks["Evaluator"]["inputs"]["parameters"], "model_base") == (

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import numpy as np
 import pytest
 
@@ -196,3 +198,23 @@ def test_an_anovulatory_noisy_cycle_mostly_gets_no_estimate():
         for _ in range(200)
     ]
     assert np.mean(claimed) < 0.1
+
+
+def test_a_closed_cycle_is_estimated_from_dated_nights_with_the_published_estimator():
+    start = dt.date(2026, 3, 1)
+    temps = shifted(17)
+    nights = {
+        start + dt.timedelta(days=int(d) - 1): float(t) for d, t in zip(DAYS, temps, strict=True)
+    }
+    nights[start - dt.timedelta(days=1)] = 40.0  # the previous cycle's night is left out
+    nights[start + dt.timedelta(days=LENGTH)] = 30.0  # and the next cycle's
+    assert ov.closed_cycle_estimate(nights, start, LENGTH) == ov.ESTIMATORS[ov.ESTIMATOR](
+        ov.CycleNights(DAYS, temps, LENGTH)
+    )
+    assert ov.closed_cycle_estimate(nights, start, LENGTH).day == 16
+    three_nights = dict(list(nights.items())[:3])
+    assert ov.closed_cycle_estimate(three_nights, start, LENGTH).reason == (
+        ov.NoEstimate.TOO_FEW_NIGHTS
+    )
+    with pytest.raises(ValueError, match="unknown estimator 'nope'"):
+        ov.closed_cycle_estimate(nights, start, LENGTH, "nope")
