@@ -2,15 +2,18 @@
 
 ``upload_request`` parses, validates and summarises one night's raw file with
 ``records.process_raw_file`` (what the Beam job's ``_ProcessNightFn`` calls), reads the user's
-previous 28 nights from the span store's stored nightly statistics
-(``prediction_request.stored_history``, as the job reads them), joins her cycle log rows
-(``records.parse_cycle_line``) and builds the request with ``prediction_request.night_request``:
-the same code as the batch path, not a copy, so the request equals the batch path's byte for byte
-(``tests/e2e/test_online_path.py`` proves it). It reads the cycle log and span store it is given and
-never generates data.
+stored statistics of the 28 previous nights and her cycle-log rows from the online store
+(``components.online_store``, keyed by her pseudonym: the lines the span store's statistics
+files hold and the cycle log's raw lines, written by the ingest), parses them with the job's own
+``prediction_request.stored_history`` and ``records.parse_cycle_line``, and builds the request
+with ``prediction_request.night_request``: the same code as the batch path, not a copy, so the
+request equals the batch path's byte for byte (``tests/e2e/test_online_path.py`` proves it on
+SQLite and Redis). A request reads a fixed number of keys (cost independent of the fleet's size)
+and never generates data.
 
-The stored statistics are read by scanning the 28 nights' files for the user's pseudonym; at fleet
-scale an app backend would load the same files into a key-value store keyed by the pseudonym.
+Each history night the online store holds is checked against its span-store entry: a store night
+built from another version of the night's statistics file than the entry records (stale, or
+damaged) stops the request with ``StoredFileError`` naming the repair, as the batch path does.
 """
 
 from __future__ import annotations
@@ -26,10 +29,10 @@ from components.nightly_features.records import (
     parse_cycle_line,
     process_raw_file,
 )
+from components.online_store import OnlineStore
 from components.published_predictions import (  # re-exported: the CLI reaches stages here
     published_predictions as published_predictions,
 )
-from transforms import features as fc
 from transforms import raw_format as rf
 
 
@@ -37,58 +40,73 @@ class BadUpload(ValueError):
     """The upload can't be scored; the message gives the quarantine's reason."""
 
 
-def user_cycles(cycles_file: str | Path, user_id: str) -> list[CycleRow]:
-    """The user's rows of the cycle log (unusable lines are skipped: the job quarantines them).
-
-    Read as bytes, line by line, as the feature job reads it: a non-UTF-8 line is one unusable
-    line, not a failed read.
-    """
+def cycle_rows(lines: list[bytes]) -> list[CycleRow]:
+    """Her cycle rows from the store's raw lines (only lines the job parsed are stored)."""
     rows = []
-    prefix = f"{user_id},".encode()
-    with open(cycles_file, "rb") as f:
-        next(f, None)  # the header
-        for line in f:
-            if line.startswith(prefix):
-                try:
-                    rows.append(parse_cycle_line(line))
-                except BadCycleRow:
-                    continue
+    for line in lines:
+        try:
+            rows.append(parse_cycle_line(line))
+        except BadCycleRow:  # never staged; a damaged store's line is skipped as the job would
+            continue
     return rows
 
 
-def stored_nights(store_root: str, night: dt.date, user_key: str) -> list[NightOutcome]:
-    """The user's valid nights among the 28 before ``night``, from the span store.
+def stored_state(
+    online: OnlineStore, store_root: str, night: dt.date, user_key: str
+) -> tuple[list[NightOutcome], list[CycleRow]]:
+    """Her valid nights among the 28 before ``night`` and her cycle rows, from the online store.
 
-    Each night's file is checked against its entry as the batch path checks it: a missing or
-    damaged one raises ``StoredFileError`` naming the night and its repair.
+    The nights are those the span store has an entry for, each checked against it: a night the
+    online store lacks, or holds from another statistics file than the entry's, raises
+    ``StoredFileError`` naming the night and its repair; a night older than the store keeps
+    raises ``BadUpload``.
     """
-    from components.file_io import gzip_lines
     from components.nightly_features.prediction_request import stored_history
     from components.spans.dates import history_nights
-    from components.spans.store import SpanStore
+    from components.spans.store import SpanStore, StoredFileError
 
-    needle = f'"{fc.USER_KEY}": "{user_key}"'
-    out = []
-    store = SpanStore(store_root)
-    for entry in store.entries(history_nights(night)).values():
-        for line in gzip_lines(store.read_verified(entry, entry.stats_file)):
-            if needle in line:
-                key, outcome = stored_history(line)
-                if key == user_key:
-                    out.append(outcome)
-    return out
+    found = SpanStore(store_root).entries(history_nights(night))
+    entries = {n.isoformat(): e for n, e in found.items()}
+    state = online.user_state(user_key, sorted(entries))
+    for name, entry in sorted(entries.items()):
+        digest = state.digests.get(name)
+        if digest is None and state.pruned_before and name < state.pruned_before:
+            raise BadUpload(
+                f"the online store {online.url} keeps the nights from {state.pruned_before} on "
+                f"(those a request of the last nights needs); the history of {night} starts "
+                "before: its answer is in that night's published predictions"
+            )
+        if digest is None:
+            raise StoredFileError(name, f"the online store {online.url} holds no rows of it")
+        recorded = entry.files.get(entry.stats_file) if entry.files else None
+        if recorded is not None and digest != recorded:
+            raise StoredFileError(
+                name,
+                f"the online store {online.url} holds its rows from another version of "
+                f"{entry.stats_file} than the entry records",
+            )
+    history = []
+    for line in (state.lines[n] for n in sorted(state.lines) if n in entries):
+        key, outcome = stored_history(line)
+        if key == user_key:
+            history.append(outcome)
+    return history, cycle_rows(state.cycles)
 
 
 def upload_request(
     upload: bytes,
     user_id: str,
     night: dt.date,
-    cycles_file: str | Path,
+    online: OnlineStore,
     store_root: str,
     salt: bytes,
     rules: rf.NightRules | None = None,
 ) -> NightRequest:
-    """Turn one raw upload into the prediction request the batch path builds for that night."""
+    """Turn one raw upload into the prediction request the batch path builds for that night.
+
+    Her history and cycles come from ``online`` (an open ``OnlineStore``), checked against the
+    span store at ``store_root``.
+    """
     from components.nightly_features.prediction_request import CannotScore, night_request
     from components.nightly_features.user_history import pseudonymise
 
@@ -105,8 +123,9 @@ def upload_request(
             + (f"; rows rejected: {rejected}" if rejected else "")
         )
     user_key = pseudonymise(user_id, salt)
-    history = stored_nights(store_root, night, user_key)
-    cycles = user_cycles(cycles_file, user_id)
+    if not isinstance(online, OnlineStore):
+        raise TypeError(f"upload_request needs an open OnlineStore, got {type(online).__name__}")
+    history, cycles = stored_state(online, store_root, night, user_key)
     try:
         return night_request(user_id, user_key, outcome, history, cycles)
     except CannotScore as e:
@@ -123,9 +142,9 @@ def request_for_upload(
 ) -> NightRequest:
     """``upload_request`` for a local set-up (``config`` is a ``LocalConfig``).
 
-    The upload's night comes from ``night_text`` or its path; the cycle log from ``data_root``
-    (the default data root when None, which must exist: nothing is generated to answer an
-    upload); the span store and salt from ``config``.
+    The upload's night comes from ``night_text`` or its path; the span store, the online store
+    (``PipelineConfig.online_store_url``) and the salt from ``config`` (with ``data_root``, as
+    the run that ingested the nights had it). Nothing is generated to answer an upload.
     """
     from components.nightly_features.salt import load_salt
     from components.spans.dates import parse_night
@@ -137,15 +156,16 @@ def request_for_upload(
         upload = Path(upload_path).read_bytes()
     except OSError as e:
         raise BadUpload(f"cannot read the upload {upload_path}: {e.strerror or e}") from e
+    from components.online_store import open_store
+
     cfg = config.pipeline_config(Path(data_root) if data_root else None)
-    cycles_file = Path(cfg.data_root) / rf.CYCLES_FILE
-    if not cycles_file.is_file():
-        where = (
-            f"--data-root {data_root} holds no {rf.CYCLES_FILE}"
-            if data_root
-            else "the default data is not there: pass --data-root, the data root holding the "
-            f"user's {rf.CYCLES_FILE} (`cyclecast run` generates the default data, predict never)"
-        )
-        raise BadUpload(f"no cycle log at {cycles_file}: {where}")
     salt = load_salt(salt_file, create_local=config.salt_file)
-    return upload_request(upload, user_id, night, cycles_file, cfg.span_store, salt)
+    url = cfg.online_store_url
+    try:
+        online = open_store(url)
+    except (FileNotFoundError, ValueError) as e:
+        raise BadUpload(f"cannot open the online store: {e}") from e
+    try:
+        return upload_request(upload, user_id, night, online, cfg.span_store, salt)
+    finally:
+        online.close()
