@@ -11,6 +11,7 @@ import argparse
 import tempfile
 from pathlib import Path
 
+from benchmarks.markdown import FLEET_USERS
 from components.defaults import DRIFT_MIN_NIGHTS
 from pipeline.cli.common import CommandError, add_workdir, local_config, quiet_tensorflow
 
@@ -42,6 +43,13 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         default="1",
         help="comma-separated multiples of the default data for the whole run, e.g. 1,4",
     )
+    b.add_argument(
+        "--online",
+        action="store_true",
+        help="only the online store's request cost: 80 users against --fleet-users (SQLite, "
+        "and Redis when redis-server is installed); writes its section of --output",
+    )
+    b.add_argument("--fleet-users", type=int, default=FLEET_USERS, help="with --online")
     add_workdir(b)
     b.set_defaults(func=bench)
 
@@ -77,6 +85,8 @@ def bench_command(args: argparse.Namespace) -> str:
 
 def bench(args: argparse.Namespace) -> int:
     """Run the benchmarks and write BENCHMARKS.md (keeping its optimisation log)."""
+    if args.online:
+        return bench_online(args)
     scales = _scales(args.whole_run_scales)
     quiet_tensorflow()
     from benchmarks.runner import PARTS, SIZES, format_markdown, kept_log, run_benchmarks
@@ -104,6 +114,28 @@ def bench(args: argparse.Namespace) -> int:
         )
     log = kept_log(args.output.read_text()) if args.output.exists() else ""
     args.output.write_text(format_markdown(figures, bench_command(args), log) + "\n")
+    print(f"wrote {args.output}")
+    return 0
+
+
+def bench_online(args: argparse.Namespace) -> int:
+    """Measure the online store's request cost and write its section of BENCHMARKS.md."""
+    from benchmarks.markdown import online_markdown, with_online_section
+    from benchmarks.online_store import PROBE_USERS, online_bench
+    from benchmarks.redis_server import local_redis, redis_available
+
+    if args.fleet_users < PROBE_USERS:
+        raise CommandError(f"--fleet-users must be at least {PROBE_USERS}, got {args.fleet_users}")
+    command = f"cyclecast bench --online --fleet-users {args.fleet_users}"
+    with tempfile.TemporaryDirectory(prefix="cyclecast-bench-online-") as work:
+        if redis_available():
+            with local_redis() as url:
+                rows = online_bench(work, args.fleet_users, url)
+        else:
+            print("redis-server is not installed: measuring the embedded store only")
+            rows = online_bench(work, args.fleet_users, None)
+    previous = args.output.read_text() if args.output.exists() else "# Benchmarks\n"
+    args.output.write_text(with_online_section(previous, online_markdown(rows, command)))
     print(f"wrote {args.output}")
     return 0
 

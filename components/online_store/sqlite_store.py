@@ -45,6 +45,9 @@ class SqliteStore(OnlineStore):
             )
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
+        # WAL with NORMAL sync: a commit is atomic and durable across a crash of the process; a
+        # power cut may lose the last publishes, which the next ingest or a backfill re-publishes
+        self._db.execute("PRAGMA synchronous=NORMAL")
         if create:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.executescript(SCHEMA)
