@@ -65,7 +65,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         help="the upload's night (default: the date folder the file sits in)",
     )
     pr.add_argument(
-        "--data-root", help="where the cycle log is (default: the generated default data)"
+        "--data-root",
+        help="the run's data root (an upload's cycle rows come from the online store)",
     )
     pr.add_argument("--salt-file", default=None, help="the user-id salt (as for `run`)")
     pr.add_argument("--limit", type=int, default=5, help="nights taken with --from-examples")
