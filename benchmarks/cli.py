@@ -11,6 +11,7 @@ import argparse
 import tempfile
 from pathlib import Path
 
+from benchmarks.markdown import FLEET_USERS
 from components.defaults import DRIFT_MIN_NIGHTS
 from pipeline.cli.common import CommandError, add_workdir, local_config, quiet_tensorflow
 
@@ -57,6 +58,13 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         default="1",
         help="comma-separated multiples of the default data for the whole run, e.g. 1,4",
     )
+    b.add_argument(
+        "--online",
+        action="store_true",
+        help="only the online store's request cost: 80 users against --fleet-users (SQLite, "
+        "and Redis when redis-server is installed); writes its section of --output",
+    )
+    b.add_argument("--fleet-users", type=int, default=FLEET_USERS, help="with --online")
     add_workdir(b)
     b.set_defaults(func=bench)
 
@@ -94,9 +102,11 @@ def bench(args: argparse.Namespace) -> int:
     """Run the benchmarks and write BENCHMARKS.md (keeping its optimisation log)."""
     if args.serve:
         return bench_serve(args)
+    if args.online:
+        return bench_online(args)
     scales = _scales(args.whole_run_scales)
     quiet_tensorflow()
-    from benchmarks.runner import PARTS, SIZES, format_markdown, kept_log, run_benchmarks
+    from benchmarks.runner import PARTS, SIZES, format_markdown, run_benchmarks
     from components.serving_layout import resolve_model_dir
     from pipeline.data import ensure_default_data
 
@@ -119,10 +129,10 @@ def bench(args: argparse.Namespace) -> int:
             parts=parts,
             whole_run_scales=scales,
         )
-    from benchmarks.markdown import SERVE_HEADING, section_of
+    from benchmarks.markdown import kept_sections
 
     previous = args.output.read_text() if args.output.exists() else ""
-    kept = section_of(previous, SERVE_HEADING) + kept_log(previous)  # what other runs wrote
+    kept = kept_sections(previous)  # what other runs wrote
     args.output.write_text(format_markdown(figures, bench_command(args), kept) + "\n")
     print(f"wrote {args.output}")
     return 0
@@ -154,6 +164,28 @@ def bench_serve(args: argparse.Namespace) -> int:
     section = serve_section(figures, command)
     args.output.write_text(with_section(previous, SERVE_HEADING, section))
     print(section, end="")
+    print(f"wrote {args.output}")
+    return 0
+
+
+def bench_online(args: argparse.Namespace) -> int:
+    """Measure the online store's request cost and write its section of BENCHMARKS.md."""
+    from benchmarks.markdown import ONLINE_HEADING, online_markdown, with_section
+    from benchmarks.online_store import PROBE_USERS, online_bench
+    from benchmarks.redis_server import local_redis, redis_available
+
+    if args.fleet_users < PROBE_USERS:
+        raise CommandError(f"--fleet-users must be at least {PROBE_USERS}, got {args.fleet_users}")
+    command = f"cyclecast bench --online --fleet-users {args.fleet_users}"
+    with tempfile.TemporaryDirectory(prefix="cyclecast-bench-online-") as work:
+        if redis_available():
+            with local_redis() as url:
+                rows = online_bench(work, args.fleet_users, url)
+        else:
+            print("redis-server is not installed: measuring the embedded store only")
+            rows = online_bench(work, args.fleet_users, None)
+    previous = args.output.read_text() if args.output.exists() else "# Benchmarks\n"
+    args.output.write_text(with_section(previous, ONLINE_HEADING, online_markdown(rows, command)))
     print(f"wrote {args.output}")
     return 0
 

@@ -122,17 +122,18 @@ def online_latency(
     """One upload to an answer in this process: request building and the model, p50 and p99."""
     import tensorflow as tf
 
+    from components.online_store import default_url, open_store
     from pipeline.serving.online import BadUpload, upload_request
     from transforms.serving_request import EXAMPLES_INPUT, SERVING_SIGNATURE
 
     signature = tf.saved_model.load(model_dir).signatures[SERVING_SIGNATURE]
     files = sorted(Path(data_root, rf.NIGHTS_DIR, night).glob(f"*{rf.RAW_SUFFIX}"))
-    cycles = Path(data_root, rf.CYCLES_FILE)
+    online = open_store(default_url(store_root))  # the backfill published it
     uploads = [(p.name[: -len(rf.RAW_SUFFIX)], p.read_bytes()) for p in files]
     when = dt.date.fromisoformat(night)
 
     def answer(user: str, upload: bytes):
-        request = upload_request(upload, user, when, cycles, store_root, salt)
+        request = upload_request(upload, user, when, online, store_root, salt)
         return signature(**{EXAMPLES_INPUT: tf.constant([request.serialized])})
 
     scorable = []

@@ -127,6 +127,9 @@ class PipelineConfig:
     # Where each night's predictions are published for the app (<dir>/<night>/); "" puts them
     # under the pipeline root.
     predictions_dir: str = ""
+    # The online store the ingest writes and answers read (``redis://host:port/db``); "": the
+    # embedded SQLite file beside a local span store (``components.online_store``).
+    online_store: str = ""
     enable_cache: bool = True
     # Kubeflow: expose the training arguments and the evaluation config (with its thresholds) as
     # run-time parameters of the compiled pipeline; the values above become their defaults.
@@ -157,6 +160,13 @@ class PipelineConfig:
     def predictions_root(self) -> str:
         """Where each night's predictions are published: ``<predictions_root>/<night>/``."""
         return self.predictions_dir or f"{self.pipeline_root.rstrip('/')}/predictions"
+
+    @property
+    def online_store_url(self) -> str:
+        """The online store's URL: the configured one, else the embedded one of the span store."""
+        from components.online_store import default_url
+
+        return self.online_store or default_url(self.span_store)
 
     def with_changes(self, **changes) -> PipelineConfig:
         """Return a copy with some fields replaced."""

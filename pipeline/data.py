@@ -106,6 +106,7 @@ def backfill_nights(
         beam_args,
         code_fingerprints()["NightlyFeatureGen"],
         progress=progress,
+        online_store=cfg.online_store or None,
     )
 
 

@@ -84,6 +84,7 @@ def create_components(cfg: PipelineConfig) -> list:
         # the schema's ranges are the ingest's per-night rule: one source with the gates'
         schema_file=cfg.schema_file,
         schema_fingerprint=schema_version,
+        online_store=cfg.online_store or None,
     )
     ingested = example_gen.outputs["examples"]
     statistics_gen = tfx.components.StatisticsGen(examples=ingested)

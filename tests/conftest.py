@@ -1,6 +1,6 @@
 """Shared fixtures (one small pipeline history, the test services) and the e2e mark's guards.
 
-Services start on first use: a selection without MySQL or browser tests starts neither.
+Services start on first use: a selection without MySQL, Redis or browser tests starts none.
 """
 
 from __future__ import annotations
@@ -87,6 +87,22 @@ def mysql_database(mysql_server):
 
 
 @pytest.fixture(scope="session")
+def redis_server():
+    """A Redis server's URL, started on first use when none is named (see tests/redis_server.py)."""
+    from tests.redis_server import redis_server as server
+
+    yield from server()
+
+
+@pytest.fixture
+def redis_url(redis_server):
+    """The test Redis server's database, emptied for one test."""
+    from tests.redis_server import empty_database
+
+    return empty_database(redis_server)
+
+
+@pytest.fixture(scope="session")
 def chromium_browser() -> str:
     """Debian's headless Chromium, installed on first use where that is possible; its path."""
     from tests.services.debian import ensure_chromium
@@ -95,7 +111,9 @@ def chromium_browser() -> str:
 
 
 # Fixtures that run pipelines, Beam jobs or servers: a test using one is an end-to-end test.
-E2E_FIXTURES = frozenset({"pipeline_runs", "compiled_spec", "sqlite_mlflow", "mariadb_mlflow"})
+E2E_FIXTURES = frozenset(
+    {"pipeline_runs", "compiled_spec", "sqlite_mlflow", "mariadb_mlflow", "redis_server"}
+)
 
 
 def pytest_collection_modifyitems(config, items):

@@ -56,6 +56,7 @@ NAMESPACE = "cyclecast"
 DEFAULT_SPLITS: dict[str, int] = {"train": 14, "eval": 3, "test": 3}
 REQUESTS = "requests"  # prediction requests: every valid night that can be scored, no label
 NO_UPLOAD = "no_upload"  # a user with stored history who uploaded nothing on the night
+CYCLE_LINES = "cycle_lines"  # every valid cycle-log line, (user key, raw line): the online store
 
 
 @dataclass(frozen=True)
@@ -73,6 +74,9 @@ class FeatureJobConfig:
     # The schema's ranges a night's own figures must fall in (transforms.night_ranges), read
     # where the job is built, so workers need no schema file.
     feature_ranges: dict[str, tuple] = field(default_factory=night_ranges.night_ranges)
+    # The online store the job stages its rows in (its URL; "" for none), under the run's id.
+    online_store: str = ""
+    online_run: str = ""
 
     def __post_init__(self):
         if not self.salt:
@@ -221,7 +225,9 @@ class _ParseCycleFn(beam.DoFn):
                 },
             )
             return
-        yield pseudonymise(row.user_id, self._salt), row
+        key = pseudonymise(row.user_id, self._salt)
+        yield key, row
+        yield beam.pvalue.TaggedOutput(CYCLE_LINES, (key, line))  # the online store's rows
 
 
 def order_key(example: dict[str, list]) -> bytes:
@@ -321,7 +327,8 @@ class RawRecordingsToExamples(beam.PTransform):
 
     Examples are ``(night, order key, serialized example)``. The quarantine's rejected rows are
     ``(night, JSON-lines text)``, one element per file; the other quarantine outputs are dicts,
-    one per rejected file, cycle-log line, night, or user-night's statistics.
+    one per rejected file, cycle-log line, night, or user-night's statistics; ``cycle_lines``
+    are the valid cycle-log lines by pseudonym, for the online store.
     """
 
     def __init__(self, config: FeatureJobConfig):
@@ -349,7 +356,9 @@ class RawRecordingsToExamples(beam.PTransform):
                 f"{root}/{rf.CYCLES_FILE}", skip_header_lines=1, coder=coders.BytesCoder()
             )
             | "ParseCycles"
-            >> beam.ParDo(_ParseCycleFn(cfg.salt)).with_outputs(REJECTED_CYCLES, main="cycles")
+            >> beam.ParDo(_ParseCycleFn(cfg.salt)).with_outputs(
+                REJECTED_CYCLES, CYCLE_LINES, main="cycles"
+            )
         )
         history = (
             pbegin
@@ -377,4 +386,5 @@ class RawRecordingsToExamples(beam.PTransform):
             NIGHTLY_STATS: built[NIGHTLY_STATS],
             REQUESTS: built[REQUESTS],
             NOT_SCORED: built[NOT_SCORED],
+            CYCLE_LINES: cycles[CYCLE_LINES],
         }

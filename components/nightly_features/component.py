@@ -60,6 +60,7 @@ SPAN_STORE_KEY = "span_store"
 LATE_NIGHTS_KEY = "late_nights"
 SCHEMA_FILE_KEY = "schema_file"
 SCHEMA_FINGERPRINT_KEY = "schema_fingerprint"
+ONLINE_STORE_KEY = "online_store"
 
 
 class NightlyFeatureGenSpec(ComponentSpec):
@@ -87,6 +88,9 @@ class NightlyFeatureGenSpec(ComponentSpec):
         # edited schema re-ingests with its new ranges. None: the project's schema.
         SCHEMA_FILE_KEY: ExecutionParameter(type=str, optional=True),
         SCHEMA_FINGERPRINT_KEY: ExecutionParameter(type=str, optional=True),
+        # The online store the ingest publishes to (components.online_store); None or "": the
+        # embedded one beside a local span store.
+        ONLINE_STORE_KEY: ExecutionParameter(type=str, optional=True),
     }
     INPUTS: dict[str, ChannelParameter] = {}
     OUTPUTS = {
@@ -235,6 +239,7 @@ class Executor(base_beam_executor.BaseBeamExecutor):
                     self._make_beam_pipeline,
                     progress=logging.info,
                     requests_dir=requests.uri,
+                    online_store=exec_properties.get(ONLINE_STORE_KEY) or None,
                 )
             examples.span = span
             requests.span = span
@@ -288,6 +293,7 @@ class NightlyFeatureGen(base_beam_component.BaseBeamComponent):
         late_nights: int | None = None,
         schema_file: str | None = None,
         schema_fingerprint: str | None = None,
+        online_store: str | None = None,
     ):
         """Configure the component.
 
@@ -308,6 +314,8 @@ class NightlyFeatureGen(base_beam_component.BaseBeamComponent):
           schema_file: the curated schema whose ranges each night is held to (the project's
             ``schema/schema.pbtxt`` when None).
           schema_fingerprint: the schema's content fingerprint, so an edit re-runs the job.
+          online_store: the online store's URL (``redis://host:port/db``); None: the embedded
+            SQLite store beside a local span store (``components.online_store``).
         """
         buckets = dict(split_buckets or DEFAULT_SPLITS)
         spec = NightlyFeatureGenSpec(
@@ -331,6 +339,7 @@ class NightlyFeatureGen(base_beam_component.BaseBeamComponent):
             late_nights=late_nights,
             schema_file=schema_file,
             schema_fingerprint=schema_fingerprint,
+            online_store=online_store or None,
             examples=types.Channel(type=standard_artifacts.Examples),
             quarantine=types.Channel(type=NightlyQuarantine),
             requests=types.Channel(type=standard_artifacts.Examples),

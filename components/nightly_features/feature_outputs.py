@@ -30,6 +30,11 @@ from transforms import features as fc
 from transforms import raw_format as rf
 
 
+def quarantine_line(record: dict) -> str:
+    """One record as a line of its quarantine file (the online store keeps the same lines)."""
+    return json.dumps(record, sort_keys=True)
+
+
 def _summary_counts(entry: dict) -> list[tuple[str, int]]:
     out = [("nights", 1), (f"night_status/{entry['status']}", 1)]
     if entry.get("invalid_reason"):
@@ -160,9 +165,7 @@ class WriteFeatureOutputs(beam.PTransform):
             lines.append(
                 outputs[name]
                 | f"Json{name}"
-                >> beam.Map(
-                    lambda d, n=name: ((n, d.get(fc.NIGHT_DATE)), json.dumps(d, sort_keys=True))
-                )
+                >> beam.Map(lambda d, n=name: ((n, d.get(fc.NIGHT_DATE)), quarantine_line(d)))
             )
         # Every night gets a ledger and a statistics file, even empty: the span store reads them.
         always = nights | "EveryNightFile" >> beam.FlatMap(

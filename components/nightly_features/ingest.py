@@ -7,15 +7,24 @@ finished, each recording the sha256 of every file it names, and only by a proces
 store's writer lock (``spans.writer_lock``); the folders the job writes are new (a run's fresh
 artifacts, a backfill's new generation), so a crash at any point leaves each night wholly old or
 wholly new.
+
+The same run stages its nights' rows for the online store (``components.online_store``): the
+Beam job writes them under the run's id, and each night is published, in one step, right after
+its entry commits (its digest, the statistics file's sha256, with it); its cycle rows after the
+last night. A failed job publishes nothing: its staged rows are dropped. Nights older than any
+request can need (``keep_nights`` before the newest) are then pruned.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+import secrets
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import replace
 
+from components import defaults
 from components.file_io import write_atomically
 from components.nightly_features.beam_job import (
     FeatureJobConfig,
@@ -27,6 +36,10 @@ from components.quarantine_layout import PLAN_FILE, SUMMARY_FILE
 from components.spans.plan import IngestPlan
 from components.spans.store import SpanEntry, SpanStore, file_digests
 from components.spans.writer_lock import store_writer
+from transforms.features import HISTORY_NIGHTS
+
+# The nights a request can need: the history of a night up to the lateness horizon back.
+KEEP_NIGHTS = HISTORY_NIGHTS + defaults.LATE_NIGHTS
 
 
 def ingest(
@@ -39,16 +52,34 @@ def ingest(
     make_pipeline: Callable[[], AbstractContextManager],
     progress: Callable[[str], None] = lambda _: None,
     requests_dir: str | None = None,
+    online_store: str | None = None,
+    keep_nights: int = KEEP_NIGHTS,
 ) -> dict:
-    """Run the feature job on the plan's nights and commit them; return the job's summary.
+    """Run the feature job on the plan's nights, commit them and publish them online.
 
     The caller holds the store's writer lock from planning on (``store_writer``); it is taken
-    here too (re-entrant), so no caller commits without it.
+    here too (re-entrant), so no caller commits without it. ``online_store`` is the online
+    store's URL (None: the embedded one beside the span store, ``online_store.default_url``;
+    "": none).
     """
+    from components.online_store import default_url, open_store
+
+    url = default_url(store.root) if online_store is None else online_store
     with store_writer(store.root, f"ingest of {plan.night}"):
-        summary = _write_nights(
-            plan, config, examples_dir, quarantine_dir, make_pipeline, progress, requests_dir
-        )
+        online = open_store(url, create=True) if url else None
+        run = secrets.token_hex(8)
+        if online is not None:
+            online.discard_staging()  # what a crashed run left: never published
+            config = replace(config, online_store=url, online_run=run)
+        try:
+            summary = _write_nights(
+                plan, config, examples_dir, quarantine_dir, make_pipeline, progress, requests_dir
+            )
+        except BaseException:
+            if online is not None:
+                online.discard_staging()
+                online.close()
+            raise
         nights = [n.isoformat() for n in plan.nights]
         quarantine = quarantine_dir.rstrip("/")
         entries = []
@@ -68,9 +99,27 @@ def ingest(
         progress(f"hashed the files of {len(nights)} nights; committing")
         for i, entry in enumerate(entries, 1):
             store.commit(entry)
+            if online is not None:  # the night's entry first: then its online rows
+                online.publish_night(run, entry.night, entry.files.get(entry.stats_file, ""))
             if i % 50 == 0 or i == len(nights):
                 progress(f"committed {i}/{len(nights)} nights to the span store")
+        if online is not None:
+            _finish_online(online, run, keep_nights, progress)
     return summary
+
+
+def _finish_online(online, run: str, keep_nights: int, progress: Callable[[str], None]) -> None:
+    """Publish the run's cycle rows, prune the nights no request needs, close the store."""
+    try:
+        online.publish_cycles(run)
+        published = online.nights()
+        if published:
+            newest = dt.date.fromisoformat(max(published))
+            online.prune((newest - dt.timedelta(days=keep_nights)).isoformat())
+        progress(f"published the nights and cycle rows to the online store {online.url}")
+    finally:
+        online.discard_staging()
+        online.close()
 
 
 def _write_nights(
@@ -97,6 +146,10 @@ def _write_nights(
     )
     with make_pipeline() as pipeline:
         outputs = pipeline | "NightlyFeatures" >> RawRecordingsToExamples(job)
+        if job.online_store:
+            from components.online_store.staging import StageOnlineRows
+
+            _ = outputs | "StageOnline" >> StageOnlineRows(job.online_store, job.online_run)
         _ = outputs | "Write" >> WriteFeatureOutputs(
             examples_dir,
             quarantine_dir,

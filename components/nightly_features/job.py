@@ -157,14 +157,17 @@ def run_backfill(
     code_version: str,
     split_buckets: dict[str, int] | None = None,
     progress=lambda _: None,
+    online_store: str | None = None,
 ) -> dict:
     """Re-ingest nights ``first``..``last`` (ISO dates) into the span store; return the summary.
 
     The history of ``first`` and the 27 nights after it comes from the nights before it already
     in the store, as on the nightly path. Outputs go to a new generation,
     ``<store>/backfill/<first>_<last>/<generation>/``, never into a folder an entry names: the
-    entries switch to it only once all of it is written. The store's writer lock is held from
-    planning to the last commit (``StoreBusy`` when another run or backfill holds it).
+    entries switch to it only once all of it is written, and the online store (``online_store``,
+    None: the embedded one beside the span store) republishes each night as its entry switches.
+    The store's writer lock is held from planning to the last commit (``StoreBusy`` when another
+    run or backfill holds it).
     """
     import apache_beam as beam
     from apache_beam.options.pipeline_options import PipelineOptions
@@ -201,6 +204,7 @@ def run_backfill(
             lambda: beam.Pipeline(options=PipelineOptions(beam_args)),
             progress,
             requests_dir=f"{out}/{REQUESTS_SUBDIR}",
+            online_store=online_store,
         )
 
 

@@ -66,7 +66,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         help="the upload's night (default: the date folder the file sits in)",
     )
     pr.add_argument(
-        "--data-root", help="where the cycle log is (default: the generated default data)"
+        "--data-root",
+        help="the run's data root (an upload's cycle rows come from the online store)",
     )
     pr.add_argument("--salt-file", default=None, help="the user-id salt (as for `run`)")
     pr.add_argument("--limit", type=int, default=5, help="nights taken with --from-examples")
@@ -276,12 +277,11 @@ def serve(args: argparse.Namespace) -> int:
             cfg = load_kubeflow_config(args.config).pipeline
             if args.data_root:
                 cfg = cfg.with_changes(data_root=args.data_root)
-            source = upload_source(cfg, args.salt_file, data_root_flag=args.data_root)
+            source = upload_source(cfg, args.salt_file)
         else:
             config = local_config(args)
             cfg = config.pipeline_config(Path(args.data_root) if args.data_root else None)
-            source = upload_source(cfg, args.salt_file, local_salt=config.salt_file,
-                                   data_root_flag=args.data_root)
+            source = upload_source(cfg, args.salt_file, local_salt=config.salt_file)
     except (BadUpload, OSError, ValueError, *input_errors()) as e:  # the salt's, the config's
         raise CommandError(e) from e
     if args.rest or args.grpc:

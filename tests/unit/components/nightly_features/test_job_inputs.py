@@ -124,8 +124,10 @@ def test_the_batch_job_quarantines_a_non_utf8_cycle_line():
     from components.quarantine_layout import REJECTED_CYCLES
 
     fn = _ParseCycleFn(SALT)
-    (good,) = fn.process(b"u1,0,2026-01-05,28,14,5")
+    good, line = fn.process(b"u1,0,2026-01-05,28,14,5")
     assert good[0] == pseudonymise("u1", SALT) and good[1].length_days == 28
+    assert line.tag == "cycle_lines"  # the raw line, for the online store
+    assert line.value == (good[0], b"u1,0,2026-01-05,28,14,5")
     (bad,) = fn.process(b"u1,1,2026-02-02,2\xe98,14,5")
     assert isinstance(bad, TaggedOutput) and bad.tag == REJECTED_CYCLES
     assert bad.value == {
@@ -135,8 +137,11 @@ def test_the_batch_job_quarantines_a_non_utf8_cycle_line():
     }
 
 
-def test_the_online_path_skips_the_same_line(tmp_path):
-    from pipeline.serving.online import user_cycles
+def test_the_online_store_skips_the_same_line(tmp_path):
+    from components.nightly_features.user_history import pseudonymise
+    from components.online_store import open_store
+    from components.online_store.seed import seed_cycles
+    from pipeline.serving.online import cycle_rows
 
     cycles = tmp_path / "cycles.csv"
     cycles.write_bytes(
@@ -145,7 +150,10 @@ def test_the_online_path_skips_the_same_line(tmp_path):
         + b"u1,1,2026-02-02,2\xe98,14,5\n"
         + b"u1,2,2026-03-02,,,\n"
     )
-    assert [c.cycle_index for c in user_cycles(cycles, "u1")] == [0, 2]
+    online = open_store(f"sqlite:///{tmp_path}/online.sqlite", create=True)
+    assert seed_cycles(online, cycles, SALT) == 1
+    stored = online.user_state(pseudonymise("u1", SALT), []).cycles
+    assert [c.cycle_index for c in cycle_rows(stored)] == [0, 2]
 
 
 def test_the_input_check_reads_the_cycle_log_as_bytes(tmp_path):

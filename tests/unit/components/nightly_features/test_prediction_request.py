@@ -51,8 +51,7 @@ def test_the_online_path_never_generates_data(tmp_path):
     upload.parent.mkdir(parents=True)
     upload.write_bytes(b"")
     config = LocalConfig(workdir=tmp_path / "work")
-    with pytest.raises(BadUpload, match="the default data is not there: pass --data-root"):
+    with pytest.raises(BadUpload, match="cannot open the online store: no online store at "
+                                        ".*online.sqlite: the ingest writes it"):
         request_for_upload(upload, "u1", None, config, None, None)
-    with pytest.raises(BadUpload, match=f"--data-root {tmp_path} holds no cycles.csv"):
-        request_for_upload(upload, "u1", None, config, str(tmp_path), None)
     assert not config.data_root.exists()

@@ -1,8 +1,9 @@
 """Every file a span-store entry names is checked: a missing or damaged one names its repair.
 
 A hand-built store of three committed nights (no Beam job): the ingest plan (which verifies the
-history the Beam job reads), TrainingWindow's copy, DriftGate and the online path all stop on
-the same damage with the same message.
+history the Beam job reads), TrainingWindow's copy and DriftGate stop on the same damage with the
+same message; the online path, which reads the online store's copy of the statistics, stops when
+that copy was built from another file than the entry records.
 """
 
 from __future__ import annotations
@@ -57,19 +58,28 @@ def store(tmp_path) -> SpanStore:
     return s
 
 
-def _batch_and_online(store: SpanStore, tmp_path: Path) -> list[str]:
-    """The errors the ingest plan and the online path give for the night after the store's."""
+def _online_history(store: SpanStore, tmp_path: Path) -> list[str]:
+    """The nights of history the online path reads for the night after the store's."""
+    from components.online_store import open_store
+    from components.online_store.seed import seed_nights
+    from pipeline.serving.online import stored_state
+
+    online = open_store(f"sqlite:///{tmp_path}/online.sqlite", create=True)
+    if not online.nights():
+        seed_nights(online, store.root, NIGHTS)
+    tonight = NIGHTS[-1] + dt.timedelta(days=1)
+    history, _ = stored_state(online, store.root, tonight, USER)
+    return [o.night_date for o in history]
+
+
+def _batch_error(store: SpanStore, tmp_path: Path) -> str:
+    """The error the ingest plan gives for the night after the store's."""
     from components.spans.plan import plan_backfill
-    from pipeline.serving.online import stored_nights
 
     tonight = NIGHTS[-1] + dt.timedelta(days=1)
-    errors = []
-    for read in (lambda: plan_backfill(store, str(tmp_path / "raw"), tonight, tonight),
-                 lambda: stored_nights(store.root, tonight, USER)):
-        with pytest.raises(StoredFileError) as e:
-            read()
-        errors.append(str(e.value))
-    return errors
+    with pytest.raises(StoredFileError) as e:
+        plan_backfill(store, str(tmp_path / "raw"), tonight, tonight)
+    return str(e.value)
 
 
 def test_an_entry_records_the_sha256_of_each_of_its_files(store):
@@ -82,28 +92,52 @@ def test_an_entry_records_the_sha256_of_each_of_its_files(store):
     assert entry.split_files("train") == [p for p in sorted(entry.files) if "/Split-train/" in p]
 
 
-def test_a_missing_statistics_file_stops_ingest_and_online_alike(store, tmp_path):
+def test_a_missing_statistics_file_stops_ingest(store, tmp_path):
     from components.spans.plan import plan_backfill
-    from pipeline.serving.online import stored_nights
 
     tonight = NIGHTS[-1] + dt.timedelta(days=1)
-    assert [o.night_date for o in stored_nights(store.root, tonight, USER)] == [
-        n.isoformat() for n in NIGHTS]
+    assert _online_history(store, tmp_path) == [n.isoformat() for n in NIGHTS]
     assert len(plan_backfill(store, str(tmp_path / "raw"), tonight, tonight).history) == 3
     Path(store.entry(NIGHTS[1]).stats_file).unlink()
-    batch, online = _batch_and_online(store, tmp_path)
-    assert batch == online  # one message, batch and online
+    batch = _batch_error(store, tmp_path)
     assert "night 2026-03-02 is damaged" in batch and "is missing" in batch
     assert "`cyclecast backfill --from 2026-03-02 --to 2026-03-02`" in batch
+    # the online store's copy was built from the committed file (its digest): still good
+    assert _online_history(store, tmp_path) == [n.isoformat() for n in NIGHTS]
 
 
-def test_a_damaged_statistics_file_stops_ingest_and_online_alike(store, tmp_path):
+def test_a_damaged_statistics_file_stops_ingest(store, tmp_path):
     stats = Path(store.entry(NIGHTS[0]).stats_file)
     stats.write_bytes(_gz([{fc.USER_KEY: USER, fc.NIGHT_DATE: "2026-03-01", "features": {}}]))
-    batch, online = _batch_and_online(store, tmp_path)
-    assert batch == online
+    batch = _batch_error(store, tmp_path)
     assert "does not match the sha256 recorded" in batch
     assert "`cyclecast backfill --from 2026-03-01 --to 2026-03-01`" in batch
+
+
+def test_an_online_night_from_another_file_than_its_entry_stops_the_online_path(store, tmp_path):
+    from components.online_store import open_store
+    from pipeline.serving.online import BadUpload, stored_state
+
+    assert len(_online_history(store, tmp_path)) == 3
+    # the night re-ingested (a new file, a new entry) but its online rows never published
+    entry = store.entry(NIGHTS[1])
+    stats = Path(entry.stats_file)
+    stats.write_bytes(_gz([{fc.USER_KEY: USER, fc.NIGHT_DATE: "2026-03-02", "features": {}}]))
+    store.commit(SpanEntry(**{**entry.__dict__, "files": file_digests(entry.find_files())}))
+    with pytest.raises(StoredFileError, match="night 2026-03-02 is damaged: the online store "
+                       ".* holds its rows from another version of .*nightly_stats-2026-03-02"
+                       r".*`cyclecast backfill --from 2026-03-02 --to 2026-03-02`"):
+        _online_history(store, tmp_path)
+    # a night the online store never got (a span store older than it) names the same repair
+    online = open_store(f"sqlite:///{tmp_path}/other.sqlite", create=True)
+    tonight = NIGHTS[-1] + dt.timedelta(days=1)
+    with pytest.raises(StoredFileError, match="2026-03-01 is damaged: the online store .* "
+                       "holds no rows of it.*cyclecast backfill --from 2026-03-01"):
+        stored_state(online, store.root, tonight, USER)
+    # pruned nights: the store says which nights it keeps
+    online.prune("2026-03-02")
+    with pytest.raises(BadUpload, match="keeps the nights from 2026-03-02 on"):
+        stored_state(online, store.root, tonight, USER)
 
 
 def test_the_training_window_stops_on_a_missing_or_damaged_shard(store, tmp_path):
@@ -139,14 +173,13 @@ def test_drift_gate_checks_the_previous_nights_statistics(store):
 def test_entries_from_before_digests_still_read_and_missing_files_still_stop(tmp_path):
     from components.spans.plan import plan_backfill
     from components.training_window import gather_window
-    from pipeline.serving.online import stored_nights
 
     store = SpanStore(str(tmp_path / "spans"))
     for night in NIGHTS:
         _commit(store, tmp_path, night, digests=False)
     assert store.entry(NIGHTS[0]).files == {}
     tonight = NIGHTS[-1] + dt.timedelta(days=1)
-    assert len(stored_nights(store.root, tonight, USER)) == 3
+    assert len(_online_history(store, tmp_path)) == 3  # published with no digest to check
     out = tmp_path / "window" / "Split-train"
     assert gather_window(store.root, NIGHTS[-1], 3, {"train": str(out)})["nights"] == 3
     Path(store.entry(NIGHTS[0]).stats_file).unlink()
