@@ -61,6 +61,7 @@ class UploadRefusal:
     BAD_NIGHT = "bad_night"  # no night given, or not a date
     UNREADABLE = "unreadable_upload"  # the upload file could not be read
     NO_ONLINE_STORE = "no_online_store"  # no online store configured, or it can't be opened
+    HISTORY_PRUNED = "history_pruned"  # the night's history is older than the online store keeps
 
 
 def cycle_rows(lines: list[bytes]) -> list[CycleRow]:
@@ -97,7 +98,8 @@ def stored_state(
             raise BadUpload(
                 f"the online store {online.url} keeps the nights from {state.pruned_before} on "
                 f"(those a request of the last nights needs); the history of {night} starts "
-                "before: its answer is in that night's published predictions"
+                "before: its answer is in that night's published predictions",
+                UploadRefusal.HISTORY_PRUNED,
             )
         if digest is None:
             raise StoredFileError(name, f"the online store {online.url} holds no rows of it")
@@ -230,8 +232,21 @@ class UploadSource:
         return online
 
     def request(self, upload: bytes, user_id: str, night: dt.date) -> NightRequest:
-        """``upload_request`` against this source."""
-        return upload_request(upload, user_id, night, self.store(), self.store_root, self.salt)
+        """``upload_request`` against this source.
+
+        An online store that stops answering (a Redis server gone, a SQLite file locked past its
+        timeout) is ``BadUpload`` with ``no_online_store``; the next request opens it again.
+        """
+        try:
+            return upload_request(
+                upload, user_id, night, self.store(), self.store_root, self.salt
+            )
+        except _store_errors() as e:
+            self.close()
+            raise BadUpload(
+                f"the online store {self.online_url} does not answer: {e}",
+                UploadRefusal.NO_ONLINE_STORE,
+            ) from e
 
     def problem(self) -> str | None:
         """Why no request can be built now (no span store, or no online store), else None."""
@@ -254,6 +269,16 @@ class UploadSource:
         if online is not None:
             self._opened.store = None
             online.close()
+
+
+def _store_errors() -> tuple[type[Exception], ...]:
+    """The errors of an online store's client that mean the store does not answer."""
+    import sqlite3
+
+    from redis.exceptions import ConnectionError as RedisConnectionError
+    from redis.exceptions import TimeoutError as RedisTimeoutError
+
+    return (sqlite3.OperationalError, RedisConnectionError, RedisTimeoutError)
 
 
 def upload_source(cfg, salt_file: str | None, local_salt: Path | None = None) -> UploadSource:

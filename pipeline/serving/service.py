@@ -14,12 +14,13 @@ store) and asks the model, in this process or through TF Serving (``predict.py``
   quarantine's (``corrupt_file``, ``truncated_file``, ``wrong_night``, ``feature_out_of_range``...)
   or the batch path's (``too_little_history``, ``no_cycle_logged``): the HTTP request was fine, its
   content is what the pipeline would have refused;
-- 503 when no model is loaded yet (``model_unavailable``), TF Serving can't be reached, or the span
-  store's night is damaged (``store_damaged``, naming the backfill that repairs it); 502 when the
+- 503 when no model is loaded yet (``model_unavailable``), TF Serving can't be reached, the span
+  store's night is damaged (``store_damaged``, naming the backfill that repairs it), or the online
+  store is not configured or does not answer (``no_online_store``); 502 when the
   model refuses the request or TF Serving can't be reached (``model_refused``, its words).
 
 ``GET /healthz`` answers while the process runs; ``GET /readyz`` only while a model version is
-loaded (or TF Serving reports one) and the cycle log and span store are there.
+loaded (or TF Serving reports one), the span store is there and the online store answers.
 
 Reload: a background task asks the model every ``poll_seconds`` which version is in service (the
 serving directory's highest complete version, TF Serving's rule in ``components.serving_layout``,
@@ -300,8 +301,9 @@ def create_app(
             return await anyio.to_thread.run_sync(
                 answer_upload, source, model, upload, user, date, limiter=answering
             )
-        except BadUpload as e:
-            return _refuse(422, e.reason, str(e))
+        except BadUpload as e:  # the upload's fault, unless the store behind it is gone
+            status = 503 if e.reason == UploadRefusal.NO_ONLINE_STORE else 422
+            return _refuse(status, e.reason, str(e))
         except ModelUnavailable as e:
             return _refuse(503, Refusal.MODEL_UNAVAILABLE, str(e))
         except StoredFileError as e:

@@ -80,7 +80,10 @@ class Manifests:
         """(where, namespace, volumes, each container's volumeMounts) of workloads, PodDefaults."""
         for doc, _, pod in self.workloads():
             containers = pod["containers"] + pod.get("initContainers", [])
-            yield kn(doc), doc["metadata"].get("namespace"), pod.get("volumes", []), [
+            # A StatefulSet's claim templates are volumes of its pods, each pod its own claim.
+            claims = [{"name": t["metadata"]["name"]}
+                      for t in doc["spec"].get("volumeClaimTemplates", [])]
+            yield kn(doc), doc["metadata"].get("namespace"), pod.get("volumes", []) + claims, [
                 c.get("volumeMounts", []) for c in containers
             ]
         for doc in self.objects("PodDefault"):

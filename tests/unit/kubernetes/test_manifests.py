@@ -389,6 +389,15 @@ def answer_service_fits_its_app(m) -> list[str]:
             out.append(f"{where}: --config {config} is no config of the image")
         else:
             cfg = load_kubeflow_config(ROOT / config.relative_to(image_root)).pipeline
+            # Its users' state: the online store the pipeline publishes to, a Redis Service here.
+            store = urlsplit(cfg.online_store)
+            host, _, store_ns = (store.hostname or "").partition(".")
+            redis = m.named("Service", host, store_ns.split(".")[0] or doc["metadata"]["namespace"])
+            redis_ports = {p["port"] for p in (redis or {}).get("spec", {}).get("ports", [])
+                           if p.get("name") == "redis"}
+            if store.scheme != "redis" or store.port not in redis_ports:
+                out.append(f"{where}: the config's online_store {cfg.online_store!r} is no Redis "
+                           "Service of the set")
             mounted = [v["mountPath"] for v in c.get("volumeMounts", [])]
             salt_dir = str(PurePosixPath(env.get(SALT_FILE_ENV, "/")).parent)
             out += [f"{where}: {what} {path} is on no mount" for what, path in
@@ -742,6 +751,9 @@ DEFECTS = [
     (answer_service_fits_its_app, "no data mount",
      lambda m: _answers(m)["volumeMounts"].pop(0)),
     (answer_service_fits_its_app, "image", lambda m: _answers(m).update(image="python:3.11")),
+    (answer_service_fits_its_app, "online store port",
+     lambda m: m.named("Service", "cyclecast-redis", "cyclecast")["spec"]["ports"][0].update(
+         port=6380)),
     (pipeline_pods_get_storage_salt_and_identity, "salt file",
      lambda m: _pod_default_volume("secret")(m)["items"][0].update(path="salt")),
     (pipeline_pods_get_storage_salt_and_identity, "data mount moved",

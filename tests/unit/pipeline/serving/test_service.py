@@ -246,3 +246,39 @@ def test_through_tf_serving_answers_carry_the_version_it_reports():
     assert answer == answer_body(0.4, False, "5", NIGHT)
     gone = ServedModel(url, None, "cyclecast", timeout=1)  # the server is down now
     assert gone.refresh() is None and "cannot reach" in gone.problem()
+
+
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]  # closed again when the block ends: nothing listens there
+
+
+def test_an_online_store_that_does_not_answer_is_a_503_and_unready(tmp_path):
+    from pipeline.serving.online import UploadSource
+    from tests.rawfiles import steady_night, to_file
+
+    source = UploadSource(f"redis://127.0.0.1:{_closed_port()}/0", str(tmp_path), b"salt")
+    serving = StandInServing("3")
+    model = InProcessModel("/models/cyclecast", load=serving.load, latest=serving.latest,
+                           predict=serving.predict)
+    app = create_app(source, model, poll_seconds=None)
+    upload = to_file(steady_night(8.0))  # a valid night of 2026-01-05
+    with TestClient(app) as client:
+        response = client.post("/v1/users/u1/nights/2026-01-05", content=upload)
+        ready = client.get(READY_PATH)
+    assert response.status_code == 503
+    assert response.json()["reason"] == "no_online_store"
+    assert "does not answer" in response.json()["detail"]
+    assert ready.status_code == 503
+    assert any("does not answer" in p for p in ready.json()["problems"])
+
+
+def test_no_online_store_configured_is_named():
+    from pipeline.serving.online import UploadSource
+
+    with pytest.raises(BadUpload, match="no online store is configured") as refused:
+        UploadSource("", "gs://bucket/spans", b"salt").store()
+    assert refused.value.reason == "no_online_store"
