@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -22,17 +21,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from benchmarks.local_ports import free_port
 from transforms import raw_format as rf
 
 START_TIMEOUT_S = 180  # TensorFlow's import and the model's load; slower on shared cores
 SERVE_ENTRY = "import sys; from pipeline.cli import main; sys.exit(main())"
 
-
-def free_port() -> int:
-    """A TCP port nothing listens on at the moment (the OS picks it)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _ready(url: str) -> bool:

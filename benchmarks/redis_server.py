@@ -3,20 +3,16 @@
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from benchmarks.local_ports import free_port
+
 START_TIMEOUT_S = 20.0
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _ping(url: str) -> bool:
@@ -42,7 +38,7 @@ def local_redis() -> Iterator[str]:
     exe = shutil.which("redis-server")
     if exe is None:
         raise RuntimeError("redis-server is not installed (Debian's 'redis-server' package)")
-    port = _free_port()
+    port = free_port()
     url = f"redis://127.0.0.1:{port}/0"
     with tempfile.TemporaryDirectory(prefix="cyclecast-redis-") as work:
         server = subprocess.Popen(

@@ -10,7 +10,6 @@ through the server, as they do to a team's.
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -22,16 +21,11 @@ from pathlib import Path
 
 import pytest
 
+from benchmarks.local_ports import free_port
 from pipeline.runs.mlflow_export import redacted
 
 START_TIMEOUT_S = 180  # it starts in 15-50 s here, slower while pipelines share the cores
 
-
-def free_port() -> int:
-    """A TCP port nothing listens on at the moment (the OS picks it)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _healthy(url: str) -> bool:

@@ -19,6 +19,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 
+from benchmarks.local_ports import free_port
 from pipeline.cli import main
 from pipeline.orchestration.kfp_submit import (
     SubmitError,
@@ -202,12 +203,6 @@ def _auc_lower_bound(eval_config: dict) -> float:
     raise AssertionError("no AUC metric in eval_config")
 
 
-def _closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_submit_creates_a_run_with_the_compiled_spec_inline(
     compiled_spec, compiled, kfp_server, capsys
 ):
@@ -307,7 +302,7 @@ def test_server_error_names_status_and_message(compiled_spec, kfp_server, capsys
 
 def test_unreachable_host_fails_fast(compiled_spec, capsys):
     started = time.monotonic()
-    rc = _submit(compiled_spec, f"http://127.0.0.1:{_closed_port()}")
+    rc = _submit(compiled_spec, f"http://127.0.0.1:{free_port()}")
     took = time.monotonic() - started
     err = capsys.readouterr().err
     assert rc == 2

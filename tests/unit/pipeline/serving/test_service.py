@@ -248,19 +248,12 @@ def test_through_tf_serving_answers_carry_the_version_it_reports():
     assert gone.refresh() is None and "cannot reach" in gone.problem()
 
 
-def _closed_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]  # closed again when the block ends: nothing listens there
-
-
 def test_an_online_store_that_does_not_answer_is_a_503_and_unready(tmp_path):
+    from benchmarks.local_ports import free_port
     from pipeline.serving.online import UploadSource
     from tests.rawfiles import steady_night, to_file
 
-    source = UploadSource(f"redis://127.0.0.1:{_closed_port()}/0", str(tmp_path), b"salt")
+    source = UploadSource(f"redis://127.0.0.1:{free_port()}/0", str(tmp_path), b"salt")
     serving = StandInServing("3")
     model = InProcessModel("/models/cyclecast", load=serving.load, latest=serving.latest,
                            predict=serving.predict)
