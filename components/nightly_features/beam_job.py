@@ -39,6 +39,7 @@ from components.nightly_features.user_history import (
     pseudonymise,
     split_for_user,
 )
+from components.online_store.base import keyed_cycle_line
 from components.quarantine_layout import (
     NIGHT_LEDGER,
     NIGHTLY_STATS,
@@ -227,7 +228,8 @@ class _ParseCycleFn(beam.DoFn):
             return
         key = pseudonymise(row.user_id, self._salt)
         yield key, row
-        yield beam.pvalue.TaggedOutput(CYCLE_LINES, (key, line))  # the online store's rows
+        # the online store's rows, the raw user id replaced by her pseudonym
+        yield beam.pvalue.TaggedOutput(CYCLE_LINES, (key, keyed_cycle_line(key, line)))
 
 
 def order_key(example: dict[str, list]) -> bytes:

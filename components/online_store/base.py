@@ -70,6 +70,17 @@ class OnlineStore(ABC):
         """Release the connection."""
 
 
+def keyed_cycle_line(user_key: str, line: bytes) -> bytes:
+    """A cycle-log line as the store keeps it: its user id replaced by her pseudonym.
+
+    The store holds no raw user id (README, "Privacy"); a pseudonym is a valid user-id field, so
+    ``records.parse_cycle_line`` reads the line as before, and nothing a request builds from the
+    line uses the id.
+    """
+    _, _, rest = line.partition(b",")
+    return user_key.encode() + b"," + rest
+
+
 def join_cycle_lines(lines: Iterable[bytes]) -> bytes:
     """One user's cycle-log lines as stored: sorted (a stable value), newline-joined."""
     return b"\n".join(sorted(line.rstrip(b"\r\n") for line in lines))

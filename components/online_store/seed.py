@@ -14,7 +14,7 @@ import secrets
 from collections import defaultdict
 from pathlib import Path
 
-from components.online_store.base import OnlineStore, join_cycle_lines
+from components.online_store.base import OnlineStore, join_cycle_lines, keyed_cycle_line
 from transforms import features as fc
 
 
@@ -47,7 +47,8 @@ def seed_cycles(online: OnlineStore, cycles_file: str | Path, salt: bytes) -> in
                 row = parse_cycle_line(line)
             except BadCycleRow:  # the job quarantines it; it is never an online row
                 continue
-            by_user[pseudonymise(row.user_id, salt)].append(line)
+            key = pseudonymise(row.user_id, salt)
+            by_user[key].append(keyed_cycle_line(key, line))
     run = f"seed-{secrets.token_hex(4)}"
     online.stage_cycles(run, [(k, join_cycle_lines(v)) for k, v in by_user.items()])
     online.publish_cycles(run)

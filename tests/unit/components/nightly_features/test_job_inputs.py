@@ -126,8 +126,8 @@ def test_the_batch_job_quarantines_a_non_utf8_cycle_line():
     fn = _ParseCycleFn(SALT)
     good, line = fn.process(b"u1,0,2026-01-05,28,14,5")
     assert good[0] == pseudonymise("u1", SALT) and good[1].length_days == 28
-    assert line.tag == "cycle_lines"  # the raw line, for the online store
-    assert line.value == (good[0], b"u1,0,2026-01-05,28,14,5")
+    assert line.tag == "cycle_lines"  # the line for the online store, keyed, without the raw id
+    assert line.value == (good[0], good[0].encode() + b",0,2026-01-05,28,14,5")
     (bad,) = fn.process(b"u1,1,2026-02-02,2\xe98,14,5")
     assert isinstance(bad, TaggedOutput) and bad.tag == REJECTED_CYCLES
     assert bad.value == {
@@ -154,6 +154,7 @@ def test_the_online_store_skips_the_same_line(tmp_path):
     assert seed_cycles(online, cycles, SALT) == 1
     stored = online.user_state(pseudonymise("u1", SALT), []).cycles
     assert [c.cycle_index for c in cycle_rows(stored)] == [0, 2]
+    assert not any(b"u1" in line for line in stored)  # the store keeps no raw user id
 
 
 def test_the_input_check_reads_the_cycle_log_as_bytes(tmp_path):
