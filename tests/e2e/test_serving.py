@@ -7,12 +7,13 @@ import glob
 import json
 import threading
 from concurrent import futures
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from tests.json_http import JsonHandler
 from transforms import features as fc
 from transforms.serving_request import (
     BadRequest,
@@ -179,7 +180,7 @@ def test_tf_serving_layout_and_warmup_requests(served):
         assert out["probability"].shape[0] == len(examples)
 
 
-class _FakeRestServer(BaseHTTPRequestHandler):
+class _FakeRestServer(JsonHandler):
     """TF Serving's REST predict API answered by the SavedModel (no model server runs here)."""
 
     model = None
@@ -191,26 +192,16 @@ class _FakeRestServer(BaseHTTPRequestHandler):
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         type(self).calls.append((self.path, body))
         if self.path != "/v1/models/cyclecast:predict":
-            return self._send(404, {"error": f"Servable not found for request: {self.path}"})
+            return self.send_json(404, {"error": f"Servable not found for request: {self.path}"})
         examples = [base64.b64decode(i["b64"]) for i in body["instances"]]
         try:
             out = self.model.signatures[body.get("signature_name", "serving_default")](
                 examples=tf.constant(examples))
         except tf.errors.InvalidArgumentError as e:
-            return self._send(400, {"error": e.message})
+            return self.send_json(400, {"error": e.message})
         rows = [{k: v.numpy()[i].tolist() for k, v in out.items()} for i in range(len(examples))]
-        self._send(200, {"predictions": rows})
+        self.send_json(200, {"predictions": rows})
 
-    def _send(self, code, payload):
-        data = json.dumps(payload).encode()
-        self.send_response(code)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, *args):
-        pass
 
 
 @pytest.fixture

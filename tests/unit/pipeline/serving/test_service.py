@@ -11,9 +11,11 @@ import datetime as dt
 import json
 import threading
 import warnings
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 
 import pytest
+
+from tests.json_http import JsonHandler
 
 with warnings.catch_warnings():  # Starlette 1.x would rather test with httpx2; the lock has httpx
     warnings.simplefilter("ignore", UserWarning)
@@ -206,28 +208,18 @@ def test_the_service_answers_what_predict_upload_json_prints(tmp_path, monkeypat
     assert "--json answers an --upload" in capsys.readouterr().err
 
 
-class _StandInTFServing(BaseHTTPRequestHandler):
+class _StandInTFServing(JsonHandler):
     """TF Serving's REST model status and row-format predict, for version 5 of `cyclecast`."""
 
     def do_GET(self):  # noqa: N802
-        self._send({"model_version_status": [{"version": "4", "state": "END"},
+        self.send_json(200, {"model_version_status": [{"version": "4", "state": "END"},
                                              {"version": "5", "state": "AVAILABLE"}]})
 
     def do_POST(self):  # noqa: N802
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        self._send({"predictions": [{"probability": [0.4], "fertile": [False]}
+        self.send_json(200, {"predictions": [{"probability": [0.4], "fertile": [False]}
                                     for _ in body["instances"]]})
 
-    def _send(self, payload):
-        data = json.dumps(payload).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, *args):
-        pass
 
 
 def test_through_tf_serving_answers_carry_the_version_it_reports():
